@@ -1,0 +1,92 @@
+"""The ``wifisense`` command line: one console script, sub-commands registered by each room.
+
+Each room that offers commands has a ``commands`` module with ``register(subparsers)``;
+it adds its parsers and sets ``func`` (called with the parsed namespace, returns an exit
+code or None). Rooms are imported lazily at parse time only for their parsers, so heavy
+imports (torch, transformers) stay inside the command functions.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import traceback
+
+from wifisense import __version__
+from wifisense.errors import WifisenseError
+
+# Modules whose register() adds sub-commands, in the order they appear in --help.
+COMMAND_MODULES = [
+    "wifisense.demo",
+    "wifisense.sim.commands",
+    "wifisense.io.commands",
+    "wifisense.caption.commands",
+    "wifisense.track.commands",
+    "wifisense.report.commands",
+]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wifisense",
+        description="Learn from Wi-Fi channel measurements: simulate, ingest and inspect CSI, "
+        "caption actions (WiFi2Cap) and track trajectories (Neural Dynamic Fusion).",
+    )
+    parser.add_argument("--version", action="version", version=f"wifisense {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show full tracebacks on errors")
+    parser.add_argument("-q", "--quiet", action="store_true", help="only print warnings and errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMAND_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:  # room has no commands yet
+                continue
+            raise
+        module.register(sub)
+    _add_common_flags(sub)
+    return parser
+
+
+def _add_common_flags(subparsers: argparse._SubParsersAction) -> None:
+    """Let ``--debug`` / ``--quiet`` also follow the sub-command (``wifisense inspect F --debug``)."""
+    for child in subparsers.choices.values():
+        known = {a.dest for a in child._actions}
+        if "debug" not in known:
+            child.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                               help="show full tracebacks on errors")
+        if "quiet" not in known:
+            child.add_argument("-q", "--quiet", action="store_true", default=argparse.SUPPRESS,
+                               help="only print warnings and errors")
+        for action in child._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _add_common_flags(action)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.WARNING if args.quiet else logging.INFO,
+        format="%(message)s",
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        code = args.func(args)
+    except WifisenseError as exc:
+        if args.debug:
+            traceback.print_exc()
+        print(f"wifisense {args.command}: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("wifisense: interrupted", file=sys.stderr)
+        return 130
+    return int(code or 0)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""In-memory forms of the two dataset kinds and the HDF5 schema they map to.
+
+Simulators and ``wifisense ingest`` build these; ``wifisense.io.store`` writes, reads
+and validates them. Axis orders are fixed:
+
+Caption dataset (``kind = "caption"``), HDF5 layout::
+
+    /                 attrs: schema="wifisense", schema_version, kind="caption", writer
+    /csi              complex64 [N, R, T, A, S]   receivers, time, antenna pairs, subcarriers
+    /rx_valid         bool      [N, R]            False where a receiver is missing (dropout)
+    /gap_mask         bool      [N, R, T]         True where a time step had no packet (optional)
+    /class_id         int32     [N]
+    /captions         vlen str  [N, K]            K >= 1 captions per clip (paraphrases)
+    /position         float32   [N, 2]            person position in metres (NaN if unknown)
+    /position_id      int32     [N]               grid cell id (-1 if unknown)
+    /frames           uint8     [N, L, H, W, 3]   L RGB frames per clip (optional)
+    /meta/class_names vlen str  [C]
+    /meta/mirror_of   int32     [C]               class id of the mirrored action (itself if symmetric)
+    /meta/subcarriers int32     [S]
+    /meta/rx_positions float32  [R, 3]
+    /meta/tx_position float32   [3]
+    /meta             attrs: sample_rate_hz, clip_seconds, carrier_hz, bandwidth_mhz, source
+    /splits/<name>    int64     [n]               sample indices, e.g. train / val / test
+
+Multi-band stream dataset (``kind = "multiband"``): continuous streams, windows are cut
+at load time::
+
+    /csi/t            float64   [Nc]              seconds, strictly increasing
+    /csi/x            complex64 [Nc, S, Nrx, Ntx] 5 GHz CSI
+    /snr/t            float64   [Ns]
+    /snr/x            float32   [Ns, M]           60 GHz beam SNR in dB, one column per beam pattern
+    /pose/t           float64   [Np]
+    /pose/xy          float32   [Np, 2]           ground-truth position in metres
+    /meta/subcarriers int32     [S]
+    /meta/beam_angles_deg float32 [M]             beam pattern steering angles (optional)
+    /meta/ap_position float32   [3]
+    /meta/room        float32   [4]               x0, y0, x1, y1 in metres
+    /meta             attrs: csi_carrier_hz, snr_carrier_hz, csi_bandwidth_mhz, source
+    /splits/<name>    int64     [n]               optional, indices into pose samples
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+SCHEMA_NAME = "wifisense"
+SCHEMA_VERSION = 1
+
+
+@dataclass
+class CaptionDataset:
+    """Clips of multi-receiver CSI with captions (and optionally rendered frames)."""
+
+    csi: np.ndarray                 # complex64 [N, R, T, A, S]
+    rx_valid: np.ndarray            # bool [N, R]
+    class_id: np.ndarray            # int32 [N]
+    captions: list[list[str]]       # N lists of K >= 1 strings
+    class_names: list[str]          # [C]
+    mirror_of: np.ndarray           # int32 [C]
+    subcarriers: np.ndarray         # int32 [S]
+    sample_rate_hz: float
+    clip_seconds: float
+    rx_positions: np.ndarray        # float32 [R, 3]
+    tx_position: np.ndarray         # float32 [3]
+    position: np.ndarray | None = None      # float32 [N, 2]
+    position_id: np.ndarray | None = None   # int32 [N]
+    frames: np.ndarray | None = None        # uint8 [N, L, H, W, 3]
+    gap_mask: np.ndarray | None = None      # bool [N, R, T]
+    carrier_hz: float | None = None
+    bandwidth_mhz: float | None = None
+    splits: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = "simulated"
+    attrs: dict = field(default_factory=dict)   # extra metadata (e.g. simulator config JSON)
+
+
+@dataclass
+class MultiBandDataset:
+    """Asynchronous continuous streams: 5 GHz CSI, 60 GHz beam SNR, ground-truth positions."""
+
+    csi_t: np.ndarray               # float64 [Nc]
+    csi_x: np.ndarray               # complex64 [Nc, S, Nrx, Ntx]
+    snr_t: np.ndarray               # float64 [Ns]
+    snr_x: np.ndarray               # float32 [Ns, M]
+    pose_t: np.ndarray              # float64 [Np]
+    pose_xy: np.ndarray             # float32 [Np, 2]
+    subcarriers: np.ndarray         # int32 [S]
+    ap_position: np.ndarray         # float32 [3]
+    room: np.ndarray                # float32 [4]
+    beam_angles_deg: np.ndarray | None = None   # float32 [M]
+    csi_carrier_hz: float | None = None
+    snr_carrier_hz: float | None = None
+    csi_bandwidth_mhz: float | None = None
+    splits: dict[str, np.ndarray] = field(default_factory=dict)
+    source: str = "simulated"
+    attrs: dict = field(default_factory=dict)

@@ -1,0 +1,1 @@
+"""CSI preprocessing: pure, vectorised NumPy/Torch functions over any leading axes."""

@@ -1,0 +1,1 @@
+"""Physically grounded simulators that write the same store real captures are ingested into."""

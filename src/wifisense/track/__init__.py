@@ -1,0 +1,1 @@
+"""Multi-band Neural Dynamic Fusion: asynchronous CSI + beam SNR to continuous 2-D trajectories."""

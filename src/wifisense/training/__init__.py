@@ -1,0 +1,1 @@
+"""The shared training loop: devices, precision, distributed, checkpoints, logging."""

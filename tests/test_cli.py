@@ -1,0 +1,42 @@
+"""The command line skeleton: version, help, one-line errors with a non-zero exit code."""
+
+import subprocess
+import sys
+
+import pytest
+
+from wifisense import __version__
+from wifisense.cli import build_parser, main
+
+
+def test_version_flag(capsys):
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0
+    assert __version__ in capsys.readouterr().out
+
+
+def test_every_subcommand_has_help(capsys):
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+
+    def walk(p, path):
+        for action in p._actions:
+            if action.__class__.__name__ == "_SubParsersAction":
+                for name, child in action.choices.items():
+                    yield path + [name], child
+                    yield from walk(child, path + [name])
+
+    for path, child in walk(parser, []):
+        with pytest.raises(SystemExit) as exc:
+            main(path + ["--help"])
+        assert exc.value.code == 0, path
+        out = capsys.readouterr().out
+        assert "usage: wifisense " + " ".join(path) in out, path
+    assert sub is not None
+
+
+def test_module_entry_point_runs():
+    out = subprocess.run([sys.executable, "-m", "wifisense", "--version"],
+                         capture_output=True, text=True, check=True)
+    assert "wifisense" in out.stdout
