@@ -151,3 +151,12 @@ def test_determinism_per_seed():
     assert not np.allclose(a, c)
     np.testing.assert_array_equal(packet_times(5, 30, 1e-3, 0.1, np.random.default_rng(7)),
                                   packet_times(5, 30, 1e-3, 0.1, np.random.default_rng(7)))
+
+
+def test_fixed_noise_reference_power():
+    rng = np.random.default_rng(4)
+    h = np.full((3000, 10, 1, 1), 0.1, dtype=np.complex64)   # |h|^2 = 0.01
+    cfg = ImpairmentConfig(snr_db=0.0, cfo=False, sto_slope_std=0.0, agc_jitter_db=0.0,
+                           noise_reference_power=1.0)
+    noise = apply_impairments(h, np.arange(10), cfg, rng) - h
+    np.testing.assert_allclose(np.mean(np.abs(noise) ** 2), 1.0, rtol=0.05)

@@ -83,8 +83,8 @@ class ImpairmentConfig:
     """Per-packet NIC impairments; set a field to 0 / False / None to switch it off.
 
     Attributes:
-        snr_db: AWGN level relative to the mean channel power of the whole recording
-            (after AGC); ``None`` adds no noise.
+        snr_db: AWGN level relative to ``noise_reference_power`` or, when that is None,
+            to the mean power of the array passed in (after AGC); ``None`` adds no noise.
         cfo: random common phase per packet, uniform in [0, 2 pi), shared by all
             antennas of the device (residual carrier frequency offset).
         sto_slope_std: std of a random linear phase slope over the subcarrier index,
@@ -94,6 +94,9 @@ class ImpairmentConfig:
         agc_jitter_db: std of a per-packet gain (dB) shared by all antennas.
         packet_loss: fraction of packets dropped (used by :func:`packet_times`).
         timestamp_jitter_s: std of timestamp jitter (used by :func:`packet_times`).
+        noise_reference_power: fixed ``|H|^2`` level that ``snr_db`` refers to, so a
+            recording simulated in chunks (or a moving target) keeps one thermal noise
+            floor; ``None`` uses the mean power of each call's input.
     """
 
     snr_db: float | None = 25.0
@@ -103,6 +106,7 @@ class ImpairmentConfig:
     agc_jitter_db: float = 0.5
     packet_loss: float = 0.02
     timestamp_jitter_s: float = 2e-3
+    noise_reference_power: float | None = None
 
 
 @dataclass
@@ -390,9 +394,10 @@ def apply_impairments(h: np.ndarray, subcarrier_indices: Sequence[int] | np.ndar
     phase ``phi_t`` (CFO), a random slope ``beta_t`` over the subcarrier index ``k``
     (STO/SFO), a fixed phase ``psi_r`` per receive chain (if enabled), an AGC gain
     ``g_t`` (log-normal, ``agc_jitter_db``) and complex AWGN at ``snr_db`` relative to the
-    mean power of the gained channel. Because ``phi_t`` and ``beta_t`` are shared by the
-    antennas, conjugate multiplication across antennas cancels them exactly (without
-    noise). Simulate several receivers by calling this once per receiver.
+    mean power of the gained channel (or ``cfg.noise_reference_power``). Because
+    ``phi_t`` and ``beta_t`` are shared by the antennas, conjugate multiplication across
+    antennas cancels them exactly (without noise). Simulate several receivers by calling
+    this once per receiver.
 
     Returns a new ``complex64`` array of the same shape.
     """
@@ -415,7 +420,8 @@ def apply_impairments(h: np.ndarray, subcarrier_indices: Sequence[int] | np.ndar
     factor = (10 ** (gain_db / 20))[:, None, None, None] * np.exp(1j * phase)
     out = h.astype(np.complex128) * factor
     if cfg.snr_db is not None:
-        signal_power = float(np.mean(np.abs(out) ** 2))
+        signal_power = (float(np.mean(np.abs(out) ** 2)) if cfg.noise_reference_power is None
+                        else cfg.noise_reference_power)
         noise_std = np.sqrt(signal_power / 10 ** (cfg.snr_db / 10) / 2)
         out = out + noise_std * (rng.standard_normal(out.shape)
                                  + 1j * rng.standard_normal(out.shape))
