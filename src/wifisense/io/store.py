@@ -1,0 +1,608 @@
+"""Writing, reading and opening the HDF5 dataset store laid out in ``wifisense.io.schema``.
+
+Every write goes to a temporary file beside the target and is renamed into place only
+when complete (``wifisense.io.atomic``), so an interrupted write leaves either no file or
+the previous complete version. Clip arrays are chunked one clip per chunk (a training
+step reads whole clips); streams are chunked along time. Axis 0 of every per-clip array
+is resizable so ingest can add clips batch by batch (``caption_store_appender``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from wifisense import __version__
+from wifisense.errors import ConfigError, StoreError
+from wifisense.io.atomic import atomic_path
+from wifisense.io.schema import SCHEMA_NAME, SCHEMA_VERSION, CaptionDataset, MultiBandDataset
+
+log = logging.getLogger(__name__)
+
+KINDS = ("caption", "multiband")
+COMPRESSIONS = ("gzip", "lzf", "none")
+DEFAULT_COMPRESSION = "gzip"   # readable by every HDF5 tool (lzf is h5py-only)
+GZIP_LEVEL = 4
+STREAM_CHUNK_BYTES = 1 << 20   # ~1 MiB of samples per stream chunk
+INDEX_CHUNK_ROWS = 4096        # rows per chunk for small per-clip arrays (ids, masks)
+EXTRA_ATTRS_KEY = "extra_json"  # root attribute holding the dataset's free-form ``attrs``
+
+STRING_DTYPE = h5py.string_dtype("utf-8")
+
+# Datasets every store of a kind must hold (paths without the leading "/").
+CAPTION_REQUIRED = ("csi", "rx_valid", "class_id", "captions", "position", "position_id",
+                    "meta/class_names", "meta/mirror_of", "meta/subcarriers",
+                    "meta/rx_positions", "meta/tx_position")
+CAPTION_OPTIONAL = ("gap_mask", "frames")
+MULTIBAND_REQUIRED = ("csi/t", "csi/x", "snr/t", "snr/x", "pose/t", "pose/xy",
+                      "meta/subcarriers", "meta/ap_position", "meta/room")
+MULTIBAND_OPTIONAL = ("meta/beam_angles_deg",)
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def _open_h5(path: str | os.PathLike, mode: str = "r") -> h5py.File:
+    """Open an existing HDF5 file, turning "missing" and "not HDF5" into StoreErrors."""
+    p = Path(path)
+    if not p.exists():
+        raise StoreError(p, None, "no such file")
+    if p.is_dir():
+        raise StoreError(p, None, "is a directory, not a store file")
+    if not h5py.is_hdf5(p):
+        raise StoreError(p, None, "not an HDF5 file (expected a wifisense .h5 store)")
+    try:
+        return h5py.File(p, mode)
+    except OSError as exc:
+        raise StoreError(p, None, f"cannot open HDF5 file: {exc}") from exc
+
+
+def check_signature(f: h5py.File, path: str | os.PathLike, kind: str | None = None) -> str:
+    """Check the root attributes of an open store and return its kind.
+
+    Raises StoreError for a foreign HDF5 file, a newer schema version than this wifisense
+    understands, an unknown kind, or a kind other than the one asked for.
+    """
+    schema = _attr_str(f.attrs.get("schema"))
+    if schema != SCHEMA_NAME:
+        found = "no schema attribute" if schema is None else f"schema attribute is {schema!r}"
+        raise StoreError(path, "/", f"not a wifisense store ({found}, expected {SCHEMA_NAME!r})")
+    version = f.attrs.get("schema_version")
+    if version is None:
+        raise StoreError(path, "/", "schema_version attribute is missing")
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise StoreError(path, "/", f"schema_version attribute {version!r} is not an integer")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            path, "/", f"written with schema version {version}, newer than the version "
+            f"{SCHEMA_VERSION} this wifisense ({__version__}) reads; upgrade wifisense")
+    if version < 1:
+        raise StoreError(path, "/", f"schema_version {version} is not valid (must be >= 1)")
+    found_kind = _attr_str(f.attrs.get("kind"))
+    if found_kind not in KINDS:
+        raise StoreError(path, "/", f"kind attribute is {found_kind!r}, expected one of {KINDS}")
+    if kind is not None and found_kind != kind:
+        raise StoreError(path, "/", f"is a {found_kind!r} store, expected a {kind!r} store")
+    return found_kind
+
+
+@contextlib.contextmanager
+def open_store(path: str | os.PathLike, kind: str | None = None) -> Iterator[h5py.File]:
+    """Open a store read-only after checking it is a wifisense store this version can read."""
+    f = _open_h5(path, "r")
+    try:
+        check_signature(f, path, kind)
+        yield f
+    finally:
+        f.close()
+
+
+def store_kind(path: str | os.PathLike) -> str:
+    """``"caption"`` or ``"multiband"``; StoreError if ``path`` is not a readable store."""
+    with open_store(path) as f:
+        return _attr_str(f.attrs["kind"])
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def _attr_str(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return str(value)
+
+
+def _attr_float(attrs, name: str) -> float | None:
+    value = attrs.get(name)
+    return None if value is None else float(value)
+
+
+def _compression_kwargs(compression: str | None) -> dict:
+    if compression is None or compression == "none":
+        return {}
+    if compression == "gzip":
+        # shuffle groups the bytes of each float, which is what makes CSI compress at all
+        return {"compression": "gzip", "compression_opts": GZIP_LEVEL, "shuffle": True}
+    if compression == "lzf":
+        return {"compression": "lzf", "shuffle": True}
+    raise ConfigError(f"unknown compression {compression!r}; choose one of {COMPRESSIONS}")
+
+
+def _refuse_overwrite(path: str | os.PathLike, overwrite: bool) -> None:
+    if not overwrite and Path(path).exists():
+        raise StoreError(path, None, "already exists; pass overwrite=True (CLI: --overwrite) "
+                         "to replace it or --append to add to it")
+
+
+def _write_root_attrs(f: h5py.File, kind: str, extra: dict) -> None:
+    f.attrs["schema"] = SCHEMA_NAME
+    f.attrs["schema_version"] = SCHEMA_VERSION
+    f.attrs["kind"] = kind
+    f.attrs["writer"] = f"wifisense {__version__}"
+    f.attrs[EXTRA_ATTRS_KEY] = json.dumps(extra or {}, sort_keys=True, default=str)
+
+
+def _read_extra_attrs(f: h5py.File) -> dict:
+    raw = _attr_str(f.attrs.get(EXTRA_ATTRS_KEY))
+    return json.loads(raw) if raw else {}
+
+
+def _set_optional_attrs(attrs, values: dict) -> None:
+    """Write attributes whose value is not None (absent attribute = unknown)."""
+    for name, value in values.items():
+        if value is not None:
+            attrs[name] = value
+
+
+def _padded_strings(rows: Sequence[Sequence[str]], path, field: str) -> np.ndarray:
+    """Ragged caption lists -> object array [N, K], short rows padded with "" at the end."""
+    rows = [list(r) for r in rows]
+    width = max((len(r) for r in rows), default=1)
+    if any(len(r) == 0 for r in rows):
+        raise StoreError(path, field, "every clip needs at least one caption")
+    out = np.full((len(rows), max(width, 1)), "", dtype=object)
+    for i, r in enumerate(rows):
+        out[i, : len(r)] = [str(s) for s in r]
+    return out
+
+
+def _unpad_strings(table: np.ndarray) -> list[list[str]]:
+    return [[s for s in row if s != ""] for row in table.tolist()]
+
+
+def _read_strings(ds: h5py.Dataset) -> np.ndarray:
+    return ds.asstr()[()]
+
+
+def _clip_chunks(shape: tuple[int, ...]) -> tuple[int, ...]:
+    """One clip per chunk: a training step reads a whole clip and nothing else."""
+    return (1, *[max(1, s) for s in shape[1:]])
+
+
+def _row_chunks(shape: tuple[int, ...], itemsize: int, target_bytes: int) -> tuple[int, ...]:
+    row_bytes = max(1, int(np.prod([max(1, s) for s in shape[1:]])) * itemsize)
+    rows = max(1, min(max(1, shape[0]), target_bytes // row_bytes))
+    return (rows, *[max(1, s) for s in shape[1:]])
+
+
+def _create_resizable(group: h5py.Group, name: str, data: np.ndarray, chunks, comp: dict,
+                      dtype=None) -> h5py.Dataset:
+    maxshape = (None, *data.shape[1:])
+    return group.create_dataset(name, data=data, dtype=dtype or data.dtype, chunks=chunks,
+                                maxshape=maxshape, **comp)
+
+
+def _append_rows(ds: h5py.Dataset, rows: np.ndarray) -> None:
+    start = ds.shape[0]
+    ds.resize(start + rows.shape[0], axis=0)
+    ds[start:] = rows
+
+
+# --------------------------------------------------------------------------- caption: checks
+
+
+def _caption_dims(ds: CaptionDataset, path) -> dict[str, int]:
+    """Check the in-memory caption dataset is self-consistent; return its dimensions."""
+    csi = np.asarray(ds.csi)
+    if csi.ndim != 5:
+        raise StoreError(path, "/csi", f"must be [N, R, T, A, S], got shape {csi.shape}")
+    if not np.iscomplexobj(csi):
+        raise StoreError(path, "/csi", f"must be complex, got {csi.dtype}")
+    n, r, t, a, s = csi.shape
+    dims = {"N": n, "R": r, "T": t, "A": a, "S": s, "C": len(ds.class_names)}
+
+    def expect(field: str, arr, shape: tuple) -> None:
+        if arr is not None and np.shape(arr) != shape:
+            raise StoreError(path, field, f"expected shape {shape}, got {np.shape(arr)}")
+
+    expect("/rx_valid", ds.rx_valid, (n, r))
+    expect("/class_id", ds.class_id, (n,))
+    expect("/gap_mask", ds.gap_mask, (n, r, t))
+    expect("/position", ds.position, (n, 2))
+    expect("/position_id", ds.position_id, (n,))
+    expect("/meta/mirror_of", ds.mirror_of, (dims["C"],))
+    expect("/meta/subcarriers", ds.subcarriers, (s,))
+    expect("/meta/rx_positions", ds.rx_positions, (r, 3))
+    expect("/meta/tx_position", ds.tx_position, (3,))
+    if len(ds.captions) != n:
+        raise StoreError(path, "/captions", f"expected {n} caption lists, got {len(ds.captions)}")
+    if ds.frames is not None:
+        frames = np.asarray(ds.frames)
+        if frames.ndim != 5 or frames.shape[0] != n or frames.shape[-1] != 3:
+            raise StoreError(path, "/frames", f"expected [N={n}, L, H, W, 3], got {frames.shape}")
+    class_id = np.asarray(ds.class_id)
+    if n and (class_id.min() < 0 or class_id.max() >= dims["C"]):
+        raise StoreError(path, "/class_id", f"class ids must be in [0, {dims['C']}), got "
+                         f"{class_id.min()}..{class_id.max()}")
+    for name, idx in ds.splits.items():
+        idx = np.asarray(idx)
+        if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= n)):
+            raise StoreError(path, f"/splits/{name}", f"indices must be 1-D in [0, {n})")
+    return dims
+
+
+def _caption_arrays(ds: CaptionDataset, path) -> dict[str, np.ndarray]:
+    """Per-clip arrays in their stored dtypes (unknown positions filled with NaN / -1)."""
+    n = np.shape(ds.csi)[0]
+    arrays = {
+        "csi": np.asarray(ds.csi, dtype=np.complex64),
+        "rx_valid": np.asarray(ds.rx_valid, dtype=bool),
+        "class_id": np.asarray(ds.class_id, dtype=np.int32),
+        "captions": _padded_strings(ds.captions, path, "/captions"),
+        "position": (np.full((n, 2), np.nan, np.float32) if ds.position is None
+                     else np.asarray(ds.position, dtype=np.float32)),
+        "position_id": (np.full((n,), -1, np.int32) if ds.position_id is None
+                        else np.asarray(ds.position_id, dtype=np.int32)),
+    }
+    if ds.gap_mask is not None:
+        arrays["gap_mask"] = np.asarray(ds.gap_mask, dtype=bool)
+    if ds.frames is not None:
+        arrays["frames"] = np.asarray(ds.frames, dtype=np.uint8)
+    return arrays
+
+
+# --------------------------------------------------------------------------- caption: write
+
+
+def _create_caption_layout(f: h5py.File, ds: CaptionDataset, path, compression: str | None) -> None:
+    _caption_dims(ds, path)
+    comp = _compression_kwargs(compression)
+    _write_root_attrs(f, "caption", ds.attrs)
+    arrays = _caption_arrays(ds, path)
+    for name, data in arrays.items():
+        if name in ("csi", "frames", "gap_mask"):
+            chunks = _clip_chunks(data.shape)
+        else:
+            chunks = (INDEX_CHUNK_ROWS, *[max(1, s) for s in data.shape[1:]])
+        if name == "captions":
+            # captions may gain paraphrases on append, so axis 1 is resizable too
+            f.create_dataset(name, data=data, dtype=STRING_DTYPE, chunks=(256, data.shape[1]),
+                             maxshape=(None, None), **comp)
+        else:
+            _create_resizable(f, name, data, chunks, comp)
+    meta = f.create_group("meta")
+    meta.create_dataset("class_names", data=np.array(list(ds.class_names), dtype=object),
+                        dtype=STRING_DTYPE, maxshape=(None,), chunks=(256,))
+    meta.create_dataset("mirror_of", data=np.asarray(ds.mirror_of, dtype=np.int32),
+                        maxshape=(None,), chunks=(256,))
+    meta.create_dataset("subcarriers", data=np.asarray(ds.subcarriers, dtype=np.int32))
+    meta.create_dataset("rx_positions", data=np.asarray(ds.rx_positions, dtype=np.float32))
+    meta.create_dataset("tx_position", data=np.asarray(ds.tx_position, dtype=np.float32))
+    _set_optional_attrs(meta.attrs, {
+        "sample_rate_hz": float(ds.sample_rate_hz), "clip_seconds": float(ds.clip_seconds),
+        "carrier_hz": ds.carrier_hz, "bandwidth_mhz": ds.bandwidth_mhz, "source": ds.source})
+    splits = f.create_group("splits")
+    for name, idx in ds.splits.items():
+        splits.create_dataset(name, data=np.asarray(idx, dtype=np.int64), maxshape=(None,),
+                              chunks=(INDEX_CHUNK_ROWS,))
+
+
+def write_caption_store(path: str | os.PathLike, ds: CaptionDataset, overwrite: bool = False,
+                        compression: str | None = DEFAULT_COMPRESSION) -> Path:
+    """Write a caption dataset to ``path`` atomically; refuses to replace a file unless asked."""
+    _refuse_overwrite(path, overwrite)
+    with atomic_path(path, suffix=".h5.tmp") as tmp:
+        with h5py.File(tmp, "w") as f:
+            _create_caption_layout(f, ds, path, compression)
+    return Path(path)
+
+
+class CaptionStoreAppender:
+    """Adds batches of clips (each a ``CaptionDataset``) to one open caption store file.
+
+    Made by ``caption_store_appender``; the store at the target path only changes when that
+    block ends without an error.
+    """
+
+    def __init__(self, f: h5py.File, path, compression: str | None):
+        self._f = f
+        self._path = path
+        self._compression = compression
+
+    @property
+    def num_clips(self) -> int:
+        return int(self._f["csi"].shape[0]) if "csi" in self._f else 0
+
+    def append(self, ds: CaptionDataset) -> np.ndarray:
+        """Add the clips of ``ds`` after the existing ones; returns their store indices.
+
+        Class names are merged by name (new names are added to the store's class list),
+        split indices are shifted and appended to the splits of the same name.
+        """
+        if "csi" not in self._f:
+            _create_caption_layout(self._f, ds, self._path, self._compression)
+            return np.arange(self.num_clips)
+        dims = _caption_dims(ds, self._path)
+        f, path = self._f, self._path
+        self._check_compatible(ds, dims)
+        class_map = self._merge_classes(ds)
+        arrays = _caption_arrays(ds, path)
+        arrays["class_id"] = class_map[arrays["class_id"]].astype(np.int32)
+        start = self.num_clips
+        captions = arrays.pop("captions")
+        if captions.shape[1] > f["captions"].shape[1]:
+            f["captions"].resize(captions.shape[1], axis=1)
+        if captions.shape[1] < f["captions"].shape[1]:
+            pad = np.full((captions.shape[0], f["captions"].shape[1] - captions.shape[1]), "",
+                          dtype=object)
+            captions = np.concatenate([captions, pad], axis=1)
+        _append_rows(f["captions"], captions)
+        for name, data in arrays.items():
+            _append_rows(f[name], data)
+        splits = f.require_group("splits")
+        for name, idx in ds.splits.items():
+            shifted = np.asarray(idx, dtype=np.int64) + start
+            if name in splits:
+                _append_rows(splits[name], shifted)
+            else:
+                splits.create_dataset(name, data=shifted, maxshape=(None,),
+                                      chunks=(INDEX_CHUNK_ROWS,))
+        return np.arange(start, start + dims["N"])
+
+    def _check_compatible(self, ds: CaptionDataset, dims: dict[str, int]) -> None:
+        f, path = self._f, self._path
+        have = tuple(f["csi"].shape[1:])
+        got = (dims["R"], dims["T"], dims["A"], dims["S"])
+        if have != got:
+            raise StoreError(path, "/csi", f"new clips have [R, T, A, S] = {list(got)} but the "
+                             f"store holds {list(have)}")
+        if not np.array_equal(f["meta/subcarriers"][()], np.asarray(ds.subcarriers)):
+            raise StoreError(path, "/meta/subcarriers", "new clips use other subcarrier indices "
+                             "than the store")
+        rate = float(f["meta"].attrs["sample_rate_hz"])
+        if not np.isclose(rate, float(ds.sample_rate_hz)):
+            raise StoreError(path, "/meta", f"new clips are sampled at {ds.sample_rate_hz} Hz, "
+                             f"the store at {rate} Hz")
+        for name, value in (("gap_mask", ds.gap_mask), ("frames", ds.frames)):
+            if (name in f) != (value is not None):
+                state = "has" if name in f else "has no"
+                raise StoreError(path, f"/{name}", f"the store {state} {name} but the new clips "
+                                 f"{'do not' if name in f else 'do'}")
+        if ds.frames is not None and tuple(f["frames"].shape[1:]) != np.shape(ds.frames)[1:]:
+            raise StoreError(path, "/frames", f"new frames are {list(np.shape(ds.frames)[1:])}, "
+                             f"the store's {list(f['frames'].shape[1:])}")
+        if not np.allclose(f["meta/rx_positions"][()], np.asarray(ds.rx_positions), equal_nan=True):
+            log.warning("%s: new clips give other receiver positions; keeping the store's", path)
+
+    def _merge_classes(self, ds: CaptionDataset) -> np.ndarray:
+        """Map the new clips' class ids to store class ids, adding unseen class names."""
+        f, path = self._f, self._path
+        names = list(_read_strings(f["meta/class_names"]))
+        mirror = f["meta/mirror_of"][()].astype(np.int64)
+        index = {name: i for i, name in enumerate(names)}
+        new_names = [c for c in ds.class_names if c not in index]
+        for c in new_names:
+            index[c] = len(names)
+            names.append(c)
+        class_map = np.array([index[c] for c in ds.class_names], dtype=np.int64)
+        mirror = np.concatenate([mirror, np.arange(len(mirror), len(names))])
+        for local, partner in enumerate(np.asarray(ds.mirror_of)):
+            a, b = class_map[local], class_map[int(partner)]
+            if ds.class_names[local] in new_names:
+                mirror[a] = b
+            elif mirror[a] != b:
+                raise StoreError(path, "/meta/mirror_of", f"class {ds.class_names[local]!r} "
+                                 f"mirrors {names[b]!r} in the new clips but "
+                                 f"{names[mirror[a]]!r} in the store")
+        if new_names:
+            f["meta/class_names"].resize(len(names), axis=0)
+            f["meta/class_names"][-len(new_names):] = np.array(new_names, dtype=object)
+            f["meta/mirror_of"].resize(len(names), axis=0)
+            f["meta/mirror_of"][()] = mirror.astype(np.int32)
+        return class_map
+
+
+@contextlib.contextmanager
+def caption_store_appender(path: str | os.PathLike, overwrite: bool = False,
+                           compression: str | None = DEFAULT_COMPRESSION
+                           ) -> Iterator[CaptionStoreAppender]:
+    """Add clips to a caption store batch by batch, committing atomically at the end.
+
+    If ``path`` exists (and ``overwrite`` is False) it is copied and the clips are added
+    after its own; otherwise a new store is started from the first batch. The file at
+    ``path`` is replaced only when the block ends without an error, and only if at least
+    one clip was added or it existed already.
+    """
+    target = Path(path)
+    extend = target.exists() and not overwrite
+    if extend:
+        with open_store(target, kind="caption"):
+            pass  # signature check before copying a possibly large file
+    with atomic_path(target, suffix=".h5.tmp") as tmp:
+        if extend:
+            shutil.copyfile(target, tmp)
+        with h5py.File(tmp, "r+" if extend else "w") as f:
+            appender = CaptionStoreAppender(f, target, compression)
+            yield appender
+            if appender.num_clips == 0:
+                raise StoreError(target, None, "no clips were added; nothing written")
+
+
+def append_caption_clips(path: str | os.PathLike, ds: CaptionDataset,
+                         compression: str | None = DEFAULT_COMPRESSION) -> np.ndarray:
+    """Add the clips of ``ds`` to the caption store at ``path`` (created if missing).
+
+    Returns the store indices of the new clips. Atomic: on any error the store is unchanged.
+    """
+    with caption_store_appender(path, compression=compression) as appender:
+        return appender.append(ds)
+
+
+# --------------------------------------------------------------------------- caption: read
+
+
+def read_caption_store(path: str | os.PathLike, load_frames: bool = True) -> CaptionDataset:
+    """Load a whole caption store into memory (see ``CaptionStoreDataset`` for lazy access)."""
+    with open_store(path, kind="caption") as f:
+        _require_fields(f, path, CAPTION_REQUIRED)
+        meta = f["meta"]
+        return CaptionDataset(
+            csi=f["csi"][()],
+            rx_valid=f["rx_valid"][()],
+            class_id=f["class_id"][()],
+            captions=_unpad_strings(_read_strings(f["captions"])),
+            class_names=list(_read_strings(meta["class_names"])),
+            mirror_of=meta["mirror_of"][()],
+            subcarriers=meta["subcarriers"][()],
+            sample_rate_hz=_required_float_attr(meta, path, "sample_rate_hz"),
+            clip_seconds=_required_float_attr(meta, path, "clip_seconds"),
+            rx_positions=meta["rx_positions"][()],
+            tx_position=meta["tx_position"][()],
+            position=f["position"][()],
+            position_id=f["position_id"][()],
+            frames=f["frames"][()] if load_frames and "frames" in f else None,
+            gap_mask=f["gap_mask"][()] if "gap_mask" in f else None,
+            carrier_hz=_attr_float(meta.attrs, "carrier_hz"),
+            bandwidth_mhz=_attr_float(meta.attrs, "bandwidth_mhz"),
+            splits=_read_splits(f),
+            source=_attr_str(meta.attrs.get("source")) or "",
+            attrs=_read_extra_attrs(f),
+        )
+
+
+def _read_splits(f: h5py.File) -> dict[str, np.ndarray]:
+    return {name: ds[()] for name, ds in f["splits"].items()} if "splits" in f else {}
+
+
+def _required_float_attr(group: h5py.Group, path, name: str) -> float:
+    value = _attr_float(group.attrs, name)
+    if value is None:
+        raise StoreError(path, group.name, f"attribute {name!r} is missing")
+    return value
+
+
+def _require_fields(f: h5py.File, path, fields: Sequence[str]) -> None:
+    for name in fields:
+        if not isinstance(f.get(name), h5py.Dataset):
+            raise StoreError(path, f"/{name}", "required field is missing "
+                             "(run `wifisense validate` for a full check)")
+
+
+# --------------------------------------------------------------------------- multiband
+
+
+def _multiband_arrays(ds: MultiBandDataset, path) -> dict[str, np.ndarray]:
+    arrays = {
+        "csi/t": np.asarray(ds.csi_t, dtype=np.float64),
+        "csi/x": np.asarray(ds.csi_x, dtype=np.complex64),
+        "snr/t": np.asarray(ds.snr_t, dtype=np.float64),
+        "snr/x": np.asarray(ds.snr_x, dtype=np.float32),
+        "pose/t": np.asarray(ds.pose_t, dtype=np.float64),
+        "pose/xy": np.asarray(ds.pose_xy, dtype=np.float32),
+    }
+    for stream, data in (("csi", "x"), ("snr", "x"), ("pose", "xy")):
+        t, x = arrays[f"{stream}/t"], arrays[f"{stream}/{data}"]
+        if t.ndim != 1 or x.shape[:1] != t.shape:
+            raise StoreError(path, f"/{stream}/{data}", f"has {x.shape[:1]} samples but "
+                             f"/{stream}/t has shape {t.shape}")
+    if arrays["csi/x"].ndim != 4:
+        raise StoreError(path, "/csi/x", f"must be [Nc, S, Nrx, Ntx], got {arrays['csi/x'].shape}")
+    if arrays["snr/x"].ndim != 2:
+        raise StoreError(path, "/snr/x", f"must be [Ns, M], got {arrays['snr/x'].shape}")
+    if arrays["pose/xy"].ndim != 2 or arrays["pose/xy"].shape[1] != 2:
+        raise StoreError(path, "/pose/xy", f"must be [Np, 2], got {arrays['pose/xy'].shape}")
+    if np.shape(ds.subcarriers) != arrays["csi/x"].shape[1:2]:
+        raise StoreError(path, "/meta/subcarriers", f"expected {arrays['csi/x'].shape[1]} "
+                         f"indices, got shape {np.shape(ds.subcarriers)}")
+    return arrays
+
+
+def write_multiband_store(path: str | os.PathLike, ds: MultiBandDataset, overwrite: bool = False,
+                          compression: str | None = DEFAULT_COMPRESSION) -> Path:
+    """Write a multi-band stream dataset to ``path`` atomically (time-chunked streams)."""
+    _refuse_overwrite(path, overwrite)
+    arrays = _multiband_arrays(ds, path)
+    comp = _compression_kwargs(compression)
+    with atomic_path(path, suffix=".h5.tmp") as tmp:
+        with h5py.File(tmp, "w") as f:
+            _write_root_attrs(f, "multiband", ds.attrs)
+            for name, data in arrays.items():
+                chunks = _row_chunks(data.shape, data.dtype.itemsize, STREAM_CHUNK_BYTES)
+                _create_resizable(f, name, data, chunks, comp)
+            meta = f.create_group("meta")
+            meta.create_dataset("subcarriers", data=np.asarray(ds.subcarriers, dtype=np.int32))
+            meta.create_dataset("ap_position", data=np.asarray(ds.ap_position, dtype=np.float32))
+            meta.create_dataset("room", data=np.asarray(ds.room, dtype=np.float32))
+            if ds.beam_angles_deg is not None:
+                meta.create_dataset("beam_angles_deg",
+                                    data=np.asarray(ds.beam_angles_deg, dtype=np.float32))
+            _set_optional_attrs(meta.attrs, {
+                "csi_carrier_hz": ds.csi_carrier_hz, "snr_carrier_hz": ds.snr_carrier_hz,
+                "csi_bandwidth_mhz": ds.csi_bandwidth_mhz, "source": ds.source})
+            splits = f.create_group("splits")
+            for name, idx in ds.splits.items():
+                splits.create_dataset(name, data=np.asarray(idx, dtype=np.int64))
+    return Path(path)
+
+
+def read_multiband_store(path: str | os.PathLike) -> MultiBandDataset:
+    """Load a whole multi-band store into memory (see ``MultiBandStreams`` for lazy access)."""
+    with open_store(path, kind="multiband") as f:
+        _require_fields(f, path, MULTIBAND_REQUIRED)
+        meta = f["meta"]
+        return MultiBandDataset(
+            csi_t=f["csi/t"][()], csi_x=f["csi/x"][()],
+            snr_t=f["snr/t"][()], snr_x=f["snr/x"][()],
+            pose_t=f["pose/t"][()], pose_xy=f["pose/xy"][()],
+            subcarriers=meta["subcarriers"][()],
+            ap_position=meta["ap_position"][()],
+            room=meta["room"][()],
+            beam_angles_deg=meta["beam_angles_deg"][()] if "beam_angles_deg" in meta else None,
+            csi_carrier_hz=_attr_float(meta.attrs, "csi_carrier_hz"),
+            snr_carrier_hz=_attr_float(meta.attrs, "snr_carrier_hz"),
+            csi_bandwidth_mhz=_attr_float(meta.attrs, "csi_bandwidth_mhz"),
+            splits=_read_splits(f),
+            source=_attr_str(meta.attrs.get("source")) or "",
+            attrs=_read_extra_attrs(f),
+        )
+
+
+# --------------------------------------------------------------------------- either kind
+
+
+def read_store(path: str | os.PathLike) -> CaptionDataset | MultiBandDataset:
+    """Read a store of either kind into memory."""
+    kind = store_kind(path)
+    return read_caption_store(path) if kind == "caption" else read_multiband_store(path)
+
+
+def write_store(path: str | os.PathLike, ds: CaptionDataset | MultiBandDataset,
+                overwrite: bool = False, compression: str | None = DEFAULT_COMPRESSION) -> Path:
+    """Write either dataset kind (dispatch on its type)."""
+    if isinstance(ds, CaptionDataset):
+        return write_caption_store(path, ds, overwrite=overwrite, compression=compression)
+    if isinstance(ds, MultiBandDataset):
+        return write_multiband_store(path, ds, overwrite=overwrite, compression=compression)
+    raise TypeError(f"expected CaptionDataset or MultiBandDataset, got {type(ds).__name__}")
