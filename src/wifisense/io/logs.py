@@ -1,0 +1,227 @@
+"""Beam-SNR and position logs as CSV: readers with line/column errors, and writers.
+
+Beam SNR (60 GHz): a header line, then one row per measurement::
+
+    t,beam_0,beam_1,...        first column: timestamp in seconds; one column per beam pattern
+    0.000,12.5,3.1,...
+
+Positions: a header naming ``t`` (or ``time``/``timestamp``), ``x`` and ``y`` in any order
+(other columns are ignored)::
+
+    t,x,y
+    0.0,1.20,3.40
+
+Lines starting with ``#`` and blank lines are skipped. Timestamps must be finite and
+strictly increasing; every value must be a finite number.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wifisense.errors import CaptureError
+from wifisense.io.atomic import atomic_write_text
+
+TIME_COLUMN_NAMES = ("t", "time", "timestamp", "time_s", "timestamp_s", "t_s")
+X_COLUMN_NAMES = ("x", "x_m")
+Y_COLUMN_NAMES = ("y", "y_m")
+
+
+@dataclass
+class BeamSNRLog:
+    """60 GHz beam SNR measurements: ``snr[i, m]`` is beam pattern ``m`` at time ``t[i]``."""
+
+    t: np.ndarray                   # float64 [N] seconds
+    snr: np.ndarray                 # float32 [N, M] dB
+    beam_names: list[str] = field(default_factory=list)   # [M]
+
+
+@dataclass
+class PositionLog:
+    """Ground-truth 2-D positions ``xy[i]`` (metres) at times ``t[i]`` (seconds)."""
+
+    t: np.ndarray                   # float64 [N]
+    xy: np.ndarray                  # float64 [N, 2]
+
+
+# ------------------------------------------------------------------------- reading
+
+
+def _read_table(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
+    """Header cells, data rows and their 1-based line numbers (comments/blank lines dropped)."""
+    try:
+        text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM from spreadsheet exports
+    except FileNotFoundError:
+        raise CaptureError(path, "file not found") from None
+    except UnicodeDecodeError as exc:
+        raise CaptureError(path, f"not a text CSV file (byte {exc.start} is not UTF-8)") from None
+    except OSError as exc:
+        raise CaptureError(path, f"cannot read: {exc.strerror or exc}") from None
+    header: list[str] | None = None
+    rows, line_numbers = [], []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        cells = [c.strip() for c in next(csv.reader([line]))]
+        if header is None:
+            header = cells
+        else:
+            rows.append(cells)
+            line_numbers.append(line_no)
+    if header is None:
+        raise CaptureError(path, "file is empty (no header line)")
+    if not rows:
+        raise CaptureError(path, "has a header but no data rows")
+    return header, rows, line_numbers
+
+
+def _parse_numbers(path: Path, header: list[str], rows: list[list[str]],
+                   line_numbers: list[int]) -> np.ndarray:
+    """float64 [N, C] from string cells, naming the line and column of the first bad cell."""
+    width = len(header)
+    for cells, line_no in zip(rows, line_numbers):
+        if len(cells) != width:
+            raise CaptureError(path, f"line {line_no}: {len(cells)} values, but the header has "
+                                     f"{width} columns ({', '.join(header)})")
+    try:
+        values = np.array(rows, dtype=np.float64)  # vectorised fast path for clean files
+    except ValueError:
+        values = None
+    if values is None or not np.isfinite(values).all():
+        _raise_first_bad_cell(path, header, rows, line_numbers)
+    return values
+
+
+def _raise_first_bad_cell(path: Path, header: list[str], rows: list[list[str]],
+                          line_numbers: list[int]) -> None:
+    # Only runs when the fast path failed, to say exactly where.
+    for cells, line_no in zip(rows, line_numbers):
+        for column, cell in zip(header, cells):
+            try:
+                value = float(cell)
+            except ValueError:
+                raise CaptureError(path, f"line {line_no}, column {column!r}: {cell!r} is not a "
+                                         "number") from None
+            if not np.isfinite(value):
+                raise CaptureError(path, f"line {line_no}, column {column!r}: non-finite value "
+                                         f"{cell!r}")
+    raise CaptureError(path, "could not parse the values")  # pragma: no cover
+
+
+def _check_increasing(path: Path, t: np.ndarray, line_numbers: list[int], column: str) -> None:
+    steps = np.diff(t)
+    bad = np.flatnonzero(steps <= 0)
+    if bad.size:
+        i = int(bad[0]) + 1
+        raise CaptureError(path, f"line {line_numbers[i]}, column {column!r}: timestamp "
+                                 f"{t[i]!r} is not after the previous one ({t[i - 1]!r}); "
+                                 "timestamps must be strictly increasing")
+
+
+def read_beam_snr_csv(path: str | os.PathLike) -> BeamSNRLog:
+    """Read a beam-SNR CSV (timestamp column, then one column per beam pattern)."""
+    path = Path(path)
+    header, rows, line_numbers = _read_table(path)
+    if len(header) < 2:
+        raise CaptureError(path, f"header has {len(header)} column(s); expected a timestamp "
+                                 "column followed by one column per beam pattern")
+    beam_names = header[1:]
+    empty = [i + 2 for i, name in enumerate(beam_names) if not name]
+    if empty:
+        raise CaptureError(path, f"header column {empty[0]} has no beam name")
+    if len(set(beam_names)) != len(beam_names):
+        dup = next(n for n in beam_names if beam_names.count(n) > 1)
+        raise CaptureError(path, f"header names beam {dup!r} more than once")
+    values = _parse_numbers(path, header, rows, line_numbers)
+    t = values[:, 0]
+    _check_increasing(path, t, line_numbers, header[0])
+    return BeamSNRLog(t=t, snr=values[:, 1:].astype(np.float32), beam_names=list(beam_names))
+
+
+def _find_column(path: Path, header: list[str], names: tuple[str, ...], what: str) -> int:
+    lowered = [h.lower() for h in header]
+    for name in names:
+        if name in lowered:
+            return lowered.index(name)
+    raise CaptureError(path, f"header has no {what} column (looked for {', '.join(names)}; "
+                             f"found {', '.join(header)})")
+
+
+def read_positions_csv(path: str | os.PathLike) -> PositionLog:
+    """Read a positions CSV with ``t``/``timestamp``, ``x`` and ``y`` columns (metres)."""
+    path = Path(path)
+    header, rows, line_numbers = _read_table(path)
+    cols = [_find_column(path, header, TIME_COLUMN_NAMES, "timestamp"),
+            _find_column(path, header, X_COLUMN_NAMES, "x"),
+            _find_column(path, header, Y_COLUMN_NAMES, "y")]
+    values = _parse_numbers(path, header, rows, line_numbers)[:, cols]
+    t = values[:, 0]
+    _check_increasing(path, t, line_numbers, header[cols[0]])
+    return PositionLog(t=t, xy=values[:, 1:3].copy())
+
+
+def sniff_log_kind(path: str | os.PathLike) -> str | None:
+    """``"positions_csv"``, ``"beam_snr_csv"`` or None, from the first header line only."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            head = f.read(65536)
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in head.splitlines():
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        cells = [c.strip().lower() for c in next(csv.reader([line]))]
+        if len(cells) < 2 or stripped.startswith("CSI_DATA"):
+            return None
+        if any(c in TIME_COLUMN_NAMES for c in cells) and any(c in X_COLUMN_NAMES for c in cells) \
+                and any(c in Y_COLUMN_NAMES for c in cells):
+            return "positions_csv"
+        if cells[0] in TIME_COLUMN_NAMES:
+            return "beam_snr_csv"
+        return None
+    return None
+
+
+# ------------------------------------------------------------------------- writing
+
+
+def _format_table(header: list[str], columns: list[np.ndarray], formats: list[str]) -> str:
+    buffer = io.StringIO()
+    buffer.write(",".join(header) + "\n")
+    np.savetxt(buffer, np.column_stack(columns), delimiter=",", fmt=formats)
+    return buffer.getvalue()
+
+
+def write_beam_snr_csv(path: str | os.PathLike, t: np.ndarray, snr: np.ndarray,
+                       beam_names: list[str] | None = None, time_column: str = "t") -> None:
+    """Write ``t`` [N] seconds and ``snr`` [N, M] dB as a beam-SNR CSV (atomically).
+
+    Values are written with enough digits to read back exactly (float64 times, float32 SNR).
+    """
+    t = np.asarray(t, dtype=np.float64)
+    snr = np.asarray(snr, dtype=np.float32)
+    if snr.ndim != 2 or snr.shape[0] != t.shape[0]:
+        raise ValueError(f"snr must be [N, M] with N = len(t) = {t.shape[0]}, got {snr.shape}")
+    names = list(beam_names) if beam_names is not None else [f"beam_{m}" for m in range(snr.shape[1])]
+    if len(names) != snr.shape[1]:
+        raise ValueError(f"{len(names)} beam names for {snr.shape[1]} beams")
+    text = _format_table([time_column] + names, [t, snr.astype(np.float64)],
+                         ["%.17g"] + ["%.9g"] * snr.shape[1])
+    atomic_write_text(path, text)
+
+
+def write_positions_csv(path: str | os.PathLike, t: np.ndarray, xy: np.ndarray) -> None:
+    """Write ``t`` [N] seconds and ``xy`` [N, 2] metres as a positions CSV (atomically)."""
+    t = np.asarray(t, dtype=np.float64)
+    xy = np.asarray(xy, dtype=np.float64)
+    if xy.shape != (t.shape[0], 2):
+        raise ValueError(f"xy must be [N, 2] with N = len(t) = {t.shape[0]}, got {xy.shape}")
+    atomic_write_text(path, _format_table(["t", "x", "y"], [t, xy], ["%.17g"] * 3))
