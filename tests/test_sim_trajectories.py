@@ -198,6 +198,8 @@ def test_cli_writes_a_store_that_reads_back(tmp_path, capsys):
     args.quiet = True
     assert run_from_args(args) == 0
     assert str(out) in capsys.readouterr().out
+    validate = pytest.importorskip("wifisense.io.validate")
+    assert validate.validate_store(out) == []
     back = store.read_multiband_store(out)
     cfg = dataclasses.replace(TrajectoryConfig(), duration_s=15.0, num_beams=12,
                               num_static_scatterers=2)
