@@ -22,7 +22,6 @@ receive antenna, transmit antenna). Positions are metres in room coordinates
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 from typing import NamedTuple, Sequence
 

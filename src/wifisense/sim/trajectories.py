@@ -20,18 +20,15 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from wifisense.errors import ConfigError
 from wifisense.io.schema import MultiBandDataset
 from wifisense.sim import beams, channel
-
-log = logging.getLogger(__name__)
 
 SUBCARRIER_SETS = {
     "intel5300": channel.INTEL5300_SUBCARRIERS_20MHZ,   # 30 grouped tones
