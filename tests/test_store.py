@@ -395,3 +395,24 @@ def test_multiband_streams_read_windows(tmp_path):
     t, x = streams.read("csi")
     np.testing.assert_array_equal(x, ds.csi_x)
     assert streams.lengths == {"csi": 50, "snr": 20, "pose": 30}
+
+
+def test_append_fills_unknown_mirror_pairs_and_refuses_conflicts(tmp_path):
+    path = tmp_path / "c.h5"
+
+    def clips(names, mirror, seed):
+        ds = make_caption(n=2, seed=seed)
+        ds.class_id = np.array([0, 1], np.int32)
+        ds.class_names, ds.mirror_of = names, np.array(mirror, np.int32)
+        return ds
+
+    store.append_caption_clips(path, clips(["a", "b"], [0, 1], 1))   # pairing unknown
+    store.append_caption_clips(path, clips(["b", "a"], [1, 0], 2))   # now a <-> b
+    assert list(store.read_caption_store(path).mirror_of) == [1, 0]
+    store.append_caption_clips(path, clips(["a", "b"], [0, 1], 3))   # no information: kept
+    assert list(store.read_caption_store(path).mirror_of) == [1, 0]
+    with pytest.raises(StoreError) as exc:
+        store.append_caption_clips(path, clips(["a", "c"], [1, 0], 4))
+    assert exc.value.field == "/meta/mirror_of" and "'a' mirrors 'c'" in str(exc.value)
+    assert store.read_caption_store(path).class_names == ["a", "b"]
+    assert validate_store(path) == []

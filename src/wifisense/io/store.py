@@ -407,19 +407,26 @@ class CaptionStoreAppender:
             index[c] = len(names)
             names.append(c)
         class_map = np.array([index[c] for c in ds.class_names], dtype=np.int64)
-        mirror = np.concatenate([mirror, np.arange(len(mirror), len(names))])
+        old_mirror = np.concatenate([mirror, np.arange(len(mirror), len(names))])
+        mirror = old_mirror.copy()
+        # A class mapped to itself carries no pairing information (ingest of one clip cannot
+        # know the mirrored class), so it never overrides a pairing; a pairing fills in a
+        # class that had none and must agree with one that had.
         for local, partner in enumerate(np.asarray(ds.mirror_of)):
-            a, b = class_map[local], class_map[int(partner)]
-            if ds.class_names[local] in new_names:
-                mirror[a] = b
-            elif mirror[a] != b:
-                raise StoreError(path, "/meta/mirror_of", f"class {ds.class_names[local]!r} "
-                                 f"mirrors {names[b]!r} in the new clips but "
-                                 f"{names[mirror[a]]!r} in the store")
+            a, b = int(class_map[local]), int(class_map[int(partner)])
+            if a == b or mirror[a] == b:
+                continue
+            for x, y in ((a, b), (b, a)):
+                if mirror[x] != x:
+                    raise StoreError(path, "/meta/mirror_of", f"class {names[x]!r} mirrors "
+                                     f"{names[y]!r} in the new clips but {names[mirror[x]]!r} "
+                                     "in the store")
+            mirror[a], mirror[b] = b, a
         if new_names:
             f["meta/class_names"].resize(len(names), axis=0)
             f["meta/class_names"][-len(new_names):] = np.array(new_names, dtype=object)
             f["meta/mirror_of"].resize(len(names), axis=0)
+        if new_names or not np.array_equal(mirror, old_mirror):
             f["meta/mirror_of"][()] = mirror.astype(np.int32)
         return class_map
 
