@@ -339,12 +339,12 @@ def _store_csi_for_plot(path: Path):
     return times, csi, np.asarray(subcarriers), labels
 
 
-def _new_figure(width: float, height: float):
+def _new_figure(width: float, height: float, constrained: bool = True):
     # Figure + Agg canvas directly: no pyplot global state, no backend switching.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, height), layout="constrained")
+    fig = Figure(figsize=(width, height), layout="constrained" if constrained else None)
     FigureCanvasAgg(fig)
     return fig
 
@@ -373,20 +373,24 @@ def plot_csi_heatmaps(times: np.ndarray, csi: np.ndarray, subcarriers: np.ndarra
     vmin, vmax = (np.percentile(finite, [1, 99.5]) if finite.size else (None, None))
     phase = np.angle(csi)
     panels = csi.shape[2]
-    fig = _new_figure(max(4.2 * panels + 1.0, 7.0), 7.0)
+    # Fixed margins and one colour bar per row (panels share the colour scale): constrained
+    # layout with a bar per panel made plotting several times slower.
+    fig = _new_figure(max(3.8 * panels + 2.0, 7.0), 7.0, constrained=False)
     axes = fig.subplots(2, panels, squeeze=False, sharex=True, sharey=True)
+    fig.subplots_adjust(left=0.1 if panels > 1 else 0.15, right=0.86, bottom=0.1, top=0.88,
+                        wspace=0.08, hspace=0.12)
     for p in range(panels):
-        mesh = axes[0, p].pcolormesh(x, k, amp_db[:, :, p].T, shading="nearest",
-                                     cmap="viridis", vmin=vmin, vmax=vmax)
-        fig.colorbar(mesh, ax=axes[0, p], label="amplitude (dB)")
-        axes[0, p].set_title(labels[p])
-        mesh = axes[1, p].pcolormesh(x, k, phase[:, :, p].T, shading="nearest",
-                                     cmap="twilight", vmin=-np.pi, vmax=np.pi)
-        fig.colorbar(mesh, ax=axes[1, p], label="phase (rad)")
+        amp_mesh = axes[0, p].pcolormesh(x, k, amp_db[:, :, p].T, shading="nearest",
+                                         cmap="viridis", vmin=vmin, vmax=vmax)
+        axes[0, p].set_title(labels[p], fontsize=10)
+        phase_mesh = axes[1, p].pcolormesh(x, k, phase[:, :, p].T, shading="nearest",
+                                           cmap="twilight", vmin=-np.pi, vmax=np.pi)
         axes[1, p].set_xlabel("time since start (s)" if use_time else "packet index")
         # Few, compactly formatted ticks stay readable even for sub-millisecond captures.
         axes[1, p].xaxis.set_major_locator(MaxNLocator(4))
         axes[1, p].xaxis.set_major_formatter(FormatStrFormatter("%.3g"))
+    fig.colorbar(amp_mesh, cax=fig.add_axes((0.88, 0.52, 0.018, 0.36)), label="amplitude (dB)")
+    fig.colorbar(phase_mesh, cax=fig.add_axes((0.88, 0.1, 0.018, 0.36)), label="phase (rad)")
     for row, what in enumerate(("amplitude", "phase")):
         axes[row, 0].set_ylabel(f"subcarrier index\n({what})")
     fig.suptitle(title)
