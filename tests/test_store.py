@@ -25,7 +25,7 @@ def make_caption(n=6, r=3, t=8, a=4, s=5, k=2, frames=True, seed=0) -> CaptionDa
     return CaptionDataset(
         csi=csi.astype(np.complex64), rx_valid=rx_valid, class_id=class_id, captions=captions,
         class_names=class_names, mirror_of=np.array([1, 0, 2], np.int32),
-        subcarriers=np.arange(-2, 3, dtype=np.int32), sample_rate_hz=100.0, clip_seconds=0.08,
+        subcarriers=np.arange(s, dtype=np.int32) - s // 2, sample_rate_hz=100.0, clip_seconds=0.08,
         rx_positions=rng.standard_normal((r, 3)).astype(np.float32),
         tx_position=np.zeros(3, np.float32),
         position=rng.standard_normal((n, 2)).astype(np.float32),

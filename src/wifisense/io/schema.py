@@ -10,7 +10,8 @@ Caption dataset (``kind = "caption"``), HDF5 layout::
     /rx_valid         bool      [N, R]            False where a receiver is missing (dropout)
     /gap_mask         bool      [N, R, T]         True where a time step had no packet (optional)
     /class_id         int32     [N]
-    /captions         vlen str  [N, K]            K >= 1 captions per clip (paraphrases)
+    /captions         vlen str  [N, K]            K >= 1 captions per clip (paraphrases); a clip
+                                                  with fewer than K ends in "" padding
     /position         float32   [N, 2]            person position in metres (NaN if unknown)
     /position_id      int32     [N]               grid cell id (-1 if unknown)
     /frames           uint8     [N, L, H, W, 3]   L RGB frames per clip (optional)
@@ -21,6 +22,9 @@ Caption dataset (``kind = "caption"``), HDF5 layout::
     /meta/tx_position float32   [3]
     /meta             attrs: sample_rate_hz, clip_seconds, carrier_hz, bandwidth_mhz, source
     /splits/<name>    int64     [n]               sample indices, e.g. train / val / test
+    (root attr extra_json: the dataset's free-form ``attrs`` as JSON; axis 0 of per-clip
+    arrays is resizable so clips can be appended; /gap_mask and /frames are the only
+    optional per-clip fields)
 
 Multi-band stream dataset (``kind = "multiband"``): continuous streams, windows are cut
 at load time::

@@ -185,13 +185,15 @@ class _Checker:
         count = nan = 0
         first = None
         for start, block in _blocks(ds):
-            values = np.stack([block.real, block.imag]) if np.iscomplexobj(block) else block[None]
+            # complex values as a trailing (real, imag) axis: a view, no copy of the block
+            values = (block.view(block.real.dtype).reshape(*block.shape, 2)
+                      if np.iscomplexobj(block) else block[..., None])
             bad_parts = np.isinf(values) if allow_nan else ~np.isfinite(values)
-            bad = bad_parts.any(axis=0)
+            bad = bad_parts.any(axis=-1)
             n_bad = int(bad.sum())
             if n_bad:
                 count += n_bad
-                nan += int(np.isnan(values).any(axis=0)[bad].sum())
+                nan += int(np.isnan(values).any(axis=-1)[bad].sum())
                 if first is None:
                     idx = np.argwhere(bad)[0]
                     idx[0] += start
