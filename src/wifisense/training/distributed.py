@@ -128,9 +128,11 @@ def all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """Concatenate ``x`` from all ranks along dim 0 (rank order), keeping gradients to each rank's part.
 
     Returns ``x`` unchanged when not distributed. Every rank must pass the same shape (use
-    ``drop_last=True`` for contrastive training so local batches are equal). Built on
-    ``torch.distributed.nn.functional.all_gather``, whose backward *sums* the gradients that
-    all ranks send to each rank's slice (reduce-scatter on NCCL, all-to-all on gloo).
+    ``drop_last=True`` for contrastive training so local batches are equal). Built on torch's
+    differentiable all-gather (``_functional_collectives.all_gather_single`` where it exists, as
+    torch 2.13's deprecation notice for ``torch.distributed.nn.functional.all_gather`` asks;
+    that public function on older torch). Its backward *sums* the gradients that all ranks
+    send to each rank's slice (a reduce-scatter). Works with gloo (CPU) and NCCL.
 
     Loss convention, with which DDP gradients equal the single-process full-batch gradients
     exactly: rank ``r`` holds ``n`` local rows; it gathers the other side ``b_all = gather(b)``
@@ -151,6 +153,11 @@ def all_gather_with_grad(x: torch.Tensor) -> torch.Tensor:
     """
     if not _is_initialized() or dist.get_world_size() == 1:
         return x
+    import torch.distributed._functional_collectives as functional_collectives
+
+    if hasattr(functional_collectives, "all_gather_single"):
+        # Recent torch (which deprecates the public autograd all_gather below) points here.
+        return functional_collectives.all_gather_single(x, 0, dist.group.WORLD)
     from torch.distributed.nn.functional import all_gather
 
     return torch.cat(all_gather(x), dim=0)

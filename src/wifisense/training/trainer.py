@@ -65,7 +65,7 @@ class TrainConfig:
     log_every: int = 50  # steps between train-metric rows
     scheduler_interval: Literal["step", "epoch"] = "step"  # ReduceLROnPlateau always steps per validation
     amp: bool = True  # mixed precision on CUDA (bf16, else fp16 + GradScaler); ignored on CPU/MPS
-    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps
+    device: str = "auto"  # auto | cpu | cuda | cuda:N | mps (under torchrun use auto or cuda: one GPU per rank)
     seed: int = 0
     run_dir: str | None = None  # None: write nothing (e.g. hyper-parameter search trials)
     tensorboard: bool = False
@@ -264,6 +264,9 @@ class Trainer:
             self.scheduler.step()
 
     def _planned_stop(self) -> str | None:
+        patience = self.config.patience
+        if patience is not None and self.evals_without_improvement >= patience:
+            return "early_stopping"  # only reached when resuming a run that had already stopped
         if self.step >= self.total_steps:
             return "epochs" if self.epoch >= self.config.epochs else "max_steps"
         return None
