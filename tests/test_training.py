@@ -1,6 +1,7 @@
 """The shared training loop: learning, early stopping, run-directory files, exact resume, atomic state."""
 
 import csv
+import importlib.util
 import json
 
 import pytest
@@ -16,6 +17,7 @@ from wifisense.training.checkpoint import load_state, save_state
 from wifisense.training.seeding import capture_rng_state, restore_rng_state
 
 TRUE_WEIGHTS = torch.tensor([1.0, -2.0, 0.5, 3.0])
+TENSORBOARD_INSTALLED = importlib.util.find_spec("tensorboard") is not None
 
 
 @pytest.fixture(autouse=True)
@@ -58,7 +60,8 @@ def test_tiny_regression_learns_and_writes_run_dir(tmp_path):
                       train_loader=build_loader(linear_data(128, 1), 16, seed=0),
                       val_loader=build_loader(linear_data(64, 2), 32, shuffle=False),
                       scheduler=lambda opt, n: torch.optim.lr_scheduler.OneCycleLR(opt, 2e-2, total_steps=n),
-                      config=TrainConfig(epochs=6, log_every=4, grad_clip=5.0, run_dir=str(run_dir), quiet=True),
+                      config=TrainConfig(epochs=6, log_every=4, grad_clip=5.0, run_dir=str(run_dir), quiet=True,
+                                         tensorboard=TENSORBOARD_INSTALLED),
                       run_config={"model": "tiny-mlp"})
     summary = trainer.fit()
 
@@ -77,6 +80,8 @@ def test_tiny_regression_learns_and_writes_run_dir(tmp_path):
     final = json.loads((run_dir / "metrics.json").read_text())
     assert final["best"]["value"] == pytest.approx(min(float(r["val_loss"]) for r in val_rows))
     assert sum(1 for _ in open(run_dir / "metrics.jsonl")) == len(rows)
+    if TENSORBOARD_INSTALLED:
+        assert list((run_dir / "tensorboard").glob("events.out.tfevents.*"))
 
     # The best weights load into a fresh model and reproduce the best validation loss.
     fresh = load_weights(make_model(seed=123), run_dir, which="best")
@@ -101,6 +106,23 @@ def test_early_stopping_stops_when_validation_gets_worse(tmp_path):
     assert summary["steps"] == summary["best"]["step"] + 3 * 2  # three validations without improvement
     val_losses = [float(r["val_loss"]) for r in read_csv(tmp_path / "metrics.csv") if r["val_loss"]]
     assert min(val_losses) == pytest.approx(summary["best"]["value"])
+
+    # Resuming a run that already stopped early does not train further.
+    again = Trainer(make_model(), step_fn=regression_step, optimizer=lambda p: torch.optim.Adam(p, lr=1e-2),
+                    train_loader=build_loader(linear_data(64, 1), 16), val_loader=trainer.val_loader,
+                    config=trainer.config).fit(resume=True)
+    assert again["stop_reason"] == "early_stopping" and again["steps"] == summary["steps"]
+
+
+def test_non_finite_loss_stops_with_a_clear_error():
+    def exploding_step(model, batch):
+        loss, metrics = regression_step(model, batch)
+        return loss * float("nan"), metrics
+
+    trainer = Trainer(make_model(), step_fn=exploding_step, optimizer=lambda p: torch.optim.SGD(p, lr=0.1),
+                      train_loader=build_loader(linear_data(32, 1), 8), config=TrainConfig(log_every=2, quiet=True))
+    with pytest.raises(FloatingPointError, match="step 2"):
+        trainer.fit()
 
 
 class SimulatedCrash(Exception):
