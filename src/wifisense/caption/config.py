@@ -220,6 +220,33 @@ def _loader(kind: str):
     }[kind]
 
 
+def _load_clip_tower(loader, kind: str, source: str, local_only: bool, **kwargs: Any) -> Any:
+    """One CLIP tower with its projection, from a full CLIPModel checkpoint or a single-tower one.
+
+    A full checkpoint keeps ``projection_dim`` in the top-level config, not in the tower's
+    sub-config; without copying it over, a non-default projection (e.g. ViT-L/14's 768)
+    would be silently re-initialised at random. Missing or mismatched weights are errors.
+    """
+    import transformers
+
+    config = transformers.AutoConfig.from_pretrained(source, local_files_only=local_only)
+    if config.model_type == "clip":
+        tower = config.vision_config if kind == "clip_vision" else config.text_config
+        tower.projection_dim = config.projection_dim
+        config = tower
+    verbosity = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()   # the other tower's weights are "unexpected": expected
+    try:
+        model, info = loader.from_pretrained(source, config=config, local_files_only=local_only,
+                                             output_loading_info=True, **kwargs)
+    finally:
+        transformers.logging.set_verbosity(verbosity)
+    bad = [*info.get("missing_keys", []), *info.get("mismatched_keys", [])]
+    if bad:
+        raise ConfigError(f"{kind} {source!r}: checkpoint lacks or mismatches weights {sorted(map(str, bad))[:5]}")
+    return model
+
+
 def load_pretrained(name_or_path: str | os.PathLike, kind: str, **kwargs: Any) -> Any:
     """Load a pretrained part by hub name or local directory, or raise a ConfigError saying how to provide it.
 
@@ -243,6 +270,8 @@ def load_pretrained(name_or_path: str | os.PathLike, kind: str, **kwargs: Any) -
     error: Exception | None = None
     for local_only in attempts:
         try:
+            if kind in ("clip_vision", "clip_text"):
+                return _load_clip_tower(loader, kind, source, local_only, **kwargs)
             return loader.from_pretrained(source, local_files_only=local_only, **kwargs)
         except (OSError, ValueError, KeyError) as err:
             error = err
