@@ -143,6 +143,20 @@ def test_batched_greedy_equals_one_by_one_and_beam_one_equals_greedy(saved_lm):
     assert len(texts) == 5 and all(isinstance(t, str) for t in texts)
 
 
+def test_hand_greedy_matches_transformers_generate_on_the_same_prefix_cache(saved_lm):
+    # generate() wants ids for the cached positions too, so dummy ids stand in for the prefix;
+    # agreeing with it shows the positions and masks after the prefix follow transformers' own.
+    _, path = saved_lm
+    model = _amplify(_prefix_lm(path)).eval()
+    embeddings = torch.randn(3, EMBED_DIM, generator=torch.Generator().manual_seed(3))
+    ids = torch.full((3, model.prefix_length + 1), model.start_id)
+    with torch.no_grad():
+        reference = model.lm.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
+                                      past_key_values=model.prefix_cache(embeddings), max_new_tokens=8,
+                                      do_sample=False, eos_token_id=model.end_id, pad_token_id=model.pad_id)
+    assert model.decode(reference[:, ids.shape[1]:]) == model.generate(embeddings, max_new_tokens=8)
+
+
 def test_beam_search_finds_a_sequence_at_least_as_likely_as_greedy(saved_lm):
     _, path = saved_lm
     model = _amplify(_prefix_lm(path)).eval()
