@@ -66,6 +66,7 @@ class NumpyOps:
     round = staticmethod(np.round)
     where = staticmethod(np.where)
     moveaxis = staticmethod(np.moveaxis)
+    permute = staticmethod(np.transpose)
 
     @staticmethod
     def phasor(theta):
@@ -87,6 +88,15 @@ class NumpyOps:
         out.real[...] = re
         out.imag[...] = im
         return out
+
+    @staticmethod
+    def expand_along(x, count: int, axis: int):
+        """``x`` (size 1 on ``axis``) made ``count`` long on ``axis``, for an elementwise op.
+
+        Materialised: NumPy's broadcasting over a short inner axis (3 antennas) runs its
+        inner loop 3 elements at a time, and copying first makes the product ~1.5x faster.
+        """
+        return np.repeat(x, count, axis=axis)
 
     @staticmethod
     def maximum(x, floor: float):
@@ -203,12 +213,20 @@ class TorchOps:
     def moveaxis(self, x, source, destination):
         return self.torch.movedim(x, source, destination)
 
+    def permute(self, x, order):
+        return x.permute(tuple(order))
+
     def phasor(self, theta):
         # torch.polar is differentiable in its angle argument.
         return self.torch.polar(self.torch.ones_like(theta), theta)
 
     def complex(self, re, im):
         return self.torch.complex(re, im)
+
+    def expand_along(self, x, count: int, axis: int):
+        shape = list(x.shape)
+        shape[axis] = count
+        return x.expand(shape)  # a view; torch broadcasts efficiently
 
     def maximum(self, x, floor: float):
         return self.torch.clamp_min(x, floor)

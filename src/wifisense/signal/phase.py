@@ -17,6 +17,10 @@ import numpy as np
 from wifisense.signal._backend import along, host_array, namespace, sliced
 
 
+# Size of the packet blocks NumPy calibrates at a time (measured best of 0.5 to 4 MiB).
+_BLOCK_BYTES = 1 << 21
+
+
 def _wrapped_phase_steps(x, axis: int):
     """Phase increments between neighbours along ``axis``, wrapped to [-pi, pi].
 
@@ -120,9 +124,10 @@ def remove_sto(csi, subcarriers, sc_axis: int = -3, antenna_axes: Sequence[int] 
 
     The joint fit's slope equals the mean over antennas of each antenna's LS slope, and
     an LS slope of an unwrapped phase ``phi_0 + cumsum(d)`` is a fixed weighted sum of
-    the wrapped steps ``d``. So the fit needs one ``atan2`` per neighbour pair and a dot
-    product with precomputed weights; neither the absolute phase nor the cumulative sum
-    is ever formed.
+    the wrapped steps ``d``. So the fit is one ``atan2`` per neighbour pair and one
+    matrix-vector product with precomputed weights (the pseudo-inverse's slope row
+    folded with the cumulative sum and the antenna mean); the absolute phase and its
+    cumulative sum are never formed.
 
     Args:
         csi: complex CSI; every axis other than ``sc_axis`` and ``antenna_axes`` indexes
@@ -152,14 +157,48 @@ def remove_sto(csi, subcarriers, sc_axis: int = -3, antenna_axes: Sequence[int] 
     _, weights = _centred_ls_weights(k)
     # Weight of step j (between k_j and k_j+1) = sum of the LS weights after it.
     step_weights = np.cumsum(weights[::-1])[::-1][1:]
-    steps = _wrapped_phase_steps(csi, sc_axis)
-    # Average over antennas first: the sum is linear, and it shrinks the array 9-fold.
-    mean_steps = xp.mean(steps, antenna_axes, keepdims=True)
-    step_weights = along(xp.constant(step_weights, steps), ndim, sc_axis)
-    slope = xp.sum(mean_steps * step_weights, sc_axis, keepdims=True)
-    ramp = xp.phasor(-slope * along(xp.constant(k, steps), ndim, sc_axis))
-    calibrated = csi * ramp
+    antenna_count = int(np.prod([csi.shape[a] for a in antenna_axes]))
+    joint_weights = np.repeat(step_weights / antenna_count, antenna_count)
+    packet_axes = [a for a in range(ndim) if a != sc_axis and a not in antenna_axes]
+
+    def ramp_and_slope(block):
+        slope = _joint_phase_slope(block, joint_weights, sc_axis, antenna_axes, packet_axes)
+        return xp.phasor(-slope * along(xp.constant(k, slope), ndim, sc_axis)), slope
+
+    if xp.name != "numpy" or not packet_axes or csi.nbytes <= _BLOCK_BYTES:
+        ramp, slope = ramp_and_slope(csi)
+        calibrated = csi * ramp
+        return (calibrated, slope) if return_slope else calibrated
+
+    # Long NumPy recordings go through in blocks of packets so that the half-dozen
+    # temporaries stay in cache (about 1.5x faster from ~10^4 packets on).
+    block_axis = packet_axes[0]
+    length = csi.shape[block_axis]
+    step = max(1, (_BLOCK_BYTES * length) // csi.nbytes)
+    calibrated = np.empty_like(csi)
+    slope = np.empty([1 if a not in packet_axes else csi.shape[a] for a in range(ndim)],
+                     dtype=xp.real_dtype(csi))
+    for begin in range(0, length, step):
+        block = sliced(csi, block_axis, begin, begin + step)
+        ramp, block_slope = ramp_and_slope(block)
+        sliced(slope, block_axis, begin, begin + step)[...] = block_slope
+        np.multiply(block, ramp, out=sliced(calibrated, block_axis, begin, begin + step))
     return (calibrated, slope) if return_slope else calibrated
+
+
+def _joint_phase_slope(csi, joint_weights: np.ndarray, sc_axis: int, antenna_axes, packet_axes):
+    """Per-packet LS phase slope of all antennas jointly (size 1 on sc and antenna axes).
+
+    The steps are laid out as ``[packets, steps * antennas]`` (a free view for the
+    default layout) and contracted with the step weights, repeated per antenna and
+    divided by the antenna count, in one matrix-vector product.
+    """
+    xp = namespace(csi)
+    steps = _wrapped_phase_steps(csi, sc_axis)
+    per_packet = xp.permute(steps, [*packet_axes, sc_axis, *antenna_axes])
+    per_packet = per_packet.reshape(-1, joint_weights.size)
+    slope_shape = [csi.shape[a] if a in packet_axes else 1 for a in range(csi.ndim)]
+    return (per_packet @ xp.constant(joint_weights, steps)).reshape(slope_shape)
 
 
 def conjugate_multiply(csi, ref: int = 0, axis: int = -2, keep_ref: bool = True):
@@ -186,4 +225,4 @@ def conjugate_multiply(csi, ref: int = 0, axis: int = -2, keep_ref: bool = True)
     reference = xp.conj(sliced(csi, axis, ref, ref + 1))
     if not keep_ref:
         csi = xp.take(csi, [i for i in range(count) if i != ref], axis)
-    return csi * reference
+    return csi * xp.expand_along(reference, csi.shape[axis], axis)
