@@ -31,13 +31,14 @@ KIND_COLOURS = {
     "leg": (0.25, 0.55, 0.30),
     "foot": (0.20, 0.20, 0.20),
     "joint": (0.98, 0.90, 0.30),
+    "face": (0.45, 0.20, 0.15),
 }
 WALL_COLOUR = np.array([0.80, 0.80, 0.76])
 FLOOR_COLOUR = np.array([0.55, 0.50, 0.45])
-# Joints drawn as discs on top of the limbs (radius as a fraction of body height).
-DISC_JOINTS = ("r_elbow", "l_elbow", "r_wrist", "l_wrist", "r_knee", "l_knee",
-               "r_ankle", "l_ankle", "r_shoulder", "l_shoulder")
-DISC_RADIUS = 0.022
+# Joints drawn as discs on top of the limbs: (joint, radius as a fraction of height, colour).
+DISCS = tuple((j, 0.022, "joint") for j in ("r_elbow", "l_elbow", "r_wrist", "l_wrist", "r_knee",
+                                             "l_knee", "r_ankle", "l_ankle", "r_shoulder",
+                                             "l_shoulder")) + (("nose", 0.02, "face"),)
 
 
 @dataclass(frozen=True)
@@ -56,11 +57,11 @@ class Camera:
 
 def _items(joints: np.ndarray, height_m: float):
     """Endpoints ``[T, I, 2, 3]``, radii ``[I]`` (metres) and colours ``[I, 3]`` of all drawn items."""
-    a = [s.joint_a for s in BODY_SEGMENTS] + [JOINT[j] for j in DISC_JOINTS]
-    b = [s.joint_b for s in BODY_SEGMENTS] + [JOINT[j] for j in DISC_JOINTS]
-    radii = np.array([s.radius for s in BODY_SEGMENTS] + [DISC_RADIUS] * len(DISC_JOINTS))
+    a = [s.joint_a for s in BODY_SEGMENTS] + [JOINT[d[0]] for d in DISCS]
+    b = [s.joint_b for s in BODY_SEGMENTS] + [JOINT[d[0]] for d in DISCS]
+    radii = np.array([s.radius for s in BODY_SEGMENTS] + [d[1] for d in DISCS])
     colours = np.array([KIND_COLOURS[s.kind] for s in BODY_SEGMENTS]
-                       + [KIND_COLOURS["joint"]] * len(DISC_JOINTS))
+                       + [KIND_COLOURS[d[2]] for d in DISCS])
     ends = np.stack([joints[:, a], joints[:, b]], axis=2)
     return ends, radii * height_m, colours
 

@@ -31,6 +31,7 @@ JOINT_NAMES = (
     "l_shoulder", "l_elbow", "l_wrist", "l_hand",
     "r_hip", "r_knee", "r_ankle", "r_toe",
     "l_hip", "l_knee", "l_ankle", "l_toe",
+    "nose",     # a marker on the face, so head turns show in rendered frames
 )
 JOINT = {name: i for i, name in enumerate(JOINT_NAMES)}
 NUM_JOINTS = len(JOINT_NAMES)
@@ -53,6 +54,7 @@ ANKLE_HEIGHT = 0.039
 SHOULDER_HALF_WIDTH, HIP_HALF_WIDTH = 0.115, 0.055
 CHEST_UP, NECK_UP, SHOULDER_UP = 0.17, 0.31, 0.285
 HEAD_UP, HEAD_FORWARD = 0.075, 0.01
+NOSE_FORWARD = 0.065
 
 
 @dataclass(frozen=True)
@@ -425,6 +427,8 @@ def action_joints(spec: ActionSpec, t: np.ndarray, variation: ActionVariation = 
     head_frame = waist @ neck_rot
     joints[:, JOINT["head"]] = neck + np.einsum("tij,j->ti", head_frame,
                                                 np.array([0.0, HEAD_FORWARD, HEAD_UP]) * h)
+    joints[:, JOINT["nose"]] = neck + np.einsum(
+        "tij,j->ti", head_frame, np.array([0.0, HEAD_FORWARD + NOSE_FORWARD, HEAD_UP]) * h)
 
     for side, prefix, limb in ((1.0, "r_", "right_arm"), (-1.0, "l_", "left_arm")):
         shoulder = up([side * SHOULDER_HALF_WIDTH, 0.0, SHOULDER_UP])
