@@ -5,12 +5,11 @@ import math
 import pytest
 import torch
 
-from wifisense.caption.config import (CaptionModelConfig, create_caption_model, list_presets,
+from wifisense.caption.config import (CaptionModelConfig, TeacherConfig, create_caption_model, list_presets,
                                       load_caption_config, load_pretrained)
 from wifisense.caption.offline_lm import train_caption_tokenizer
 from wifisense.caption.student import CSIStudent, masked_mean
 from wifisense.caption.teacher import CaptionTeacher, FeatureCache
-from wifisense.caption.config import TeacherConfig
 from wifisense.errors import ConfigError
 from wifisense.nn.contrastive import ContrastiveLoss, info_nce
 from wifisense.nn.fusion import GatedFusion

@@ -47,7 +47,7 @@ class TeacherConfig:
     text_encoder: str = "clip"           # "clip" (CLIP text tower of clip_model) or a sentence encoder
     text_model: str = "minilm"           # used when text_encoder != "clip": "minilm" or an AutoModel name/dir
     num_frames: int = 8                  # L
-    frame_size: int = 224                # frames are resized to frame_size x frame_size
+    frame_size: int = 224                # small CNN input size (a CLIP tower uses its own image_size)
     cnn_width: int = 32                  # small CNN frame encoder: channels of its first layer
     cnn_dim: int = 256                   # small CNN frame encoder: feature size
     temporal_dim: int = 512

@@ -66,13 +66,10 @@ def encode_captions(tokenizer, captions: Sequence[str], max_tokens: int) -> tupl
     """
     start, end, pad = special_token_ids(tokenizer)
     pieces = tokenizer(list(captions), add_special_tokens=False)["input_ids"]
-    rows = [[start, *ids[: max_tokens - 2], end] for ids in pieces]
-    length = max(len(r) for r in rows)
-    input_ids = torch.full((len(rows), length), pad, dtype=torch.long)
-    attention_mask = torch.zeros((len(rows), length), dtype=torch.long)
-    for i, row in enumerate(rows):
-        input_ids[i, : len(row)] = torch.tensor(row)
-        attention_mask[i, : len(row)] = 1
+    rows = [torch.tensor([start, *ids[: max_tokens - 2], end]) for ids in pieces]
+    input_ids = torch.nn.utils.rnn.pad_sequence(rows, batch_first=True, padding_value=pad)
+    lengths = torch.tensor([len(r) for r in rows])
+    attention_mask = (torch.arange(input_ids.shape[1]) < lengths[:, None]).long()
     return input_ids, attention_mask
 
 
