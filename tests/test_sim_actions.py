@@ -114,6 +114,15 @@ def test_mirrored_class_is_the_exact_reflection_of_the_original():
         assert np.abs(mirrored - pose).max() > 0.05, spec.name   # and it really is different
 
 
+def test_symmetric_classes_are_their_own_mirror_image():
+    t = np.linspace(0.0, 5.0, 64)
+    variation = skeleton.ActionVariation(speed=0.9, amplitude=1.05, phase=2.0)
+    for spec in [s for s in SPECS if s.is_symmetric]:
+        pose = skeleton.action_joints(spec, t, variation)
+        same = skeleton.action_joints(spec, t, skeleton.mirror_variation(variation, spec))
+        np.testing.assert_allclose(same, skeleton.mirror_joints(pose), atol=1e-9, err_msg=spec.name)
+
+
 def test_bones_keep_their_length_and_the_body_stays_above_the_floor():
     t = np.linspace(0.0, 5.0, 50)
     for spec in SPECS:

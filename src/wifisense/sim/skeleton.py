@@ -178,9 +178,19 @@ def sample_variation(rng: np.random.Generator, speed: tuple[float, float] = (0.8
         facing_rad=float(np.radians(rng.uniform(-facing_jitter_deg, facing_jitter_deg))))
 
 
-def mirror_variation(v: ActionVariation) -> ActionVariation:
-    """The variation of the mirrored performance (only the facing yaw is lateral)."""
-    return replace(v, facing_rad=-v.facing_rad)
+# Symmetric classes whose motion swings to one side and then the other: their mirror
+# image is the same motion half a cycle later.
+SIDE_TO_SIDE = {("head", "shake"), ("torso", "sway")}
+
+
+def mirror_variation(v: ActionVariation, spec: ActionSpec | None = None) -> ActionVariation:
+    """The variation under which ``spec.mirrored()`` performs the reflection of ``spec`` under ``v``.
+
+    The facing yaw flips sign; for side-to-side motions (head shake, torso sway) the
+    phase also moves by half a cycle.
+    """
+    phase = v.phase + np.pi if spec is not None and (spec.limb, spec.motion) in SIDE_TO_SIDE else v.phase
+    return replace(v, facing_rad=-v.facing_rad, phase=phase)
 
 
 # ----------------------------------------------------------------------------- helpers
