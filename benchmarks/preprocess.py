@@ -32,6 +32,7 @@ from wifisense.signal import (  # noqa: E402
     INTEL5300_SUBCARRIERS_20MHZ,
     amplitude,
     conjugate_multiply,
+    polar,
     remove_sto,
     sanitize_phase,
 )
@@ -45,15 +46,7 @@ def library_chain(csi, subcarriers, method: str):
     """The vectorised chain: one call per function over all packets."""
     if method == "sto":
         return conjugate_multiply(remove_sto(csi, subcarriers))
-    phase = sanitize_phase(csi, subcarriers)
-    xp_abs = amplitude(csi)
-    if isinstance(csi, np.ndarray):
-        rebuilt = xp_abs * np.exp(1j * phase.astype(np.float32)).astype(np.complex64)
-    else:
-        import torch
-
-        rebuilt = torch.polar(xp_abs, phase)
-    return conjugate_multiply(rebuilt)
+    return conjugate_multiply(polar(amplitude(csi), sanitize_phase(csi, subcarriers)))
 
 
 def loop_chain(csi: np.ndarray, subcarriers: np.ndarray, method: str) -> np.ndarray:
@@ -185,7 +178,7 @@ def main(argv=None) -> int:
     result = {
         "benchmark": "preprocess",
         "chain": ("conjugate_multiply(remove_sto(csi, k))" if args.method == "sto"
-                  else "conjugate_multiply(|csi| * exp(1j * sanitize_phase(csi, k)))"),
+                  else "conjugate_multiply(polar(amplitude(csi), sanitize_phase(csi, k)))"),
         "csi": {"shape_per_packet": list(shape[1:]), "dtype": "complex64"},
         "rows": rows,
         "speedup_library_vs_loop": speedup,

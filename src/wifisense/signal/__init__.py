@@ -6,7 +6,13 @@ layout complex ``[T, S, Nrx, Ntx]``; pass axis arguments for other layouts such 
 caption sample ``[R, T, A, S]``.
 """
 
-from wifisense.signal.features import COMPLEX_FEATURES, amplitude, amplitude_db, complex_to_real
+from wifisense.signal.features import (
+    COMPLEX_FEATURES,
+    amplitude,
+    amplitude_db,
+    complex_to_real,
+    polar,
+)
 from wifisense.signal.filters import hampel, normalize
 from wifisense.signal.phase import conjugate_multiply, remove_sto, sanitize_phase, unwrap_phase
 from wifisense.signal.resample import resample_uniform, uniform_grid
@@ -38,6 +44,7 @@ __all__ = [
     "hampel",
     "normalize",
     "pilot_and_null_subcarriers",
+    "polar",
     "remove_sto",
     "resample_uniform",
     "sanitize_phase",

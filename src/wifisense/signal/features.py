@@ -1,4 +1,4 @@
-"""Real-valued views of complex CSI: amplitude, amplitude in dB, and stacked (real, imag, phase, magnitude)."""
+"""Real-valued views of complex CSI (amplitude, dB, stacked real/imag/phase/magnitude) and back (polar)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,15 @@ def amplitude_db(csi, floor: float = 1e-12):
     """``20 * log10(|csi|)`` in dB; amplitudes below ``floor`` are clamped so zeros stay finite."""
     xp = namespace(csi)
     return 20.0 * xp.log10(xp.maximum(amplitude(csi), floor))
+
+
+def polar(magnitude, phase):
+    """Complex ``magnitude * exp(1j * phase)``, e.g. to rebuild CSI from a sanitised phase.
+
+    Built as cos + j sin (NumPy's complex ``exp`` is ~10x slower); float32 in, complex64 out.
+    """
+    xp = namespace(phase)
+    return xp.asarray(magnitude) * xp.phasor(xp.to_float(xp.asarray(phase)))
 
 
 def complex_to_real(csi, axis: int = -1):

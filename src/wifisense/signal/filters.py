@@ -29,6 +29,12 @@ def _reflected_window_indices(length: int, window: int) -> np.ndarray:
 def _hampel_real(x, window: int, n_sigmas: float, axis: int):
     xp = namespace(x)
     series = xp.moveaxis(x, axis, -1)
+    # A window longer than the series would mirror some samples several times and bias
+    # its median; shrink it to the longest odd length that fits (none below 3).
+    length = series.shape[-1]
+    window = min(window, length if length % 2 else length - 1)
+    if window < 3:
+        return x, xp.abs(x) < 0  # all False
     # Gathering mirrored window indices gives the same [..., T, window] view that
     # sliding_window_view / Tensor.unfold would, with the edge handling built in, in
     # one code path for both backends.
@@ -46,8 +52,8 @@ def hampel(x, window: int = 7, n_sigmas: float = 3.0, axis: int = 0, return_mask
 
     A sample is an outlier when it is more than ``n_sigmas`` robust standard deviations
     (``1.4826 * MAD`` of its window) from its window median. Windows are centred, of odd
-    length ``window``, mirrored at both ends. Samples in a constant stretch (MAD 0) are
-    replaced only if they differ from the median.
+    length ``window`` (shortened to fit series shorter than it), mirrored at both ends.
+    Samples in a constant stretch (MAD 0) are replaced only if they differ from the median.
 
     Complex input is filtered on its real and imaginary parts independently (each is a
     real signal with its own outliers); filter ``amplitude(csi)`` instead to judge

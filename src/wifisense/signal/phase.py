@@ -78,13 +78,28 @@ def _check_subcarriers(x, subcarriers, axis: int) -> None:
             f"subcarriers has {count} entries but axis {axis} of the CSI has {x.shape[axis]}")
 
 
+def _sanitize_matrix(subcarriers) -> np.ndarray:
+    """``M [S, S-1]`` with ``sanitised phase = M @ wrapped steps`` along subcarriers.
+
+    The unwrapped phase is ``phi_0 + L @ d`` (``L`` the strictly lower-triangular ones,
+    ``d`` the wrapped steps); subtracting its mean and its LS slope times the centred
+    index is linear in ``d`` and cancels ``phi_0``. So unwrap + LS fit + removal fold into
+    one precomputed matrix, applied as a single matrix product for all packets.
+    """
+    k_centred, weights = _centred_ls_weights(subcarriers)
+    count = k_centred.size
+    cumulative = np.tril(np.ones((count, count - 1)), -1)
+    return cumulative - cumulative.mean(axis=0) - np.outer(k_centred, weights @ cumulative)
+
+
 def sanitize_phase(csi_or_phase, subcarriers, axis: int = -3):
     """Unwrapped phase minus its least-squares line over subcarrier index.
 
     For each packet and antenna (every position of the other axes) the phase along
     ``axis`` is unwrapped, then the best line ``a * k + b`` over the subcarrier indices
     ``k`` is subtracted (slope and offset removed), removing the linear phase errors of
-    STO/SFO and the constant ones of CFO. Closed-form least squares, no loops.
+    STO/SFO and the constant ones of CFO. Closed-form least squares, no loops: the whole
+    operation is one precomputed matrix applied to the wrapped phase steps.
 
     Args:
         csi_or_phase: complex CSI, or real phase in radians (wrapped or not).
@@ -95,15 +110,12 @@ def sanitize_phase(csi_or_phase, subcarriers, axis: int = -3):
         Real phase in radians, same shape as the input.
     """
     xp = namespace(csi_or_phase)
-    csi_or_phase = xp.asarray(csi_or_phase)
+    csi_or_phase = xp.to_float(xp.asarray(csi_or_phase))
     _check_subcarriers(csi_or_phase, subcarriers, axis)
-    phase = unwrap_phase(csi_or_phase, axis)
-    k_centred, weights = _centred_ls_weights(subcarriers)
-    k_centred = along(xp.constant(k_centred, phase), phase.ndim, axis)
-    weights = along(xp.constant(weights, phase), phase.ndim, axis)
-    slope = xp.sum(phase * weights, axis, keepdims=True)
-    offset = xp.mean(phase, axis, keepdims=True)
-    return phase - offset - slope * k_centred
+    steps = xp.moveaxis(_wrapped_phase_steps(csi_or_phase, axis), axis, -1)
+    matrix = _sanitize_matrix(host_array(subcarriers, np.float64).reshape(-1))
+    sanitized = steps.reshape(-1, matrix.shape[1]) @ xp.constant(matrix.T, steps)
+    return xp.moveaxis(sanitized.reshape(*steps.shape[:-1], matrix.shape[0]), -1, axis)
 
 
 def _normalise_axes(axes: Sequence[int] | int, ndim: int) -> tuple[int, ...]:
