@@ -1,0 +1,182 @@
+"""Track model configs (JSON presets -> dataclasses), the model factory and the optimiser helper.
+
+Presets live in ``wifisense/configs/track/<name>.json`` (``tiny`` for tests and laptops,
+``paper`` for the paper-scale model); ``load_track_config`` also takes a path to a JSON file.
+Unknown keys are an error (:class:`ConfigError` naming the key), so typos never pass silently.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict, dataclass, field, fields, is_dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from wifisense.errors import ConfigError
+
+
+@dataclass
+class CAEConfig:
+    """The CSI frame autoencoder (see :class:`wifisense.track.cae.CSIAutoencoder`)."""
+
+    in_channels: int = 12          # 4 parts (real, imag, phase, magnitude) x 3 antenna pairs
+    length: int = 30               # subcarriers per frame
+    embed_dim: int = 16
+    channels: list[int] = field(default_factory=lambda: [16, 32])
+    kernel_size: int = 5
+
+
+@dataclass
+class TrackModelConfig:
+    """Shapes of NDF and the baselines. Input sizes (csi_dim, snr_dim) come from the data."""
+
+    csi_dim: int = 16                  # CSI embedding size per frame (= cae.embed_dim)
+    snr_dim: int = 8                   # beam patterns M
+    csi_latent_dim: int = 8
+    snr_latent_dim: int = 8
+    encoder_hidden_dim: int = 32       # ODE-RNN hidden state
+    encoder_ode_hidden_dim: int = 32
+    encoder_cell: str = "gru"          # "gru" or "lstm"
+    encoder_euler_steps: int = 1       # Euler steps per gap between observations
+    encoder_init_logvar: float = 0.0   # initial log-variance bias of q(z0)
+    ode_hidden_dim: int = 32           # latent ODE MLP width
+    ode_layers: int = 2
+    solver: str = "dopri5"
+    rtol: float = 1e-3
+    atol: float = 1e-4
+    adjoint: bool = False
+    ode_step_size: float | None = None  # step of fixed-step solvers ("rk4", "euler"); None = solver default
+    fusion_dim: int = 16
+    fusion_hidden_dim: int = 32
+    decoder_hidden: list[int] = field(default_factory=lambda: [32])
+    baseline_hidden_dim: int = 32      # GRU hidden size of RNN-Decay / RNN-dt
+    baseline_mlp_hidden: list[int] = field(default_factory=lambda: [64, 64])
+
+
+@dataclass
+class LossWeights:
+    """Weights of the ELBO terms (searched with Optuna in the paper)."""
+
+    coord: float = 1.0
+    recon_csi: float = 1.0
+    recon_snr: float = 1.0
+    kl_csi: float = 1e-3
+    kl_snr: float = 1e-3
+
+
+@dataclass
+class OptimConfig:
+    """Adamax with a OneCycle learning-rate schedule."""
+
+    max_lr: float = 1e-2
+    weight_decay: float = 0.0
+    pct_start: float = 0.3
+    epochs: int = 100
+    batch_size: int = 32
+    grad_clip: float = 1.0
+
+
+@dataclass
+class TrackConfig:
+    """Everything the track models need; ``data`` is passed through untouched for the data code."""
+
+    model: TrackModelConfig = field(default_factory=TrackModelConfig)
+    cae: CAEConfig = field(default_factory=CAEConfig)
+    loss: LossWeights = field(default_factory=LossWeights)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def _from_dict(cls, values: Any, where: str):
+    """Build dataclass ``cls`` from a dict, recursing into nested dataclasses; reject unknown keys."""
+    if not isinstance(values, dict):
+        raise ConfigError(f"{where}: expected an object, got {type(values).__name__}")
+    known = {f.name: f for f in fields(cls)}
+    unknown = sorted(set(values) - set(known))
+    if unknown:
+        raise ConfigError(f"{where}: unknown key(s) {unknown}; known keys are {sorted(known)}")
+    kwargs = {}
+    for name, value in values.items():
+        default = getattr(cls(), name)
+        if is_dataclass(default):
+            kwargs[name] = _from_dict(type(default), value, f"{where}.{name}")
+        else:
+            kwargs[name] = value
+    return cls(**kwargs)
+
+
+def track_config_from_dict(values: dict, where: str = "track config") -> TrackConfig:
+    return _from_dict(TrackConfig, values, where)
+
+
+def load_track_config(name_or_path: str | os.PathLike = "tiny") -> TrackConfig:
+    """A preset by name ("tiny", "paper") or a JSON file by path."""
+    path = Path(name_or_path)
+    if path.suffix == ".json" or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{path}: config file not found")
+        text, where = path.read_text(), str(path)
+    else:
+        preset = resources.files("wifisense").joinpath("configs", "track", f"{name_or_path}.json")
+        if not preset.is_file():
+            raise ConfigError(f"unknown track preset {str(name_or_path)!r}; choose one of {track_presets()} "
+                              "or give a path to a JSON file")
+        text, where = preset.read_text(), f"track preset {name_or_path}"
+    try:
+        values = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{where}: not valid JSON ({exc})") from exc
+    return track_config_from_dict(values, where)
+
+
+def track_presets() -> list[str]:
+    folder = resources.files("wifisense").joinpath("configs", "track")
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".json"))
+
+
+MODEL_NAMES = ("ndf", "ddnd", "linear_int", "nearest_int", "rnn_decay", "rnn_dt")
+
+
+def create_track_model(name: str, bands=("csi", "snr"), fusion: str = "mlp",
+                       config: TrackConfig | TrackModelConfig | None = None):
+    """Build a track model by name: one of MODEL_NAMES, on the given bands ("csi", "snr").
+
+    ``fusion`` ("mlp", "pairwise", "weighted") is used by "ndf" with two bands. "ddnd" is the
+    single-band latent ODE and needs exactly one band.
+    """
+    from wifisense.track import baselines, ndf
+
+    model_config = config.model if isinstance(config, TrackConfig) else (config or TrackModelConfig())
+    bands = tuple(bands)
+    if not bands or any(b not in ("csi", "snr") for b in bands) or len(set(bands)) != len(bands):
+        raise ConfigError(f"bands must be a non-empty subset of ('csi', 'snr'), got {bands}")
+    if fusion not in ("mlp", "pairwise", "weighted"):
+        raise ConfigError(f"unknown fusion {fusion!r}; choose one of mlp, pairwise, weighted")
+    if name == "ndf":
+        return ndf.NeuralDynamicFusion(model_config, bands=bands, fusion=fusion)
+    if name == "ddnd":
+        if len(bands) != 1:
+            raise ConfigError(f"ddnd is single-band; got bands {bands}")
+        return ndf.DDND(model_config, band=bands[0])
+    classes = {"linear_int": baselines.LinearInt, "nearest_int": baselines.NearestInt,
+               "rnn_decay": baselines.RNNDecay, "rnn_dt": baselines.RNNDeltaT}
+    if name not in classes:
+        raise ConfigError(f"unknown track model {name!r}; choose one of {list(MODEL_NAMES)}")
+    return classes[name](model_config, bands=bands)
+
+
+def make_optimizer(model, optim: OptimConfig, steps_per_epoch: int, epochs: int | None = None):
+    """Adamax over the trainable parameters with a OneCycleLR schedule (step it every batch)."""
+    import torch
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.Adamax(params, lr=optim.max_lr, weight_decay=optim.weight_decay)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=optim.max_lr, epochs=epochs or optim.epochs,
+        steps_per_epoch=max(1, steps_per_epoch), pct_start=optim.pct_start)
+    return optimizer, scheduler
