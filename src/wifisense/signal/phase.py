@@ -42,8 +42,9 @@ def unwrap_phase(csi, axis: int = -3):
 
     ``csi`` may be complex (its angle is unwrapped) or real phase in radians. Steps
     larger than pi between neighbours are taken as wraps, as in ``np.unwrap``; the first
-    sample keeps its wrapped value in (-pi, pi]. torch has no ``unwrap``, so it is
-    written here once for both backends: wrapped neighbour steps, then a cumulative sum.
+    sample keeps its value (for complex input its angle in (-pi, pi]). torch has no
+    ``unwrap``, so it is written here once for both backends: wrapped neighbour steps,
+    then a cumulative sum.
     """
     xp = namespace(csi)
     csi = xp.to_float(xp.asarray(csi))

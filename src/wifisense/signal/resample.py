@@ -33,6 +33,8 @@ def resample_uniform(t, x, rate_hz: float | None = None, grid=None, max_gap: flo
         grid: explicit grid times ``[G]`` instead of ``rate_hz`` (need not lie within t).
         max_gap: seconds; grid points whose nearest packet is farther are flagged.
             Default ``2.5 / rate`` (rate from ``rate_hz`` or the grid's median spacing).
+            Unflagged linear values within ``max_gap`` of a gap still interpolate
+            across it.
         method: ``"linear"`` interpolates between the two packets around each grid
             time (for complex data that is linear on real and imaginary parts) and holds
             the end values outside ``t``; ``"nearest"`` takes the closest packet as is,
