@@ -10,7 +10,7 @@ import pytest
 from wifisense.errors import StoreError
 from wifisense.io import store
 from wifisense.io.schema import SCHEMA_VERSION, CaptionDataset, MultiBandDataset
-from wifisense.io.validate import Problem, check_store, run as validate_run, validate_store
+from wifisense.io.validate import Problem, check_store, validate_store
 
 
 def make_caption(n=6, r=3, t=8, a=4, s=5, k=2, frames=True, seed=0) -> CaptionDataset:
@@ -294,26 +294,11 @@ def test_multiband_stream_problems(tmp_path):
 # --------------------------------------------------------------------------- CLI
 
 
-def _args(files, as_json=False):
-    import argparse
-
-    return argparse.Namespace(files=[str(f) for f in files], json=as_json)
-
-
 def _cli(argv):
-    """``wifisense.cli.main``, or the command itself while a sibling io command module is missing."""
+    """Run the real console entry point (no fallback: a broken CLI must fail this test)."""
     from wifisense.cli import main
-    from wifisense.errors import WifisenseError
 
-    try:
-        return main(argv)
-    except ImportError:
-        pass
-    files = [a for a in argv[1:] if a != "--json"]
-    try:
-        return validate_run(_args(files, "--json" in argv))
-    except WifisenseError as exc:
-        return exc.exit_code
+    return main(argv)
 
 
 def test_validate_command_exit_codes_and_lines(tmp_path, capsys):
