@@ -5,7 +5,12 @@ import math
 import pytest
 import torch
 
-from wifisense.track.batching import IrregularBatch, TrackBatch, collate_union, pack_observations
+from wifisense.track.batching import (
+    IrregularBatch,
+    TrackBatch,
+    collate_union,
+    pack_observations,
+)
 
 
 def test_collate_union_places_values_at_union_times():

@@ -25,7 +25,12 @@ import torch
 from torch import Tensor, nn
 
 from wifisense.nn.mlp import make_mlp
-from wifisense.track.batching import IrregularBatch, TrackBatch, TrackOutput, pack_observations
+from wifisense.track.batching import (
+    IrregularBatch,
+    TrackBatch,
+    TrackOutput,
+    pack_observations,
+)
 from wifisense.track.config import TrackModelConfig
 
 

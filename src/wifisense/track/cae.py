@@ -9,6 +9,7 @@ the CSI band of the track models. Leading axes (batch, time, ...) are kept.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import pairwise
 
 import torch
 import torch.nn.functional as F
@@ -46,7 +47,7 @@ class CSIAutoencoder(nn.Module):
         widths = [in_channels, *channels]
         enc: list[nn.Module] = []
         lengths = [length]
-        for a, b in zip(widths[:-1], widths[1:]):
+        for a, b in pairwise(widths):
             enc += [nn.Conv1d(a, b, kernel_size, stride=2, padding=pad), nn.GELU()]
             lengths.append((lengths[-1] + 2 * pad - kernel_size) // 2 + 1)
         self.encoder_conv = nn.Sequential(*enc)
@@ -55,7 +56,7 @@ class CSIAutoencoder(nn.Module):
         self.from_embedding = nn.Linear(embed_dim, widths[-1] * lengths[-1])
         dec: list[nn.Module] = []
         rev = widths[::-1]
-        for a, b in zip(rev[:-1], rev[1:]):
+        for a, b in pairwise(rev):
             dec += [nn.ConvTranspose1d(a, b, kernel_size, stride=2, padding=pad, output_padding=1), nn.GELU()]
         dec[-1] = nn.Identity()       # linear output layer: CSI values are signed
         self.decoder_conv = nn.Sequential(*dec)
