@@ -299,3 +299,65 @@ def test_lexicon_agrees_with_the_caption_mirror_swapper():
         assert has_direction(text) == bool(sides), text
         mirrored = {cat: tuple(mirror_side[s] for s in seq) for cat, seq in sides.items()}
         assert direction_sides(swap_directions(text)) == mirrored, text
+
+
+# ----------------------------------------------------------------------------- retrieval
+
+def test_similarity_matrix_is_cosine_for_numpy_and_torch():
+    import torch
+
+    from wifisense.metrics import similarity_matrix
+
+    a = np.array([[1.0, 0.0], [0.0, 2.0], [3.0, 3.0]])
+    b = np.array([[2.0, 0.0], [-1.0, -1.0]])
+    expected = np.array([[1.0, -np.sqrt(0.5)], [0.0, -np.sqrt(0.5)], [np.sqrt(0.5), -1.0]])
+    assert np.allclose(similarity_matrix(a, b), expected)
+    assert np.allclose(similarity_matrix(torch.tensor(a, dtype=torch.float32, requires_grad=True), torch.tensor(b)),
+                       expected, atol=1e-6)
+    with pytest.raises(ValueError, match="same D"):
+        similarity_matrix(a, np.ones((2, 3)))
+
+
+def test_retrieval_metrics_paired_mode_on_a_hand_made_matrix():
+    from wifisense.metrics import retrieval_metrics
+
+    # rows = CSI, columns = text; the right column is the diagonal
+    sim = np.array([[0.9, 0.1, 0.0, 0.2],   # right at rank 1
+                    [0.8, 0.5, 0.1, 0.0],   # right at rank 2
+                    [0.1, 0.2, 0.3, 0.4],   # right at rank 2
+                    [0.5, 0.6, 0.7, 0.1]])  # right at rank 4
+    out = retrieval_metrics(sim, ks=(1, 2, 5))
+    assert out["mode"] == "paired" and out["n_csi"] == 4 and out["n_text"] == 4
+    assert out["top1_accuracy"] == out["csi_to_text_R@1"] == pytest.approx(1 / 4)
+    assert out["csi_to_text_R@2"] == pytest.approx(3 / 4)
+    assert out["csi_to_text_R@5"] == 1.0  # K above the candidates counts every query
+    # columns as queries: col0 rank 1; col1 (0.5) under 0.6 -> rank 2; col2 (0.3) under 0.7 -> rank 2;
+    # col3 (0.1) under 0.2 and 0.4 -> rank 3
+    assert out["text_to_csi_R@1"] == pytest.approx(1 / 4)
+    assert out["text_to_csi_R@2"] == pytest.approx(3 / 4)
+    # ties count against the query: a constant matrix is never "perfect"
+    assert retrieval_metrics(np.ones((3, 3)))["top1_accuracy"] == 0.0
+    with pytest.raises(ValueError, match="square"):
+        retrieval_metrics(np.ones((2, 3)))
+
+
+def test_retrieval_metrics_class_mode():
+    from wifisense.metrics import retrieval_metrics
+
+    # four clips of classes [0, 0, 1, 2] against one text per class [0, 1, 2]
+    sim = np.array([[0.9, 0.1, 0.0],
+                    [0.2, 0.8, 0.1],   # class 0 clip retrieves class 1 first
+                    [0.1, 0.7, 0.3],
+                    [0.0, 0.1, 0.6]])
+    out = retrieval_metrics(sim, ks=(1, 2), gt=(np.array([0, 0, 1, 2]), np.array([0, 1, 2])))
+    assert out["mode"] == "class"
+    assert out["csi_to_text_R@1"] == pytest.approx(3 / 4) and out["csi_to_text_R@2"] == 1.0
+    # text 0 -> best clip of class 0 is 0.9 (top); text 1 -> 0.8 (clip 1, class 0) beats 0.7 -> rank 2; text 2 -> 0.6 top
+    assert out["text_to_csi_R@1"] == pytest.approx(2 / 3) and out["text_to_csi_R@2"] == 1.0
+    # the same labels on both sides of a square matrix: any item of the same class is a hit
+    square = np.array([[1.0, 0.9, 0.0], [0.2, 0.1, 0.5], [0.0, 0.3, 1.0]])
+    out = retrieval_metrics(square, ks=(1,), gt=np.array([7, 7, 8]))
+    assert out["csi_to_text_R@1"] == pytest.approx(2 / 3)  # row 1: class 8 item (0.5) beats both class-7 items
+    # a class missing on the other side is a miss, and is counted
+    out = retrieval_metrics(sim, ks=(1,), gt=(np.array([0, 0, 1, 3]), np.array([0, 1, 2])))
+    assert out["csi_without_match"] == 1 and out["text_without_match"] == 1
