@@ -33,12 +33,13 @@ import dataclasses
 import json
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from wifisense.errors import ConfigError
+from wifisense.sim.overrides import apply_overrides
 
 log = logging.getLogger(__name__)
 
@@ -362,50 +363,6 @@ def simulate_actions(cfg: ActionConfig | None = None, seed: int = 0, progress: b
     )
 
 
-# ----------------------------------------------------------------------------- config overrides
-
-
-def _coerce(name: str, text: str, default):
-    """Parse ``text`` for field ``name`` into the type of its ``default``."""
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
-        value = text
-    if isinstance(default, bool):
-        if isinstance(value, str) and value.lower() in ("true", "false", "yes", "no", "on", "off"):
-            value = value.lower() in ("true", "yes", "on")
-        if not isinstance(value, bool):
-            raise ConfigError(f"--set {name}={text}: expected true or false")
-        return value
-    if isinstance(default, (int, float)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"--set {name}={text}: expected a number")
-        if isinstance(default, int) and not float(value).is_integer():
-            raise ConfigError(f"--set {name}={text}: expected an integer")
-        return type(default)(value)
-    if isinstance(default, tuple):
-        if isinstance(value, str):
-            value = [v for v in value.split(",") if v]
-        if not isinstance(value, list):
-            raise ConfigError(f"--set {name}={text}: expected a JSON list or comma-separated values")
-        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
-    return value
-
-
-def apply_overrides(cfg: ActionConfig, assignments: list[str]) -> ActionConfig:
-    """``cfg`` with ``field=value`` assignments applied (values as JSON, or plain strings)."""
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
-    changes = {}
-    for item in assignments or []:
-        name, sep, text = item.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep:
-            raise ConfigError(f"--set {item!r}: expected field=value")
-        if name not in fields:
-            raise ConfigError(f"--set {item!r}: ActionConfig has no field {name!r}; fields: "
-                              + ", ".join(sorted(fields)))
-        changes[name] = _coerce(name, text.strip(), getattr(cfg, name))
-    return dataclasses.replace(cfg, **changes)
 
 
 # ----------------------------------------------------------------------------- CLI

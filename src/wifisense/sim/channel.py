@@ -27,12 +27,12 @@ from typing import NamedTuple, Sequence
 
 import numpy as np
 
+from wifisense.signal.subcarriers import INTEL5300_SUBCARRIERS_20MHZ as _INTEL5300_20
+
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
 
 # Intel 5300 CSI tool reports 30 grouped subcarriers (20 MHz, HT, grouping Ng = 2).
-INTEL5300_SUBCARRIERS_20MHZ = np.array(
-    [-28, -26, -24, -22, -20, -18, -16, -14, -12, -10, -8, -6, -4, -2, -1,
-     1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 28], dtype=np.int32)
+INTEL5300_SUBCARRIERS_20MHZ = _INTEL5300_20.astype(np.int32)
 # 802.11n HT20 data + pilot subcarriers (-28..28 without DC): 56 tones.
 HT20_SUBCARRIERS = np.array([k for k in range(-28, 29) if k != 0], dtype=np.int32)
 

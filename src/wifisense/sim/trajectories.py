@@ -19,7 +19,6 @@ stores them. A run is fully determined by its config and seed.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
 import time
 from dataclasses import dataclass
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wifisense.errors import ConfigError
+from wifisense.sim.overrides import apply_overrides
 from wifisense.io.schema import MultiBandDataset
 from wifisense.sim import beams, channel
 
@@ -385,46 +385,6 @@ def simulate_trajectories(cfg: TrajectoryConfig | None = None, seed: int = 0,
 
 
 # ----------------------------------------------------------------------------- CLI
-
-
-def apply_overrides(cfg: TrajectoryConfig, assignments: list[str] | None) -> TrajectoryConfig:
-    """Return ``cfg`` with ``field=value`` strings applied (JSON values; tuples as
-    ``a,b`` or ``[a, b]``). Raises :class:`ConfigError` for unknown fields or bad values."""
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
-    changes = {}
-    for item in assignments or []:
-        name, sep, raw = item.partition("=")
-        name = name.strip().replace("-", "_")
-        if not sep:
-            raise ConfigError(f"--set {item!r}: expected field=value")
-        if name not in fields:
-            raise ConfigError(f"--set {item!r}: unknown field {name!r}; "
-                              f"known: {', '.join(sorted(fields))}")
-        current = getattr(cfg, name)
-        try:
-            changes[name] = _parse_value(raw.strip(), current)
-        except (ValueError, TypeError) as exc:
-            raise ConfigError(f"--set {item!r}: cannot read {raw!r} as "
-                              f"{type(current).__name__}: {exc}") from None
-    return dataclasses.replace(cfg, **changes)
-
-
-def _parse_value(raw: str, current):
-    if isinstance(current, bool):
-        if raw.lower() in ("1", "true", "yes", "on"):
-            return True
-        if raw.lower() in ("0", "false", "no", "off"):
-            return False
-        raise ValueError("expected true or false")
-    if isinstance(current, tuple):
-        items = json.loads(raw) if raw.startswith("[") else [x for x in raw.split(",") if x]
-        if len(items) != len(current):
-            raise ValueError(f"expected {len(current)} values")
-        return tuple(type(c)(x) for c, x in zip(current, items))
-    if isinstance(current, (int, float)):
-        value = float(raw)
-        return int(value) if isinstance(current, int) and value.is_integer() else type(current)(value)
-    return raw
 
 
 def add_arguments(parser) -> None:

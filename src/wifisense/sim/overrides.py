@@ -1,0 +1,80 @@
+"""``--set field=value`` overrides for the simulators' config dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any, TypeVar
+
+from wifisense.errors import ConfigError
+
+C = TypeVar("C")
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("0", "false", "no", "off")
+
+
+def _json_or_text(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        return text
+
+
+def _as_tuple(value: Any) -> Any:
+    return tuple(_as_tuple(v) for v in value) if isinstance(value, list) else value
+
+
+def parse_field_value(text: str, current: Any) -> Any:
+    """Read ``text`` as a value of the same type as ``current`` (JSON or plain text).
+
+    Booleans accept true/false/yes/no/on/off/1/0; numbers keep int-ness; tuples take a
+    JSON list (nested lists become nested tuples) or comma-separated items, converted to
+    the type of the current items when those are scalars. Raises ValueError otherwise.
+    """
+    if isinstance(current, bool):
+        if text.lower() in _TRUE:
+            return True
+        if text.lower() in _FALSE:
+            return False
+        raise ValueError("expected true or false")
+    if isinstance(current, (int, float)):
+        value = _json_or_text(text)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError("expected a number")
+        if isinstance(current, int) and not float(value).is_integer():
+            raise ValueError("expected an integer")
+        return type(current)(value)
+    if isinstance(current, tuple):
+        items = _json_or_text(text) if text.startswith("[") else \
+            [_json_or_text(x.strip()) for x in text.split(",") if x.strip()]
+        if not isinstance(items, list):
+            raise ValueError("expected a JSON list or comma-separated values")
+        if current and isinstance(current[0], (int, float, str)) and not isinstance(current[0], bool):
+            items = [type(current[0])(x) for x in items]
+        return _as_tuple(items)
+    return _json_or_text(text) if current is None else type(current)(text)
+
+
+def apply_overrides(cfg: C, assignments: list[str] | None) -> C:
+    """``cfg`` (a dataclass) with ``field=value`` strings applied.
+
+    Raises :class:`ConfigError` naming the assignment for unknown fields or bad values.
+    """
+    fields = {f.name for f in dataclasses.fields(cfg)}
+    changes = {}
+    for item in assignments or []:
+        name, sep, raw = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep:
+            raise ConfigError(f"--set {item!r}: expected field=value")
+        if name not in fields:
+            raise ConfigError(f"--set {item!r}: unknown field {name!r} for "
+                              f"{type(cfg).__name__}; fields: {', '.join(sorted(fields))}")
+        current = getattr(cfg, name)
+        try:
+            changes[name] = parse_field_value(raw.strip(), current)
+        except (ValueError, TypeError) as exc:
+            raise ConfigError(f"--set {item!r}: cannot read {raw.strip()!r} as "
+                              f"{type(current).__name__}: {exc}") from None
+    return dataclasses.replace(cfg, **changes)
