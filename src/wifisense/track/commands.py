@@ -1,0 +1,165 @@
+"""``wifisense track pretrain-cae|train|eval|predict``: the NDF tracking pipeline on the command line."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CLI_MODELS = ("ndf", "ddnd", "linear-int", "nearest-int", "rnn-decay", "rnn-dt")
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "track", help="track a moving device from 5 GHz CSI and 60 GHz beam SNR (Neural Dynamic Fusion)",
+        description="Continuous-time 2-D tracking from asynchronous multi-band streams: pretrain the CSI "
+        "autoencoder, train NDF or a baseline on windows of a multi-band store, evaluate on the held-out "
+        "split, predict a trajectory from a new capture.")
+    cmds = p.add_subparsers(dest="track_command", metavar="STEP", required=True)
+
+    c = cmds.add_parser("pretrain-cae", help="pretrain the CSI frame autoencoder on a store",
+                        description="Pretrain the 1-D convolutional CSI autoencoder on every calibrated CSI "
+                        "frame of a multi-band store; writes RUN/cae (reused by every model under RUN).")
+    c.add_argument("--data", required=True, help="multi-band store (.h5)")
+    c.add_argument("--run", required=True, help="run tree; the CAE goes to RUN/cae")
+    c.add_argument("--preset", default="tiny", help="track preset (tiny, paper) or a JSON config path")
+    c.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config field, e.g. cae.embed_dim=16 (repeatable)")
+    c.add_argument("--epochs", type=int, default=5)
+    c.add_argument("--batch-size", type=int, default=256)
+    c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    c.set_defaults(func=run_pretrain_cae)
+
+    t = cmds.add_parser("train", help="train NDF or a baseline on windows of a store",
+                        description="Train a track model with Adamax + OneCycle; keeps the best weights on "
+                        "validation mean error. Pretrains the CAE into RUN/cae first when the CSI band is "
+                        "used and none is found (--cae, RUN/cae or RUN/../cae).")
+    t.add_argument("--data", required=True, help="multi-band store (.h5)")
+    t.add_argument("--model", default="ndf", choices=CLI_MODELS)
+    t.add_argument("--bands", default="csi,snr", help="csi, snr or csi,snr")
+    t.add_argument("--fusion", default="mlp", choices=("mlp", "pairwise", "weighted"))
+    t.add_argument("--split", default="random",
+                   help="random (8:1:1 windows), temporal:P (first fraction P trains) or "
+                   "coordinate:X0,Y0,X1,Y1 (windows touching that area are the test set)")
+    t.add_argument("--window", type=float, default=5.0, help="window length in seconds")
+    t.add_argument("--step", type=float, default=None,
+                   help="training window step in seconds (temporal/coordinate splits; default: the window)")
+    t.add_argument("--query-hz", type=float, default=10.0, help="query points per second inside a window")
+    t.add_argument("--run", required=True, help="run directory for this model")
+    t.add_argument("--cae", default=None, help="pretrained CAE directory (default: RUN/cae or RUN/../cae)")
+    t.add_argument("--preset", default="tiny", help="track preset (tiny, paper) or a JSON config path")
+    t.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config field, e.g. model.ode_hidden_dim=8 (repeatable)")
+    t.add_argument("--epochs", type=int, default=None, help="default: the preset's optim.epochs")
+    t.add_argument("--batch-size", type=int, default=None, help="default: the preset's optim.batch_size")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    t.add_argument("--no-eval", action="store_true", help="do not evaluate on the test split after training")
+    t.set_defaults(func=run_train)
+
+    e = cmds.add_parser("eval", help="evaluate a trained run on its test split",
+                        description="Mean / median / 90th-percentile error in metres on the run's test "
+                        "split; writes RUN/metrics.json, predictions and CDF CSVs and figures.")
+    e.add_argument("--run", required=True, help="a run directory made by `wifisense track train`")
+    e.add_argument("--split", default="test", choices=("train", "val", "test"))
+    e.add_argument("--device", default="auto")
+    e.add_argument("--no-figures", action="store_true")
+    e.set_defaults(func=run_eval)
+
+    r = cmds.add_parser("predict", help="predict a trajectory from a CSI capture and a beam-SNR log",
+                        description="Predict a trajectory from a new CSI capture (any format read_csi reads) "
+                        "and a beam-SNR CSV on the same clock; writes a CSV (t, x, y) and a plot.")
+    r.add_argument("--run", required=True, help="a run directory made by `wifisense track train`")
+    r.add_argument("--csi", default=None, help="CSI capture file (needed when the run uses the csi band)")
+    r.add_argument("--csi-format", default="auto", help="capture format for read_csi (default: auto)")
+    r.add_argument("--snr", default=None, help="beam-SNR CSV (needed when the run uses the snr band)")
+    r.add_argument("--out", default=None, help="trajectory CSV (default: RUN/trajectory.csv)")
+    r.add_argument("--no-plot", action="store_true")
+    r.add_argument("--device", default="cpu")
+    r.set_defaults(func=run_predict)
+
+
+def run_pretrain_cae(args) -> int:
+    from wifisense.track.train import pretrain_cae
+
+    cae_dir = pretrain_cae(args.data, args.run, preset=args.preset, overrides=args.overrides, epochs=args.epochs,
+                           batch_size=args.batch_size, seed=args.seed, device=args.device,
+                           quiet=getattr(args, "quiet", False))
+    print(f"pretrained CAE: {cae_dir}")
+    return 0
+
+
+def run_train(args) -> int:
+    from wifisense.track.train import train_model
+
+    summary = train_model(args.data, args.model, bands=args.bands, fusion=args.fusion, split=args.split,
+                          window=args.window, run_dir=args.run, preset=args.preset, overrides=args.overrides,
+                          epochs=args.epochs, seed=args.seed, device=args.device, cae=args.cae, step=args.step,
+                          query_hz=args.query_hz, batch_size=args.batch_size, quiet=getattr(args, "quiet", False))
+    best = summary["best"]
+    print(f"trained {args.model} ({args.bands}) in {summary['train_seconds']:.1f} s: best {best['metric']} "
+          f"{best['value']:.3f} at step {best['step']} -> {args.run}")
+    if not args.no_eval:
+        return run_eval(argparse_namespace(run=args.run, split="test", device=args.device, no_figures=False))
+    return 0
+
+
+def argparse_namespace(**values):
+    import argparse
+
+    return argparse.Namespace(**values)
+
+
+def run_eval(args) -> int:
+    from wifisense.track.evaluate import evaluate_run
+
+    summary = evaluate_run(args.run, split=args.split, device=args.device, figures=not args.no_figures)
+    print(f"{args.split} error over {summary['n']} query points: mean {summary['mean']:.3f} m, "
+          f"median {summary['median']:.3f} m, p90 {summary['p90']:.3f} m -> {Path(args.run) / 'metrics.json'}")
+    return 0
+
+
+def run_predict(args) -> int:
+    import numpy as np
+
+    from wifisense.io import read_csi
+    from wifisense.io.logs import read_beam_snr_csv
+    from wifisense.track.evaluate import predict_trajectory
+
+    recording = read_csi(args.csi, format=args.csi_format) if args.csi else None
+    snr_log = read_beam_snr_csv(args.snr) if args.snr else None
+    t, xy = predict_trajectory(args.run, recording, snr_log, device=args.device, csi_path=args.csi or "",
+                               snr_path=args.snr or "")
+    out = Path(args.out) if args.out else Path(args.run) / "trajectory.csv"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    np.savetxt(out, np.column_stack([t, xy]), delimiter=",", header="t,x,y", comments="", fmt="%.4f")
+    print(f"predicted {len(t)} positions over {t[-1] - t[0]:.1f} s -> {out}")
+    if not args.no_plot:
+        _plot_trajectory(args.run, xy, out.with_suffix(".png"))
+    return 0
+
+
+def _plot_trajectory(run_dir, xy, path: Path) -> None:
+    """The predicted path inside the training room (no ground truth, so not report.figures' overlay)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from wifisense.track.train import read_task
+
+    room = read_task(run_dir).get("room")
+    fig, ax = plt.subplots(figsize=(6, 5))
+    if room is not None:
+        x0, y0, x1, y1 = room
+        ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="0.5", linewidth=1)
+    ax.plot(xy[:, 0], xy[:, 1], linewidth=1.2, label="predicted")
+    ax.set_aspect("equal")
+    ax.set_xlabel("x (m)")
+    ax.set_ylabel("y (m)")
+    ax.legend(loc="upper right")
+    fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+    print(f"plot -> {path}")

@@ -1,0 +1,208 @@
+"""Track pipeline: windows and [0, 1] normalisation, splits, collation, and the `wifisense track` CLI end to end."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from wifisense.cli import main as cli
+from wifisense.errors import CaptureError
+from wifisense.io.recording import CSIRecording
+from wifisense.io.store import read_multiband_store, write_multiband_store
+from wifisense.track import data as track_data
+from wifisense.track.train import prepare_data, pretrain_cae
+
+torch.set_num_threads(1)   # tiny ops on a shared 2-core machine run far slower with 2 threads
+
+SMALL_MODEL = ["model.encoder_hidden_dim=8", "model.encoder_ode_hidden_dim=8", "model.ode_hidden_dim=8",
+               "model.decoder_hidden=[8]", "model.baseline_mlp_hidden=[8]", "optim.batch_size=8",
+               "cae.channels=[4,8]", "cae.embed_dim=4"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    from wifisense.sim.trajectories import TrajectoryConfig, simulate_trajectories
+
+    ds = simulate_trajectories(dataclasses.replace(TrajectoryConfig(), duration_s=90.0), seed=3)
+    path = tmp_path_factory.mktemp("track") / "drive.h5"
+    write_multiband_store(path, ds, overwrite=True)
+    return path
+
+
+@pytest.fixture(scope="module")
+def streams(store):
+    return read_multiband_store(store)
+
+
+@pytest.fixture(scope="module")
+def cae_dir(store, tmp_path_factory) -> Path:
+    return pretrain_cae(store, tmp_path_factory.mktemp("runs"), overrides=SMALL_MODEL, epochs=1, quiet=True)
+
+
+@pytest.fixture(scope="module")
+def prepared(store, cae_dir):
+    return prepare_data(store, ("csi", "snr"), "random", 5.0, seed=1, cae_dir=cae_dir)
+
+
+def test_calibration_keeps_pairs_and_cancels_common_phase(streams):
+    csi = streams.csi_x[:20]
+    cal = track_data.calibrate_csi(csi, streams.subcarriers)
+    assert cal.shape == (20, csi.shape[1], (csi.shape[2] - 1) * csi.shape[3])
+    # a random common phase per packet (CFO) must not change the calibrated CSI
+    phase = np.exp(1j * np.random.default_rng(0).uniform(-np.pi, np.pi, (20, 1, 1, 1)))
+    np.testing.assert_allclose(track_data.calibrate_csi(csi * phase, streams.subcarriers), cal, rtol=1e-4, atol=1e-4)
+    frames = track_data.csi_frames(cal)
+    assert frames.shape == (20, 4 * cal.shape[2], csi.shape[1]) and frames.dtype == np.float32
+
+
+def test_windows_have_unit_times_and_inputs(prepared):
+    train = prepared.datasets["train"]
+    assert len(train) > 5
+    for i in range(len(train)):
+        item = train[i]
+        for band in ("csi", "snr"):
+            t, x = item[f"{band}_t"], item[band]
+            assert t.numel() > 0 and t.min() >= 0 and t.max() < 1
+            assert bool(torch.all(t[1:] >= t[:-1]))
+            assert x.min() >= 0 and x.max() <= 1
+        assert item["target_xy"].min() >= 0 and item["target_xy"].max() <= 1
+    assert prepared.query_t.min() > 0 and prepared.query_t.max() < 1 and len(prepared.query_t) == 50
+
+
+def test_normalisation_uses_training_windows_only(streams, prepared):
+    train = prepared.datasets["train"].windows
+    test = prepared.datasets["test"].windows
+    stats = track_data.fit_normalisers(train, None, streams.snr_x)
+    in_train = track_data.frames_in_windows(train.snr_range, len(streams.snr_x))
+    np.testing.assert_allclose(stats.snr.high, streams.snr_x[in_train].max(0), rtol=1e-6)
+    # an extreme value inside a test window changes nothing
+    spiked = streams.snr_x.copy()
+    spiked[test.snr_range[0, 0]] = 1e6
+    assert track_data.fit_normalisers(train, None, spiked).snr.high == stats.snr.high
+    np.testing.assert_allclose(prepared.normalisers.xy.low, train.target_xy.reshape(-1, 2).min(0), rtol=1e-6)
+
+
+def _intervals_disjoint(a: track_data.Windows, b: track_data.Windows) -> bool:
+    return bool(np.all((a.starts[:, None] + a.window_s <= b.starts[None, :] + 1e-9) |
+                       (b.starts[None, :] + b.window_s <= a.starts[:, None] + 1e-9)))
+
+
+def test_random_split_is_disjoint_and_seeded(streams):
+    parts = track_data.split_windows(track_data.parse_split("random"), streams, 5.0, seed=0)
+    sizes = {k: len(v) for k, v in parts.items()}
+    assert sizes["train"] > sizes["val"] >= 1 and sizes["test"] >= 1
+    for a, b in (("train", "val"), ("train", "test"), ("val", "test")):
+        assert _intervals_disjoint(parts[a], parts[b])
+    again = track_data.split_windows(track_data.parse_split("random"), streams, 5.0, seed=0)
+    other = track_data.split_windows(track_data.parse_split("random"), streams, 5.0, seed=1)
+    np.testing.assert_array_equal(again["test"].starts, parts["test"].starts)
+    assert not np.array_equal(other["train"].starts, parts["train"].starts)
+
+
+def test_temporal_split_orders_train_val_test(streams):
+    parts = track_data.split_windows(track_data.parse_split("temporal:0.7"), streams, 5.0, step_s=2.5)
+    train_end = parts["train"].starts.max() + 5.0
+    assert train_end <= parts["val"].starts.min() + 1e-9
+    assert parts["val"].starts.max() + 5.0 <= parts["test"].starts.min() + 1e-9
+    span = streams.pose_t[-1] - streams.pose_t[0]
+    assert train_end <= streams.pose_t[0] + 0.7 * span + 0.2   # training stays in the first 70 %
+
+
+def test_coordinate_split_holds_out_the_region(streams):
+    region = (1.0, 1.0, 3.5, 3.0)
+    parts = track_data.split_windows(track_data.parse_split("coordinate:1,1,3.5,3"), streams, 5.0, seed=0)
+    for name in ("train", "val"):
+        assert not track_data.in_region(parts[name].target_xy, region).any()
+    assert track_data.in_region(parts["test"].target_xy, region).any(-1).all()   # crossing windows are test
+    assert _intervals_disjoint(parts["train"], parts["val"])
+
+
+def test_bad_split_specs_raise():
+    from wifisense.errors import ConfigError
+
+    for text in ("temporal:1.5", "coordinate:1,2,3", "coordinate:3,3,1,1", "blocks"):
+        with pytest.raises(ConfigError):
+            track_data.parse_split(text)
+
+
+def test_batch_collation_equals_single_sample_collation(prepared):
+    dataset = prepared.datasets["train"]
+    collate = track_data.make_collate(prepared.query_t, ("csi", "snr"))
+    items = [dataset[i] for i in range(4)]
+    batch = collate(items)
+    assert batch.target_xy.shape == (4, len(prepared.query_t), 2) and batch.query_t.shape == (len(prepared.query_t),)
+    for i, item in enumerate(items):
+        single = collate([item])
+        for band in ("csi", "snr"):
+            t, x, _ = batch.band(band).sample(i)
+            t1, x1, _ = single.band(band).sample(0)
+            torch.testing.assert_close(t, t1)
+            torch.testing.assert_close(x, x1)
+        torch.testing.assert_close(batch.target_xy[i], single.target_xy[0])
+
+
+@pytest.fixture(scope="module")
+def ndf_run(store, tmp_path_factory) -> Path:
+    tree = tmp_path_factory.mktemp("cli")
+    sets = [a for s in SMALL_MODEL for a in ("--set", s)]
+    assert cli(["track", "pretrain-cae", "--data", str(store), "--run", str(tree), "--epochs", "1", *sets]) == 0
+    assert (tree / "cae" / "model.safetensors").is_file()
+    assert cli(["track", "train", "--data", str(store), "--model", "ndf", "--bands", "csi,snr", "--fusion", "weighted",
+                "--run", str(tree / "ndf"), "--epochs", "1", "--no-eval", "--device", "cpu", *sets]) == 0
+    return tree / "ndf"
+
+
+@pytest.mark.slow
+def test_cli_train_and_eval_write_weights_and_metrics(ndf_run):
+    assert (ndf_run / "model.safetensors").is_file()
+    assert cli(["track", "eval", "--run", str(ndf_run), "--device", "cpu", "--no-figures"]) == 0
+    test = json.loads((ndf_run / "metrics.json").read_text())["test"]
+    assert test["n"] > 0 and all(np.isfinite(test[k]) and test[k] >= 0 for k in ("mean", "median", "p90"))
+    assert test["median"] <= test["p90"]
+    rows = np.loadtxt(ndf_run / "test_predictions.csv", delimiter=",", skiprows=1)
+    assert rows.shape == (test["n"], 7)
+    np.testing.assert_allclose(rows[:, 6].mean(), test["mean"], rtol=1e-3)
+
+
+@pytest.mark.slow
+def test_baseline_trains_through_the_same_path(ndf_run, store):
+    run = ndf_run.parent / "linear"
+    assert cli(["track", "train", "--data", str(store), "--model", "linear-int", "--run", str(run), "--epochs", "1",
+                "--device", "cpu", "--set", "optim.batch_size=8", "--set", "model.baseline_mlp_hidden=[8]"]) == 0
+    task = json.loads((run / "config.json").read_text())["task"]
+    assert task["model"] == "linear_int" and Path(task["cae_dir"]) == (ndf_run.parent / "cae").resolve()
+    assert np.isfinite(json.loads((run / "metrics.json").read_text())["test"]["mean"])
+
+
+@pytest.mark.slow
+def test_predict_writes_a_monotonic_finite_trajectory(ndf_run, streams, monkeypatch, tmp_path):
+    from wifisense.io.logs import write_beam_snr_csv
+
+    lo, hi = np.searchsorted(streams.csi_t, [10.0, 22.0])
+    recording = CSIRecording(csi=streams.csi_x[lo:hi], timestamps=streams.csi_t[lo:hi], subcarriers=streams.subcarriers)
+    monkeypatch.setattr("wifisense.io.read_csi", lambda path, format="auto": recording)
+    keep = (streams.snr_t >= 9.0) & (streams.snr_t <= 23.0)
+    write_beam_snr_csv(tmp_path / "snr.csv", streams.snr_t[keep], streams.snr_x[keep])
+    out = tmp_path / "traj.csv"
+    assert cli(["track", "predict", "--run", str(ndf_run), "--csi", "capture.dat", "--snr", str(tmp_path / "snr.csv"),
+                "--out", str(out), "--no-plot"]) == 0
+    rows = np.loadtxt(out, delimiter=",", skiprows=1)
+    assert rows.shape[1] == 3 and len(rows) >= 100
+    assert np.all(np.diff(rows[:, 0]) > 0) and np.isfinite(rows).all()
+    assert rows[0, 0] >= recording.timestamps[0] and rows[-1, 0] <= recording.timestamps[-1]
+
+
+@pytest.mark.slow
+def test_predict_names_a_capture_that_does_not_fit(ndf_run, streams, tmp_path):
+    from wifisense.io.logs import BeamSNRLog
+    from wifisense.track.evaluate import predict_trajectory
+
+    wrong = CSIRecording(csi=streams.csi_x[:50, :, :3], timestamps=streams.csi_t[:50], subcarriers=streams.subcarriers)
+    snr = BeamSNRLog(t=streams.snr_t[:10], snr=streams.snr_x[:10])
+    with pytest.raises(CaptureError, match="3 receive"):
+        predict_trajectory(ndf_run, wrong, snr, csi_path="other.dat")
