@@ -1,0 +1,310 @@
+"""Caption inputs: CSI clips -> normalised amplitude and sanitised phase, for training, evaluation and prediction.
+
+One path for every source, so the model always sees identically prepared inputs:
+
+- a store clip ``[R, T, A, S]`` complex (or a batch ``[B, R, T, A, S]``) becomes
+  ``amplitude = |csi|`` relative to its mean over each receiver's clip (gain removed)
+  and ``phase = sanitize_phase(csi)`` over the subcarrier axis with the store's
+  subcarrier indices (``/meta/subcarriers``), each z-scored with per (antenna pair,
+  subcarrier) statistics fitted on the TRAINING split only
+  (:func:`fit_input_spec`) and saved in the run (``preprocess.json``);
+- raw captures (one file per receiver, any format ``read_csi`` reads) are aligned on
+  their first packets, resampled (nearest packet) onto the trained rate and length,
+  matched to the trained subcarriers and antenna pairs (:func:`match_capture`) and then
+  prepared exactly like a store clip.
+
+Antenna-pair matching rule for captures (``a = rx * Ntx + tx``, as ``wifisense ingest``
+flattens them): a capture with ``Nrx * Ntx == A`` is used as is; otherwise, when
+``Nrx == A`` (the model was trained on one transmit antenna, like the simulator's 3 Rx
+antennas x 1 Tx), the pairs of the FIRST transmit antenna are used; anything else is a
+CaptureError naming the file and both shapes. Subcarriers: the capture must carry every
+trained subcarrier index (extra ones, e.g. Atheros' 56 tones around Intel's 30 grouped
+ones, are dropped).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wifisense.errors import CaptureError, ConfigError, StoreError
+
+log = logging.getLogger(__name__)
+
+INPUT_SPEC_FILE = "preprocess.json"
+STD_FLOOR = 1e-6          # a constant feature (e.g. all-zero padding) is centred, not blown up
+FIT_CHUNK_CLIPS = 64      # clips read from the store at a time when fitting the statistics
+MAX_GAP_FRACTION = 0.5    # captures with more grid gaps than this are refused (too sparse)
+
+
+# --------------------------------------------------------------------------- the input spec
+
+
+@dataclass
+class CaptionInputSpec:
+    """What a trained caption model takes: clip geometry, time grid and normalisation statistics.
+
+    ``amplitude_mean`` etc. are ``[A][S]`` nested lists (JSON friendly) fitted over the
+    training clips' valid receivers and time steps.
+    """
+
+    num_receivers: int
+    num_steps: int
+    num_antenna_pairs: int
+    subcarriers: list[int]
+    sample_rate_hz: float
+    amplitude_mean: list[list[float]]
+    amplitude_std: list[list[float]]
+    phase_mean: list[list[float]]
+    phase_std: list[list[float]]
+    fitted_on: str = "train"
+    num_fit_clips: int = 0
+
+    @property
+    def clip_seconds(self) -> float:
+        return self.num_steps / self.sample_rate_hz
+
+    @property
+    def clip_shape(self) -> tuple[int, int, int, int]:
+        """``(R, T, A, S)``."""
+        return (self.num_receivers, self.num_steps, self.num_antenna_pairs, len(self.subcarriers))
+
+    def save(self, path: str | os.PathLike) -> None:
+        from wifisense.training.checkpoint import write_json
+        write_json(path, asdict(self))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> CaptionInputSpec:
+        path = Path(path)
+        if path.is_dir():
+            path = path / INPUT_SPEC_FILE
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            raise ConfigError(f"{path}: missing; is {path.parent} a caption run directory?") from None
+        except (json.JSONDecodeError, TypeError) as err:
+            raise ConfigError(f"{path}: not a caption input spec ({err})") from err
+
+    def stats_arrays(self) -> dict[str, np.ndarray]:
+        """The four statistics as float32 ``[A, S]`` arrays."""
+        return {name: np.asarray(getattr(self, name), np.float32)
+                for name in ("amplitude_mean", "amplitude_std", "phase_mean", "phase_std")}
+
+
+def csi_features(csi, subcarriers):
+    """``(relative amplitude, sanitised phase)`` of complex CSI ``[..., T, A, S]``; NumPy or torch.
+
+    The amplitude is divided by its mean over each receiver's ``[T, A, S]`` block: the
+    receiver's gain (AGC, path loss, and the arbitrary scale of each NIC's raw CSI, which
+    differs by orders of magnitude between the simulator and e.g. an Intel 5300) carries no
+    action information and would otherwise dominate the z-score.
+    """
+    from wifisense.signal import amplitude, sanitize_phase
+    amp = amplitude(csi)
+    gain = amp.mean(axis=(-3, -2, -1), keepdims=True) if isinstance(amp, np.ndarray) else \
+        amp.mean(dim=(-3, -2, -1), keepdim=True)
+    return amp / (gain + 1e-12), sanitize_phase(csi, subcarriers, axis=-1)
+
+
+def fit_input_spec(store: str | os.PathLike, split: str = "train",
+                   chunk_clips: int = FIT_CHUNK_CLIPS) -> CaptionInputSpec:
+    """Geometry of the store's clips and per (antenna pair, subcarrier) mean/std over ``split`` only.
+
+    Statistics run over every valid receiver and time step of the split's clips, read
+    ``chunk_clips`` at a time and accumulated in float64 (sum and sum of squares).
+    """
+    from wifisense.io.store import open_store
+
+    with open_store(store, kind="caption") as f:
+        if "splits" not in f or split not in f["splits"]:
+            have = sorted(f["splits"]) if "splits" in f else []
+            raise StoreError(store, f"/splits/{split}", f"no such split to fit the normalisation on (store has {have})")
+        indices = np.sort(f["splits"][split][()].astype(np.int64))
+        if indices.size == 0:
+            raise StoreError(store, f"/splits/{split}", "is empty; nothing to fit the normalisation on")
+        meta = f["meta"]
+        subcarriers = meta["subcarriers"][()].astype(np.int64)
+        rate = float(meta.attrs["sample_rate_hz"])
+        r, t, a, s = (int(d) for d in f["csi"].shape[1:])
+        sums = np.zeros((4, a, s))        # amplitude, amplitude^2, phase, phase^2
+        count = 0
+        for start in range(0, indices.size, chunk_clips):
+            rows = indices[start:start + chunk_clips]
+            csi = f["csi"][rows]                          # [n, R, T, A, S]; h5py needs increasing rows
+            valid = f["rx_valid"][rows].astype(bool)      # [n, R]
+            amp, phase = csi_features(csi[valid], subcarriers)   # [m, T, A, S]
+            amp, phase = amp.astype(np.float64), phase.astype(np.float64)
+            sums += np.stack([amp.sum((0, 1)), (amp ** 2).sum((0, 1)), phase.sum((0, 1)), (phase ** 2).sum((0, 1))])
+            count += amp.shape[0] * amp.shape[1]
+    if count == 0:
+        raise StoreError(store, "/rx_valid", f"split {split!r} has no valid receiver to fit the normalisation on")
+    mean_amp, mean_phase = sums[0] / count, sums[2] / count
+    std_amp = np.sqrt(np.maximum(sums[1] / count - mean_amp ** 2, 0.0))
+    std_phase = np.sqrt(np.maximum(sums[3] / count - mean_phase ** 2, 0.0))
+    return CaptionInputSpec(
+        num_receivers=r, num_steps=t, num_antenna_pairs=a, subcarriers=subcarriers.tolist(), sample_rate_hz=rate,
+        amplitude_mean=mean_amp.tolist(), amplitude_std=np.maximum(std_amp, STD_FLOOR).tolist(),
+        phase_mean=mean_phase.tolist(), phase_std=np.maximum(std_phase, STD_FLOOR).tolist(),
+        fitted_on=split, num_fit_clips=int(indices.size))
+
+
+def check_store_matches(store: str | os.PathLike, spec: CaptionInputSpec) -> None:
+    """StoreError when a store's clips do not have the geometry the model was trained on."""
+    from wifisense.io.store import open_store
+
+    with open_store(store, kind="caption") as f:
+        shape = tuple(int(d) for d in f["csi"].shape[1:])
+        subcarriers = f["meta"]["subcarriers"][()].astype(np.int64)
+    if shape != spec.clip_shape:
+        raise StoreError(store, "/csi", f"clips are [R, T, A, S] = {list(shape)} but the model was trained on "
+                         f"{list(spec.clip_shape)}")
+    if subcarriers.tolist() != list(spec.subcarriers):
+        raise StoreError(store, "/meta/subcarriers", "differ from the subcarrier indices the model was trained on")
+
+
+# --------------------------------------------------------------------------- tensors for the model
+
+
+def prepare_inputs(csi, rx_valid, spec: CaptionInputSpec, subcarriers: Sequence[int] | None = None):
+    """Model inputs from complex CSI ``[B, R, T, A, S]`` (torch or NumPy) and ``rx_valid [B, R]``.
+
+    Returns torch ``(amplitude, phase, rx_valid)``: float32 ``[B, R, T, A, S]`` normalised
+    with the spec's statistics (invalid receivers all zero) and bool ``[B, R]``.
+    ``subcarriers``: the CSI's subcarrier indices (default: the spec's).
+    """
+    import torch
+
+    csi = torch.as_tensor(csi)
+    valid = torch.as_tensor(rx_valid).to(torch.bool)
+    stats = {name: torch.from_numpy(value).to(csi.device) for name, value in spec.stats_arrays().items()}
+    amp, phase = csi_features(csi, np.asarray(subcarriers if subcarriers is not None else spec.subcarriers))
+    amp = (amp.float() - stats["amplitude_mean"]) / stats["amplitude_std"]
+    phase = (phase.float() - stats["phase_mean"]) / stats["phase_std"]
+    keep = valid[:, :, None, None, None].to(amp.dtype)
+    return amp * keep, phase * keep, valid
+
+
+class ClipCollate:
+    """``collate_fn`` for caption loaders: ``collate_clips``, then CSI -> ``amplitude``/``phase``.
+
+    A batch holds ``amplitude``, ``phase`` (float32 ``[B, R, T, A, S]``), ``rx_valid``
+    ``[B, R]`` when the dataset reads ``csi``; ``frames`` uint8 ``[B, L, H, W, 3]`` when it
+    reads frames; always ``captions`` (B lists of strings), ``class_id`` ``[B]`` and
+    ``index`` ``[B]`` (store clip index, the sample id). Preprocessing runs once per batch,
+    vectorised, in the loader (so in its worker processes when there are any).
+    """
+
+    def __init__(self, spec: CaptionInputSpec):
+        self.spec = spec
+
+    def __call__(self, items: list[dict]) -> dict:
+        from wifisense.io.datasets import collate_clips
+
+        batch = collate_clips(items)
+        if "csi" in batch:
+            csi = batch.pop("csi")
+            batch["amplitude"], batch["phase"], batch["rx_valid"] = prepare_inputs(csi, batch["rx_valid"], self.spec)
+        return batch
+
+
+def clip_fields(csi: bool = True, frames: bool = False) -> tuple[str, ...]:
+    """Store fields a caption loader reads."""
+    return (("csi", "rx_valid") if csi else ()) + (("frames",) if frames else ()) + ("class_id", "captions")
+
+
+def caption_dataset(store: str | os.PathLike, split: str | None, *, csi: bool = True, frames: bool = False):
+    """A ``CaptionStoreDataset`` of ``split`` reading only what a stage needs (see :func:`clip_fields`)."""
+    from wifisense.io.datasets import CaptionStoreDataset
+    return CaptionStoreDataset(store, split, fields=clip_fields(csi, frames))
+
+
+def store_has(store: str | os.PathLike, *names: str) -> bool:
+    """Whether every ``/name`` exists in the store (e.g. ``frames``, ``splits/val``)."""
+    from wifisense.io.store import open_store
+    with open_store(store, kind="caption") as f:
+        return all(name in f for name in names)
+
+
+def store_split_sizes(store: str | os.PathLike) -> dict[str, int]:
+    from wifisense.io.store import open_store
+    with open_store(store, kind="caption") as f:
+        return {name: int(ds.shape[0]) for name, ds in f["splits"].items()} if "splits" in f else {}
+
+
+# --------------------------------------------------------------------------- raw captures
+
+
+def _capture_shape(rec) -> str:
+    return f"[S, Nrx, Ntx] = {list(rec.shape[1:])}"
+
+
+def match_capture(rec, path: str | os.PathLike, spec: CaptionInputSpec):
+    """One recording's CSI reduced to the trained subcarriers and antenna pairs: complex ``[T, A, S]``.
+
+    See the module docstring for the rule; raises CaptureError naming the file and both shapes.
+    """
+    _, s, nrx, ntx = rec.shape
+    want_s, want_a = len(spec.subcarriers), spec.num_antenna_pairs
+    expected = f"the model takes A = {want_a} antenna pairs x S = {want_s} subcarriers"
+    have = np.asarray(rec.subcarriers).astype(np.int64)
+    positions = {int(k): i for i, k in enumerate(have)}
+    missing = [k for k in spec.subcarriers if k not in positions]
+    if missing:
+        raise CaptureError(path, f"capture has {_capture_shape(rec)} with {s} subcarriers, {expected} and needs "
+                           f"subcarrier indices {missing[:6]}{'...' if len(missing) > 6 else ''} it does not carry")
+    csi = rec.csi[:, [positions[k] for k in spec.subcarriers]]          # [T, S, Nrx, Ntx]
+    if nrx * ntx == want_a:
+        pairs = csi.reshape(csi.shape[0], want_s, want_a)
+    elif nrx == want_a:
+        pairs = csi[..., 0]       # the first transmit antenna's Nrx pairs (the model saw one Tx)
+    else:
+        raise CaptureError(path, f"capture has {_capture_shape(rec)} = {nrx * ntx} antenna pairs, {expected}; "
+                           f"no rule matches (needs Nrx x Ntx = {want_a}, or Nrx = {want_a} to use the first "
+                           "transmit antenna)")
+    return np.ascontiguousarray(pairs.transpose(0, 2, 1))             # [T, A, S]
+
+
+def clip_from_captures(paths: Sequence[str | os.PathLike | None], spec: CaptionInputSpec, *, format: str = "auto",
+                       start_s: float = 0.0, **hints):
+    """One clip from per-receiver captures, on the trained grid: ``(csi [R, T, A, S] complex64, rx_valid [R])``.
+
+    Captures are aligned on their own first packets (receiver clocks are not shared),
+    resampled to ``spec.sample_rate_hz`` by nearest packet for ``spec.num_steps`` steps
+    starting ``start_s`` seconds in. A capture that ends before the clip does, or whose
+    packets are too sparse for the trained rate, is a CaptureError.
+    """
+    from wifisense.io.ingest import read_receivers
+    from wifisense.signal import resample_uniform
+
+    paths = list(paths)
+    if len(paths) != spec.num_receivers:
+        raise ConfigError(f"the model was trained on {spec.num_receivers} receivers; give one capture per receiver "
+                          f"in that order ('-' for a missing one), got {len(paths)}")
+    recordings = read_receivers(paths, format=format, **hints)
+    rate, steps = spec.sample_rate_hz, spec.num_steps
+    grid = start_s + np.arange(steps) / rate
+    csi = np.zeros(spec.clip_shape, np.complex64)
+    rx_valid = np.array([rec is not None for rec in recordings])
+    for r, (rec, path) in enumerate(zip(recordings, paths)):
+        if rec is None:
+            continue
+        pairs = match_capture(rec, path, spec)
+        t = rec.timestamps - rec.timestamps[0]
+        # Half a grid period of slack: nearest-packet resampling covers up to there.
+        if t[-1] + 0.5 / rate < grid[-1]:
+            raise CaptureError(path, f"capture is too short: {rec.num_packets} packets over {t[-1]:.3f} s, but the "
+                               f"model takes T = {steps} steps at {rate:g} Hz ({steps / rate:.3f} s) starting at "
+                               f"{start_s:g} s, i.e. until {grid[-1]:.3f} s")
+        _, values, gaps = resample_uniform(t, pairs, grid=grid, method="nearest", axis=0)
+        gap_fraction = float(np.mean(gaps))
+        if gap_fraction > MAX_GAP_FRACTION:
+            raise CaptureError(path, f"capture is too sparse for the model's {rate:g} Hz: {gap_fraction:.0%} of the "
+                               f"{steps} clip steps have no packet near them (capture rate {rec.rate_hz:.3g} Hz)")
+        csi[r] = values
+    return csi, rx_valid

@@ -1,0 +1,315 @@
+"""The caption pipeline: preprocessing, stage-wise training and resume, baseline, eval, prediction on store and real captures."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from wifisense import cli
+from wifisense.caption import data as cdata
+from wifisense.caption import train as ctrain
+from wifisense.errors import CaptureError, ConfigError
+from wifisense.io.recording import CSIRecording
+
+REAL = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "real"
+INTEL = REAL / "intel5300_example.dat"      # Intel 5300 3x3, 30 subcarriers, 26 packets over 2.0 s
+ESP32 = REAL / "esp32_example_csi.csv"      # ESP32 1x1, 64 subcarriers
+
+# The tiny preset shrunk further so four stages train in seconds on two shared cores.
+SHRINK = {
+    "embed_dim": 16, "student.resnet_width": 4, "teacher.cnn_width": 4, "teacher.cnn_dim": 16,
+    "teacher.temporal_dim": 16, "teacher.frame_size": 32, "prefix_lm.hidden_dim": 32,
+    "prefix_lm.max_caption_tokens": 24, "offline_lm.n_layer": 1, "offline_lm.n_embd": 32, "offline_lm.n_head": 2,
+    "offline_lm.vocab_size": 300, "offline_lm.n_positions": 32, "offline_lm.steps": 60,
+    "offline_lm.learning_rate": 1e-2,
+}
+CLASSES = ("standing:left_arm:raise_forward", "standing:head:nod", "standing:left_arm:point:left")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _few_threads():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    from wifisense.io.store import write_caption_store
+    from wifisense.sim.actions import ActionConfig, simulate_actions
+
+    cfg = dataclasses.replace(ActionConfig.quick(), clips_per_class=4, classes=CLASSES, clip_seconds=1.0,
+                              packet_rate_hz=32.0, num_frames=4, image_size=32)
+    path = tmp_path_factory.mktemp("caption") / "actions.h5"
+    write_caption_store(path, simulate_actions(cfg, seed=0, progress=False), overwrite=True)
+    return path
+
+
+def _train_args(store: Path, run: Path, *extra: str) -> list[str]:
+    sets = [arg for key, value in SHRINK.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
+    return ["-q", "caption", "train", "--data", str(store), "--run", str(run), "--preset", "tiny", "--epochs", "1",
+            "--batch-size", "8", "--device", "cpu", "--stage-epochs", "s3=4", *sets, *extra]
+
+
+def _run_cli(capsys, argv: list[str]) -> tuple[int, str, str]:
+    code = cli.main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def trained_run(store, tmp_path_factory) -> tuple[Path, str]:
+    run = tmp_path_factory.mktemp("runs") / "all"
+    code = cli.main(_train_args(store, run, "--lr", "3e-3"))
+    assert code == 0
+    return run, "all stages"
+
+
+# --------------------------------------------------------------------------- preprocessing
+
+
+def test_sanitised_phase_has_no_linear_trend_and_ignores_sto_cfo(store):
+    from wifisense.io.store import read_caption_store
+
+    ds = read_caption_store(store, load_frames=False)
+    csi = ds.csi[:4]                                    # [B, R, T, A, S]
+    k = ds.subcarriers.astype(np.float64)
+    amp, phase = cdata.csi_features(csi, ds.subcarriers)
+    # least-squares line over subcarriers of every (clip, rx, t, pair): slope and offset vanish
+    kc = k - k.mean()
+    slope = (phase * kc).sum(-1) / (kc ** 2).sum()
+    assert np.abs(slope).max() < 1e-4
+    assert np.abs(phase.mean(-1)).max() < 1e-4
+    # an extra per-packet timing slope and common phase (STO, CFO) and a receiver gain change nothing
+    rng = np.random.default_rng(1)
+    ramp = rng.normal(0, 0.1, csi.shape[:-1] + (1,)) * k + rng.uniform(-np.pi, np.pi, csi.shape[:-1] + (1,))
+    gain = rng.uniform(0.5, 5.0, csi.shape[:2] + (1, 1, 1))
+    amp2, phase2 = cdata.csi_features((csi * gain * np.exp(1j * ramp)).astype(np.complex64), ds.subcarriers)
+    np.testing.assert_allclose(phase2, phase, atol=2e-3)
+    np.testing.assert_allclose(amp2, amp, rtol=1e-4, atol=1e-6)
+
+
+def test_normalisation_statistics_come_from_the_training_split_only(store):
+    from wifisense.io.store import read_caption_store
+
+    ds = read_caption_store(store, load_frames=False)
+    spec = cdata.fit_input_spec(store, "train")
+    assert spec.clip_shape == ds.csi.shape[1:] and spec.fitted_on == "train"
+
+    def mean_amplitude(rows):
+        amp, _ = cdata.csi_features(ds.csi[rows], ds.subcarriers)
+        return amp[ds.rx_valid[rows]].astype(np.float64).mean(axis=(0, 1))       # [A, S]
+
+    train = ds.splits["train"]
+    np.testing.assert_allclose(spec.amplitude_mean, mean_amplitude(train), rtol=1e-5)
+    everything = np.arange(len(ds.csi))
+    assert not np.allclose(spec.amplitude_mean, mean_amplitude(everything), rtol=1e-5)
+
+    # normalised training inputs are standardised; invalid receivers are zero
+    valid = ds.rx_valid[train].copy()
+    valid[0, 1] = False
+    amplitude, phase, rx_valid = cdata.prepare_inputs(ds.csi[train], valid, spec)
+    assert amplitude.dtype == torch.float32 and amplitude.shape == ds.csi[train].shape
+    assert torch.all(amplitude[0, 1] == 0) and torch.all(phase[0, 1] == 0) and not rx_valid[0, 1]
+    kept = torch.from_numpy(ds.rx_valid[train])
+    assert abs(float(amplitude[kept].mean())) < 0.05
+    assert abs(float(phase[torch.from_numpy(valid)].std()) - 1.0) < 0.1
+
+
+def _recording(nrx: int, ntx: int, subcarriers, seconds: float = 2.0, rate: float = 40.0) -> CSIRecording:
+    rng = np.random.default_rng(0)
+    t = np.arange(int(seconds * rate)) / rate
+    shape = (t.size, len(subcarriers), nrx, ntx)
+    csi = (rng.normal(size=shape) + 1j * rng.normal(size=shape)).astype(np.complex64)
+    return CSIRecording(csi=csi, timestamps=100.0 + t, subcarriers=np.asarray(subcarriers))
+
+
+def test_capture_matching_rule(store):
+    spec = cdata.fit_input_spec(store)
+    intel = spec.subcarriers
+    rec = _recording(3, 3, intel)
+    pairs = cdata.match_capture(rec, "rx.dat", spec)              # 9 pairs -> the first Tx's 3
+    np.testing.assert_array_equal(pairs, rec.csi[..., 0].transpose(0, 2, 1))
+    rec = _recording(3, 1, intel)
+    np.testing.assert_array_equal(cdata.match_capture(rec, "rx.dat", spec), rec.csi[..., 0].transpose(0, 2, 1))
+    wide = [k for k in range(-28, 29) if k != 0]                  # Atheros-like 56 tones hold Intel's 30
+    rec = _recording(3, 2, wide)
+    picked = cdata.match_capture(rec, "rx.dat", spec)
+    columns = [wide.index(k) for k in intel]
+    np.testing.assert_array_equal(picked, rec.csi[:, columns][..., 0].transpose(0, 2, 1))
+    with pytest.raises(CaptureError, match=r"rx\.dat.*\[30, 2, 2\].*A = 3"):
+        cdata.match_capture(_recording(2, 2, intel), "rx.dat", spec)
+    with pytest.raises(CaptureError, match=r"rx\.dat.*subcarrier indices \[-28"):
+        cdata.match_capture(_recording(3, 1, list(range(1, 31))), "rx.dat", spec)
+
+
+# --------------------------------------------------------------------------- options
+
+
+def test_stage_selection_and_options():
+    assert ctrain.parse_stages("all") == ctrain.STAGES
+    assert ctrain.parse_stages("s3,s2-2") == ("s2-2", "s3")
+    assert ctrain.parse_stages("s1, s2-1, s3") == ("s1", "s2-1", "s3")
+    assert ctrain.parse_stages("all", baseline="csi-lm") == ("csi-lm",)
+    with pytest.raises(ConfigError, match="s4"):
+        ctrain.parse_stages("s1,s4")
+    with pytest.raises(ConfigError, match="baseline"):
+        ctrain.parse_stages("s1", baseline="csi-lm")
+    assert ctrain.parse_stage_values("s1=3,s3=5") == {"s1": 3, "s3": 5}
+    with pytest.raises(ConfigError, match="--stage-epochs"):
+        ctrain.parse_stage_values("s9=1")
+    assert ctrain.parse_overrides(["student.resnet_width=8", "teacher.text_model=minilm"]) == \
+        {"student.resnet_width": 8, "teacher.text_model": "minilm"}
+    assert ctrain.encoder_overrides(text_encoder="openai/clip-vit-large-patch14", frame_encoder="cnn") == {
+        "teacher.frame_encoder": "cnn", "teacher.text_encoder": "clip",
+        "teacher.clip_model": "openai/clip-vit-large-patch14"}
+    with pytest.raises(ConfigError, match="one CLIP checkpoint"):
+        ctrain.encoder_overrides(text_encoder="openai/clip-vit-large-patch14",
+                                 frame_encoder="openai/clip-vit-base-patch32")
+
+
+# --------------------------------------------------------------------------- training
+
+
+@pytest.mark.slow
+def test_train_writes_every_stage_with_trainable_weights_only(trained_run):
+    from safetensors.torch import load_file
+
+    run, _ = trained_run
+    config = json.loads((run / "config.json").read_text())
+    assert config["stages"] == list(ctrain.STAGES) and config["model"]["embed_dim"] == 16
+    assert (run / "preprocess.json").is_file() and (run / "lm" / "config.json").is_file()
+    expected = {"s1": {"teacher", "loss"}, "s2-1": {"student", "loss"}, "s2-2": {"student", "loss"}, "s3": {"prefix"}}
+    for stage, parts in expected.items():
+        stage_dir = run / stage
+        for name in ("model.safetensors", "config.json", "state.pt", "metrics.csv", "metrics.json"):
+            assert (stage_dir / name).is_file(), f"{stage}/{name}"
+        tensors = load_file(str(stage_dir / "model.safetensors"))
+        assert {k.split(".")[0] for k in tensors} == parts
+        # frozen towers (MiniLM text encoder, the LM) are never saved
+        assert not any("text_encoder" in k or k.startswith("lm.") for k in tensors)
+        summary = json.loads((stage_dir / "metrics.json").read_text())
+        assert summary["stop_reason"] == "epochs" and np.isfinite(summary["train"]["train_loss"])
+    # stage 2-1 started from nothing but learnt against the stage-1 teacher; stage 2-2 started from 2-1
+    s21 = load_file(str(run / "s2-1" / "model.safetensors"))
+    s22 = load_file(str(run / "s2-2" / "model.safetensors"))
+    assert all(torch.isfinite(v).all() for v in s22.values())
+    assert any(not torch.equal(s21[k], s22[k]) for k in s21 if k.startswith("student."))
+
+
+@pytest.mark.slow
+def test_rerun_skips_finished_stages(trained_run, store, capsys):
+    run, _ = trained_run
+    stamps = {s: (run / s / "model.safetensors").stat().st_mtime_ns for s in ctrain.STAGES}
+    code, out, _ = _run_cli(capsys, _train_args(store, run, "--lr", "3e-3"))
+    assert code == 0
+    assert out.count("already finished") == 4
+    assert stamps == {s: (run / s / "model.safetensors").stat().st_mtime_ns for s in ctrain.STAGES}
+
+
+def test_run_refuses_a_different_model_config(trained_run, store):
+    run, _ = trained_run
+    args = _train_args(store, run, "--set", "student.resnet_width=8")
+    with pytest.raises(ConfigError, match="student.resnet_width"):
+        ctrain.CaptionPipeline(ctrain.settings_from_args(cli.build_parser().parse_args(args[1:])))
+
+
+@pytest.mark.slow
+def test_baseline_csi_lm_trains_student_and_prefix(store, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    run = tmp_path / "baseline"
+    code, out, _ = _run_cli(capsys, _train_args(store, run, "--baseline", "csi-lm", "--max-steps", "2"))
+    assert code == 0 and "csi-lm: 2 steps" in out
+    assert {k.split(".")[0] for k in load_file(str(run / "csi-lm" / "model.safetensors"))} == {"student", "prefix"}
+    assert not (run / "s1").exists()
+    loaded = ctrain.load_caption_run(run, "cpu")
+    assert loaded.teacher is None and loaded.config.loss.mirror_mode == "none"
+
+
+@pytest.mark.slow
+def test_ablation_without_teacher_trains_the_text_projection(store, tmp_path, capsys):
+    from safetensors.torch import load_file
+
+    run = tmp_path / "s22"
+    code, _, _ = _run_cli(capsys, _train_args(store, run, "--stages", "s2-2", "--max-steps", "1"))
+    assert code == 0
+    keys = load_file(str(run / "s2-2" / "model.safetensors"))
+    assert {k for k in keys if k.startswith("teacher.")} == {"teacher.text_projection.weight",
+                                                             "teacher.text_projection.bias"}
+    code, _, err = _run_cli(capsys, _train_args(store, tmp_path / "no_teacher", "--stages", "s2-1"))
+    assert code == 2 and "no trained teacher" in err and "s1" in err
+
+
+# --------------------------------------------------------------------------- evaluation and prediction
+
+
+@pytest.mark.slow
+def test_eval_writes_metrics_and_similarity_figure(trained_run, capsys):
+    run, _ = trained_run
+    code, out, _ = _run_cli(capsys, ["-q", "caption", "eval", "--run", str(run), "--split", "test",
+                                     "--device", "cpu", "--beams", "2"])
+    assert code == 0 and "BLEU-4" in out
+    metrics = json.loads((run / "metrics.json").read_text())["test"]
+    scores = metrics["captions"]
+    names = ["BLEU-4", "ROUGE-L", "CIDEr"] + (["METEOR"] if scores["METEOR"] is not None else [])
+    for name in names:
+        assert np.isfinite(scores[name]) and scores[name] >= 0, name
+    assert scores["METEOR"] is not None or "METEOR" in scores["not_computed"]
+    assert "SPICE" in scores["not_computed"] or scores["SPICE"] is not None
+    assert metrics["num_clips"] == len(metrics["examples"]) > 0
+    assert metrics["direction"]["n_total"] == metrics["num_clips"]
+    sim = metrics["similarity"]
+    assert sim["computed"] and 0.0 <= sim["class_top1_accuracy"] <= 1.0
+    matrix = np.asarray(sim["matrix"])
+    assert matrix.shape == (len(sim["classes"]),) * 2 and np.all(np.abs(matrix) <= 1.0 + 1e-6)
+    assert {"csi_to_text_R@1", "csi_to_text_R@5"} <= set(metrics["retrieval"])
+    assert metrics["retrieval"]["csi_to_text_R@5"] >= metrics["retrieval"]["csi_to_text_R@1"]
+    figure = Path(sim["figure"])
+    assert figure.is_file() and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (run / "predictions_test.json").is_file()
+
+
+@pytest.mark.slow
+def test_predict_on_store_clips(trained_run, store, capsys):
+    run, _ = trained_run
+    code, out, _ = _run_cli(capsys, ["-q", "caption", "predict", "--run", str(run), "--data", str(store),
+                                     "--index", "0", "5", "--device", "cpu"])
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].startswith("[0] ") and lines[2].startswith("[5] ") and "truth" in lines[1]
+    assert len(lines[0]) > len("[0] ")          # a caption, not an empty string
+    code, _, err = _run_cli(capsys, ["-q", "caption", "predict", "--run", str(run), "--data", str(store),
+                                     "--index", "999"])
+    assert code == 2 and "999" in err and "out of range" in err
+
+
+@pytest.mark.slow
+def test_predict_on_real_captures(trained_run, capsys):
+    if not INTEL.is_file() or not ESP32.is_file():
+        pytest.skip(f"real captures not found in {REAL} (shared data is not part of this checkout)")
+    run, _ = trained_run
+    base = ["-q", "caption", "predict", "--run", str(run), "--device", "cpu", "--rx"]
+    # an Intel 3x3 capture as all three receivers: the first Tx antenna's 3 pairs feed the A = 3 model
+    code, out, err = _run_cli(capsys, base + [str(INTEL)] * 3)
+    assert code == 0, err
+    assert len(out.strip().splitlines()) == 1 and out.strip()
+    # one receiver missing still captions
+    code, out, _ = _run_cli(capsys, base + [str(INTEL), "-", str(INTEL)])
+    assert code == 0 and out.strip()
+    # a 1x1 ESP32 capture cannot feed three antenna pairs: one line naming the file and both shapes
+    code, _, err = _run_cli(capsys, base + [str(ESP32), "-", "-"])
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert str(ESP32) in err and "[64, 1, 1]" in err and "A = 3" in err and "S = 30" in err
+    # the Intel capture lasts 2.0 s: a 1-s clip starting at 1.5 s does not fit
+    code, _, err = _run_cli(capsys, base + [str(INTEL), str(INTEL), str(INTEL), "--start", "1.5"])
+    assert code == 2 and "too short" in err and str(INTEL) in err
+    code, _, err = _run_cli(capsys, base + [str(INTEL), str(INTEL)])
+    assert code == 2 and "3 receivers" in err
