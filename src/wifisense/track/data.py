@@ -163,7 +163,7 @@ class Windows:
 
 def query_grid(window_s: float, query_hz: float) -> np.ndarray:
     """Normalised query times: ``round(window_s * query_hz)`` bin centres in (0, 1)."""
-    count = max(1, int(round(window_s * query_hz)))
+    count = max(1, round(window_s * query_hz))
     return ((np.arange(count) + 0.5) / count).astype(np.float32)
 
 

@@ -79,7 +79,11 @@ def _figures(run_dir: Path, name: str, errors: np.ndarray, true_xy: list, pred_x
 def evaluate_run(run_dir: str | os.PathLike, split: str = "test", device: str = "auto",
                  batch_size: int = 64, figures: bool = True) -> dict:
     """Evaluate a track run on one of its splits; writes the files listed in the module docstring."""
-    from wifisense.metrics.localization import error_cdf, error_summary, localization_errors
+    from wifisense.metrics.localization import (
+        error_cdf,
+        error_summary,
+        localization_errors,
+    )
     from wifisense.training.checkpoint import write_json
     from wifisense.training.device import select_device
 

@@ -23,7 +23,12 @@ import numpy as np
 
 from wifisense.errors import ConfigError
 from wifisense.track import data as track_data
-from wifisense.track.config import MODEL_NAMES, TrackConfig, load_track_config, track_config_from_dict
+from wifisense.track.config import (
+    MODEL_NAMES,
+    TrackConfig,
+    load_track_config,
+    track_config_from_dict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -150,7 +155,7 @@ def pretrain_cae(store: str | os.PathLike, run_dir: str | os.PathLike, preset: s
     model = CSIAutoencoder(cae_cfg.in_channels, cae_cfg.length, cae_cfg.embed_dim, cae_cfg.channels,
                            cae_cfg.kernel_size)
     order = np.random.default_rng(seed).permutation(len(frames))
-    n_val = max(1, int(round(val_fraction * len(frames))))
+    n_val = max(1, round(val_fraction * len(frames)))
     train_set = torch.utils.data.TensorDataset(frames[order[n_val:]])
     val_set = torch.utils.data.TensorDataset(frames[order[:n_val]])
     train_loader = build_loader(train_set, batch_size, shuffle=True, seed=seed)
@@ -167,7 +172,7 @@ def pretrain_cae(store: str | os.PathLike, run_dir: str | os.PathLike, preset: s
     task = {"kind": "track-cae", "store": str(Path(store).resolve()),
             "store_fingerprint": track_data.store_fingerprint(store), "cae": asdict(cae_cfg),
             "frame_scaler": asdict(scaler), "csi_shape": list(ds.csi_x.shape[1:]),
-            "subcarriers": np.asarray(ds.subcarriers).tolist(), "frames": int(len(frames))}
+            "subcarriers": np.asarray(ds.subcarriers).tolist(), "frames": len(frames)}
     trainer = Trainer(model, step_fn=step_fn, optimizer=lambda params: torch.optim.Adam(params, lr=lr),
                       scheduler=scheduler, train_loader=train_loader, val_loader=val_loader,
                       config=TrainConfig(epochs=epochs, seed=seed, device=device, run_dir=str(cae_dir),
@@ -220,6 +225,11 @@ def prepare_data(store: str | os.PathLike, bands, split: str, window_s: float = 
     if "csi" in bands:
         if cae_dir is None:
             raise ConfigError("the csi band needs a pretrained CAE directory")
+        cae_shape = read_task(cae_dir).get("csi_shape")
+        if cae_shape != list(ds.csi_x.shape[1:]):
+            raise ConfigError(f"{cae_dir}: the CAE was pretrained on CSI frames {cae_shape} "
+                              f"(subcarriers, rx, tx) but {store} has {list(ds.csi_x.shape[1:])}; "
+                              "pretrain a CAE on this store (wifisense track pretrain-cae)")
         embeddings = track_data.cached_embeddings(store, ds.csi_x, ds.subcarriers, cae_dir, device=device)
     snr_x = ds.snr_x.astype(np.float32) if "snr" in bands else None
     if normalisers is None:
