@@ -82,6 +82,7 @@ def test_corpus_scores_perfect_beat_wrong_and_have_the_documented_structure():
     assert perfect["tokenizer"] == ("ptb" if HAVE_JAVA else "regex")
 
 
+@pytest.mark.slow  # METEOR's start-up (loading its paraphrase table) takes several seconds
 @needs_java
 def test_meteor_scores_identical_higher_and_threads_do_not_interleave(meteor):
     refs = [["a person waves the right hand"], ["someone kicks the left leg forward"]]
@@ -105,6 +106,7 @@ def test_meteor_scores_identical_higher_and_threads_do_not_interleave(meteor):
         assert np.allclose(e, each[::-1] if i % 2 else each)
 
 
+@pytest.mark.slow
 @needs_java
 def test_shared_meteor_and_empty_predictions(meteor):
     preds = {**PERFECT, "kick": "", "squat": "   ...  "}
@@ -119,9 +121,16 @@ def test_shared_meteor_and_empty_predictions(meteor):
     assert 0.0 < scores["METEOR"] < 1.0 and "METEOR" not in scores["not_computed"]
 
 
-@pytest.mark.slow
 @needs_java
-def test_meteor_process_ends_after_use(monkeypatch, meteor):
+def test_meteor_processes_end_after_use(monkeypatch):
+    with MeteorScorer() as scorer:
+        assert not scorer.closed
+    assert scorer.closed and scorer._process.returncode is not None
+    scorer.close()  # closing twice is harmless
+    with pytest.raises(RuntimeError, match="ended"):
+        scorer.score([["a b"]], ["a b"])
+
+    # caption_scores closes the scorer it starts itself, also when scoring fails
     started = []
     original_init = MeteorScorer.__init__
 
@@ -129,12 +138,14 @@ def test_meteor_process_ends_after_use(monkeypatch, meteor):
         original_init(self, *args, **kwargs)
         started.append(self)
 
+    def failing_score(self, references, hypotheses):
+        raise RuntimeError("simulated METEOR crash")
+
     monkeypatch.setattr(MeteorScorer, "__init__", recording_init)
-    own = caption_scores(REFERENCES, PERFECT, spice=False, meteor=True)
+    monkeypatch.setattr(MeteorScorer, "score", failing_score)
+    with pytest.raises(RuntimeError, match="simulated"):
+        caption_scores(REFERENCES, PERFECT, spice=False, meteor=True)
     assert len(started) == 1 and started[0].closed
-    shared = caption_scores(REFERENCES, PERFECT, spice=False, meteor=meteor)
-    assert own["METEOR"] == pytest.approx(shared["METEOR"])
-    started[0].close()  # closing twice is harmless
 
 
 def test_without_java_meteor_is_not_computed_and_the_rest_still_is(monkeypatch):
@@ -194,9 +205,9 @@ def test_locate_spice_finds_every_jar_on_the_class_path(tmp_path, monkeypatch):
 def test_bad_inputs_are_named():
     with pytest.raises(ValueError, match="same keys"):
         caption_scores({"a": ["x"], "b": ["y"]}, {"a": "x"}, meteor=False, spice=False)
-    with pytest.raises(ValueError, match="list of strings"):
+    with pytest.raises(TypeError, match="list of strings"):
         caption_scores({"a": "a bare string"}, {"a": "x"}, meteor=False, spice=False)
-    with pytest.raises(ValueError, match="must be a string"):
+    with pytest.raises(TypeError, match="must be a string"):
         caption_scores({"a": ["x"]}, {"a": ["x"]}, meteor=False, spice=False)
     with pytest.raises(ConfigError, match="spice"):
         caption_scores({"a": ["x"]}, {"a": "x"}, meteor=False, spice="yes")
@@ -361,3 +372,30 @@ def test_retrieval_metrics_class_mode():
     # a class missing on the other side is a miss, and is counted
     out = retrieval_metrics(sim, ks=(1,), gt=(np.array([0, 0, 1, 3]), np.array([0, 1, 2])))
     assert out["csi_without_match"] == 1 and out["text_without_match"] == 1
+
+
+def test_run_spice_maps_the_jar_output_back_to_the_clips(tmp_path):
+    """The SPICE runner with a stand-in for `java` (SPICE itself is not installed here)."""
+    import sys
+
+    from wifisense.metrics.captions import SpiceSetup, run_spice
+
+    fake_java = tmp_path / "java"
+    # writes SPICE's output format, in reverse order, with "All" F = number of words in the test caption / 10
+    fake_java.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        "args = sys.argv[1:]\n"
+        "items = json.load(open(args[args.index('spice-1.0.jar') + 1]))\n"
+        "out = [{'image_id': it['image_id'], 'scores': {'All': {'f': len(it['test'].split()) / 10, 'pr': 0, 're': 0}}}"
+        " for it in reversed(items)]\n"
+        "json.dump(out, open(args[args.index('-out') + 1], 'w'))\n")
+    fake_java.chmod(0o755)
+    setup = SpiceSetup(tmp_path, ())
+    mean, each = run_spice(setup, [["a b"], ["c"], ["d e f"]], ["one", "one two three", ""], java=str(fake_java))
+    assert np.allclose(each, [0.1, 0.3, 0.0]) and mean == pytest.approx(np.mean([0.1, 0.3, 0.0]))
+    with pytest.raises(ConfigError, match="SPICE needs"):
+        run_spice(SpiceSetup(tmp_path, ("lib/stanford-corenlp-3.6.0.jar",)), [["a"]], ["a"], java=str(fake_java))
+    fake_java.write_text(f"#!{sys.executable}\nimport sys\nsys.stderr.write('Unsupported major.minor version')\nsys.exit(1)\n")
+    with pytest.raises(RuntimeError, match="Unsupported major.minor"):
+        run_spice(setup, [["a"]], ["a"], java=str(fake_java))

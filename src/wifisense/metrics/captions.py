@@ -55,7 +55,7 @@ import zipfile
 from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import numpy as np
 
@@ -112,7 +112,7 @@ def ptb_tokenize(texts: Sequence[str], java: str | None = None, timeout: float =
         # -Dfile.encoding: read and print UTF-8 whatever the locale (only matters for non-ASCII text)
         cmd = [java, "-Dfile.encoding=UTF-8", "-cp", str(jar), "edu.stanford.nlp.process.PTBTokenizer",
                "-preserveLines", "-lowerCase", str(path)]
-        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        done = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"PTB tokenizer failed (exit {done.returncode}): "
                            f"{done.stderr.decode(errors='replace').strip()[-500:]}")
@@ -168,7 +168,7 @@ class MeteorScorer:
         meteor_dir = _pycocoevalcap_dir() / "meteor"
         self.timeout = float(timeout)
         self._lock = threading.Lock()
-        self._log = tempfile.TemporaryFile()
+        self._log = tempfile.TemporaryFile()  # noqa: SIM115 - Java writes to it for the process's lifetime
         self._process = subprocess.Popen(
             [java, "-Dfile.encoding=UTF-8", "-jar", "-Xmx2G", "meteor-1.5.jar", "-", "-", "-stdio",
              "-l", "en", "-norm"],
@@ -209,18 +209,16 @@ class MeteorScorer:
         if process is None:
             return
         if process.poll() is None:
-            try:
-                process.stdin.close()  # METEOR exits at end of input
-                process.wait(timeout=10)
-            except (OSError, subprocess.TimeoutExpired):
-                process.kill()
-                process.wait()
+            # METEOR keeps no state worth flushing, so it is killed rather than waited for: a
+            # process still loading its paraphrase table would only read end-of-input seconds later.
+            process.kill()
+            process.wait()
         for stream in (process.stdin, process.stdout):
             if stream is not None and not stream.closed:
                 stream.close()
         self._log.close()
 
-    def __enter__(self) -> MeteorScorer:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -330,7 +328,8 @@ def run_spice(setup: SpiceSetup, references: Sequence[Sequence[str]], hypotheses
         in_file, out_file = Path(tmp) / "input.json", Path(tmp) / "output.json"
         in_file.write_text(json.dumps(items), encoding="utf-8")
         cmd = [java, "-jar", "-Xmx8G", SPICE_JAR, str(in_file), "-out", str(out_file), "-subset", "-silent"]
-        done = subprocess.run(cmd, cwd=setup.directory, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout)
+        done = subprocess.run(cmd, cwd=setup.directory, stdin=subprocess.DEVNULL, capture_output=True,
+                              timeout=timeout, check=False)
         if done.returncode != 0 or not out_file.is_file():
             raise RuntimeError(f"SPICE failed (exit {done.returncode}): "
                                f"{done.stderr.decode(errors='replace').strip()[-500:]}")
@@ -363,9 +362,9 @@ def _checked_pairs(references: Mapping[Hashable, Sequence[str]], predictions: Ma
     for key in keys:
         ref, pred = references[key], predictions[key]
         if isinstance(ref, str) or not ref or not all(isinstance(r, str) for r in ref):
-            raise ValueError(f"references[{key!r}] must be a non-empty list of strings, got {ref!r}")
+            raise TypeError(f"references[{key!r}] must be a non-empty list of strings, got {ref!r}")
         if not isinstance(pred, str):
-            raise ValueError(f"predictions[{key!r}] must be a string, got {type(pred).__name__}")
+            raise TypeError(f"predictions[{key!r}] must be a string, got {type(pred).__name__}")
         refs.append(list(ref))
         preds.append(pred)
     return keys, refs, preds
@@ -402,13 +401,16 @@ def caption_scores(references: Mapping[Hashable, Sequence[str]], predictions: Ma
         per_sample: also return ``per_sample`` scores, in the order of ``references``' keys.
         spice_dir: a SPICE folder instead of ``$WIFISENSE_SPICE_DIR`` / pycocoevalcap's.
 
-    Returns the flat dict described in the module docstring.
+    Returns the flat dict described in the module docstring. Raises ValueError / TypeError
+    for mismatched keys or malformed captions, ConfigError for bad options.
     """
     from pycocoevalcap.bleu.bleu import Bleu
     from pycocoevalcap.cider.cider import Cider
     from pycocoevalcap.rouge.rouge import Rouge
 
     keys, refs, preds = _checked_pairs(references, predictions)
+    want_meteor = isinstance(meteor, MeteorScorer) or _want(meteor, "meteor")
+    want_spice = _want(spice, "spice")
     java = find_java()
     tok_refs, tok_preds, tokenizer = _tokenize_all(refs, preds, java)
     gts = {i: r for i, r in enumerate(tok_refs)}
@@ -430,7 +432,7 @@ def caption_scores(references: Mapping[Hashable, Sequence[str]], predictions: Ma
     if isinstance(meteor, MeteorScorer):
         corpus, each = meteor.score(tok_refs, tok_preds)
         result["METEOR"], samples["METEOR"] = corpus, each.tolist()
-    elif not _want(meteor, "meteor"):
+    elif not want_meteor:
         not_computed["METEOR"] = "not requested (meteor=False)"
     elif java is None:
         if meteor is True:
@@ -441,7 +443,7 @@ def caption_scores(references: Mapping[Hashable, Sequence[str]], predictions: Ma
             corpus, each = scorer.score(tok_refs, tok_preds)
         result["METEOR"], samples["METEOR"] = corpus, each.tolist()
 
-    if not _want(spice, "spice"):
+    if not want_spice:
         not_computed["SPICE"] = "not requested (spice=False)"
     else:
         setup = locate_spice(spice_dir)
