@@ -8,66 +8,12 @@ video teacher, eq. 7 for the text-only CSI student).
 
 from __future__ import annotations
 
-import re
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-# Direction stems and their mirror images. Spelling variants of counterclockwise
-# ("counter-clockwise", "anticlockwise", "anti-clockwise") all mirror to "clockwise",
-# and "clockwise" mirrors to the canonical "counterclockwise": the swap is its own
-# inverse exactly on texts that use the canonical spelling (the simulator's captions
-# do). "left"/"right" are always treated as directions ("that's right" would be
-# swapped too); captions are written with explicit direction words, so this is safe.
-_STEM_MIRROR = {
-    "left": "right",
-    "right": "left",
-    "clockwise": "counterclockwise",
-    "counterclockwise": "clockwise",
-    "counter-clockwise": "clockwise",
-    "anticlockwise": "clockwise",
-    "anti-clockwise": "clockwise",
-}
-
-# A stem, then an optional suffix kept as is (leftward(s), rightmost, lefthand(ed));
-# hyphenated forms ("left-hand", "right-handed") and possessives ("left's") keep the
-# rest of the word because the hyphen/apostrophe ends the match.
-_DIRECTION_WORD = re.compile(
-    r"\b(?P<stem>counter-?clockwise|anti-?clockwise|clockwise|left|right)"
-    r"(?P<suffix>wards?|most|handed|hand)?\b",
-    re.IGNORECASE,
-)
-
-
-def _match_case(template: str, word: str) -> str:
-    """``word`` written in the case style of ``template`` (lower, Title or UPPER)."""
-    if template.isupper() and len(template) > 1:
-        return word.upper()
-    if template[:1].isupper():
-        return word[:1].upper() + word[1:]
-    return word
-
-
-def _mirror_match(match: re.Match) -> str:
-    stem = match.group("stem")
-    return _match_case(stem, _STEM_MIRROR[stem.lower()]) + (match.group("suffix") or "")
-
-
-def swap_directions(text: str) -> str:
-    """``text`` with left<->right and clockwise<->counterclockwise swapped, case and punctuation kept.
-
-    >>> swap_directions("He turns LEFT, then raises his Right-hand; the left's arm rotates clockwise.")
-    "He turns RIGHT, then raises his Left-hand; the right's arm rotates counterclockwise."
-    """
-    return _DIRECTION_WORD.sub(_mirror_match, text)
-
-
-def has_direction(text: str) -> bool:
-    """Whether ``text`` contains a direction word (otherwise its mirror is itself)."""
-    return _DIRECTION_WORD.search(text) is not None
-
+from wifisense.directions import has_direction, swap_directions  # noqa: F401  (re-exported)
 
 def flip_frames(frames: np.ndarray | torch.Tensor, width_axis: int = -2) -> np.ndarray | torch.Tensor:
     """Horizontally flipped frames; ``width_axis`` is -2 for ``[..., H, W, C]`` (the store's layout), -1 for ``[..., C, H, W]``."""

@@ -59,6 +59,7 @@ from typing import Any, Self
 
 import numpy as np
 
+from wifisense.directions import DIRECTION_SIDES, direction_sides
 from wifisense.errors import ConfigError
 
 METRIC_NAMES = ("BLEU-1", "BLEU-2", "BLEU-3", "BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")
@@ -469,41 +470,8 @@ def caption_scores(references: Mapping[Hashable, Sequence[str]], predictions: Ma
 
 # ----------------------------------------------------------------------------- direction accuracy
 
-# The direction lexicon. Keep it in step with wifisense.caption.mirror (the mirror swapper):
-# every word that swapper swaps is a direction word here, and mirroring a text swaps the
-# side it names here (tests/test_metrics_captions.py checks this on a sentence list).
-DIRECTION_SIDES = {"lateral": ("left", "right"), "rotation": ("clockwise", "counterclockwise")}
-_STEM_SIDE = {
-    "left": ("lateral", "left"),
-    "right": ("lateral", "right"),
-    "clockwise": ("rotation", "clockwise"),
-    "counterclockwise": ("rotation", "counterclockwise"),
-    "counter-clockwise": ("rotation", "counterclockwise"),
-    "anticlockwise": ("rotation", "counterclockwise"),
-    "anti-clockwise": ("rotation", "counterclockwise"),
-}
-# A stem with an optional suffix: left, leftward(s), leftmost, lefthand(ed); "left-hand" and
-# "left's" match through the hyphen / apostrophe ending the word. Words like "leftover" or
-# "righteous" do not match (the \b after the suffix).
-DIRECTION_WORD = re.compile(
-    r"\b(?P<stem>counter-?clockwise|anti-?clockwise|clockwise|left|right)(?:wards?|most|handed|hand)?\b",
-    re.IGNORECASE)
+# The direction lexicon is shared with the simulator and the mirror swapper.
 SIDE_LABELS = {cat: (*sides, "none", "both") for cat, sides in DIRECTION_SIDES.items()}
-
-
-def direction_sides(text: str) -> dict[str, tuple[str, ...]]:
-    """Direction category -> the distinct sides ``text`` names, in order of first mention.
-
-    >>> direction_sides("points rightward with the left hand, then circles it clockwise")
-    {'lateral': ('right', 'left'), 'rotation': ('clockwise',)}
-    """
-    found: dict[str, list[str]] = {}
-    for match in DIRECTION_WORD.finditer(text):
-        category, side = _STEM_SIDE[match.group("stem").lower()]
-        sides = found.setdefault(category, [])
-        if side not in sides:
-            sides.append(side)
-    return {cat: tuple(sides) for cat, sides in found.items()}
 
 
 def _side_label(sides: set[str]) -> str:

@@ -12,11 +12,11 @@ by an observer facing the person.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 import numpy as np
 
+from wifisense.directions import has_direction, swap_directions
 from wifisense.sim.skeleton import ActionSpec
 
 NUM_PARAPHRASES = 4
@@ -201,27 +201,7 @@ def class_captions(spec: ActionSpec) -> list[str]:
 
 # ----------------------------------------------------------------------------- direction words
 
-_DIRECTION_SWAP = {"left": "right", "right": "left", "clockwise": "counterclockwise",
-                   "counterclockwise": "clockwise"}
-# A direction stem with an optional suffix kept as is (leftward, left-hand via the hyphen).
-_DIRECTION_WORD = re.compile(r"\b(counterclockwise|clockwise|left|right)(wards?|hand(?:ed)?)?\b",
-                             re.IGNORECASE)
-
-
-def swap_direction_words(text: str) -> str:
-    """``text`` with left <-> right and clockwise <-> counterclockwise swapped (case kept).
-
-    Mirrors ``wifisense.caption.mirror.swap_directions`` on the simulator's vocabulary;
-    kept here so the simulator does not depend on a task package.
-    """
-    def swap(m: re.Match) -> str:
-        stem = m.group(1)
-        new = _DIRECTION_SWAP[stem.lower()]
-        if stem[:1].isupper():
-            new = new[:1].upper() + new[1:]
-        return new + (m.group(2) or "")
-    return _DIRECTION_WORD.sub(swap, text)
-
-
-def has_direction_word(text: str) -> bool:
-    return _DIRECTION_WORD.search(text) is not None
+# The simulator writes mirrored captions with the package-wide lexicon, the same one the
+# caption task's mirror loss and the direction-accuracy metric use.
+swap_direction_words = swap_directions
+has_direction_word = has_direction
