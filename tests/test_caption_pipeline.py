@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 
 import numpy as np
@@ -244,8 +243,11 @@ def test_ablation_without_teacher_trains_the_text_projection(store, tmp_path, ca
     keys = load_file(str(run / "s2-2" / "model.safetensors"))
     assert {k for k in keys if k.startswith("teacher.")} == {"teacher.text_projection.weight",
                                                              "teacher.text_projection.bias"}
+    # a stage whose input no stage provides fails before anything trains
     code, _, err = _run_cli(capsys, _train_args(store, tmp_path / "no_teacher", "--stages", "s2-1"))
-    assert code == 2 and "no trained teacher" in err and "s1" in err
+    assert code == 2 and "needs a trained teacher from stage s1" in err
+    code, _, err = _run_cli(capsys, _train_args(store, tmp_path / "no_student", "--stages", "s1,s3"))
+    assert code == 2 and "needs a trained student" in err and not (tmp_path / "no_student" / "s1").exists()
 
 
 # --------------------------------------------------------------------------- evaluation and prediction

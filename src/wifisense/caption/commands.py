@@ -26,7 +26,8 @@ def register(sub) -> None:
         description="Train WiFi2Cap stage by stage into RUN/<stage>/ (resumable; a finished stage "
         "is skipped, an interrupted one continues). RUN/config.json holds the resolved config, "
         "RUN/preprocess.json the normalisation fitted on the training split, RUN/lm the offline "
-        "language model when --lm offline.")
+        "language model when --lm offline. Several GPUs: torchrun --nproc_per_node N -- "
+        "$(which wifisense) caption train ... (the -- keeps torchrun from reading --run).")
     add_train_arguments(t)
     t.set_defaults(func=run_train)
 

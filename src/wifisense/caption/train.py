@@ -427,6 +427,7 @@ class CaptionPipeline:
         self._teacher = None
         self._prefix_lm = None
         self._validate_store()
+        self._check_stage_plan()
         self.spec = self._input_spec()
         self.config = self._model_config()
 
@@ -448,6 +449,19 @@ class CaptionPipeline:
         if needs_frames and not store_has(self.data, "frames"):
             raise StoreError(self.data, "/frames", f"missing; stage(s) {', '.join(needs_frames)} need video frames "
                              "(use --stages s2-2,s3 or --baseline csi-lm for CSI-only stores)")
+
+    def _check_stage_plan(self) -> None:
+        """Fail before training anything when a selected stage needs a part no stage provides."""
+        needs = {"s2-1": ("teacher", ("s1",)), "s3": ("student", ("s2-1", "s2-2"))}
+        for stage in self.settings.stages:
+            if stage not in needs:
+                continue
+            part, providers = needs[stage]
+            planned = [p for p in providers if p in self.settings.stages]
+            trained = [p for p in providers if _stage_weights(self.run, p).is_file()]
+            if not planned and not trained:
+                raise ConfigError(f"stage {stage} needs a trained {part} from stage {' or '.join(providers)}: add it "
+                                  f"to --stages or train it into {self.run} first")
 
     def _main(self) -> bool:
         return self.dist.is_main
@@ -771,8 +785,12 @@ def train_caption(settings: CaptionTrainSettings) -> dict[str, Any]:
 
 
 def train_from_args(args: argparse.Namespace) -> int:
+    from wifisense.training import is_main_process
+
     settings = settings_from_args(args)
     results = train_caption(settings)
+    if not is_main_process():
+        return 0
     for stage, result in results.items():
         state = "already finished" if result["skipped"] else f"{result['steps']} steps, {result['stop_reason']}"
         best = result.get("best", {}) or {}
