@@ -8,7 +8,6 @@ encoder, a small GPT-2 trained offline on the captions).
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import json
 import os
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from wifisense.errors import ConfigError
+from wifisense.overrides import merge_dotted as _apply_overrides
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "caption"
 
@@ -126,23 +126,6 @@ def _from_dict(cls: type, data: dict[str, Any], where: str) -> Any:
         else:
             kwargs[name] = value
     return cls(**kwargs)
-
-
-def _apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Merge ``{"student.resnet_width": 8}`` style (or nested-dict) overrides into a copy of ``data``."""
-    merged = copy.deepcopy(data)
-    for key, value in overrides.items():
-        *parents, leaf = key.split(".")
-        node = merged
-        for part in parents:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"override {key!r}: {part!r} is not a section")
-        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
-            node[leaf] = _apply_overrides(node[leaf], value)
-        else:
-            node[leaf] = value
-    return merged
 
 
 def list_presets() -> list[str]:

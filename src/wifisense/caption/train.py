@@ -64,6 +64,7 @@ from wifisense.caption.data import (
 )
 from wifisense.caption.mirror import has_direction, swap_directions
 from wifisense.errors import ConfigError, StoreError
+from wifisense.overrides import parse_assignments
 
 log = logging.getLogger(__name__)
 
@@ -149,16 +150,7 @@ def parse_stage_values(text: str, kind: type = int, option: str = "--stage-epoch
 
 def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
     """``["student.resnet_width=8", "teacher.text_model=minilm"]`` -> dict (values as JSON, else text)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. student.resnet_width=8")
-        try:
-            out[key.strip()] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key.strip()] = value
-    return out
+    return parse_assignments(items, example="student.resnet_width=8")
 
 
 def encoder_overrides(lm: str | None = None, text_encoder: str | None = None, frame_encoder: str | None = None,

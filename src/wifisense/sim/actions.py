@@ -39,7 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from wifisense.errors import ConfigError
-from wifisense.sim.overrides import apply_overrides
+from wifisense.overrides import apply_overrides
 
 log = logging.getLogger(__name__)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from wifisense.errors import ConfigError
-from wifisense.sim.overrides import apply_overrides
+from wifisense.overrides import apply_overrides
 from wifisense.io.schema import MultiBandDataset
 from wifisense.sim import beams, channel
 

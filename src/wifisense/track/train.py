@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from wifisense.errors import ConfigError
+from wifisense.overrides import merge_dotted, parse_assignments
 from wifisense.track import data as track_data
 from wifisense.track.config import (
     MODEL_NAMES,
@@ -42,36 +43,9 @@ def apply_overrides(config: TrackConfig, overrides: dict | list[str] | None) -> 
     """Override config fields: a nested dict, or ``["section.key=value", ...]`` (value parsed as JSON)."""
     if not overrides:
         return config
-    values = config.to_dict()
-    if isinstance(overrides, dict):
-        items = [(k, v) for k, v in _flatten(overrides)]
-    else:
-        items = []
-        for text in overrides:
-            key, sep, raw = str(text).partition("=")
-            if not sep:
-                raise ConfigError(f"override {text!r}: expected section.key=value")
-            try:
-                items.append((key.strip(), json.loads(raw)))
-            except json.JSONDecodeError:
-                items.append((key.strip(), raw))
-    for key, value in items:
-        target = values
-        *path, last = key.split(".")
-        for part in path:
-            if not isinstance(target.get(part), dict):
-                raise ConfigError(f"override {key!r}: {part!r} is not a config section")
-            target = target[part]
-        target[last] = value
-    return track_config_from_dict(values, "track config with overrides")
-
-
-def _flatten(values: dict, prefix: str = ""):
-    for key, value in values.items():
-        if isinstance(value, dict) and key != "data":
-            yield from _flatten(value, f"{prefix}{key}.")
-        else:
-            yield f"{prefix}{key}", value
+    if not isinstance(overrides, dict):
+        overrides = parse_assignments(overrides, example="model.latent_dim=16")
+    return track_config_from_dict(merge_dotted(config.to_dict(), overrides), "track config with overrides")
 
 
 def resolve_config(preset: str = "tiny", overrides: dict | list[str] | None = None) -> TrackConfig:

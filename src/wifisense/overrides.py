@@ -1,7 +1,9 @@
-"""``--set field=value`` overrides for the simulators' config dataclasses."""
+"""Config overrides from the command line: ``--set field=value`` for flat dataclasses
+(the simulators) and ``--set section.key=value`` for nested JSON model configs."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from typing import Any, TypeVar
@@ -78,3 +80,35 @@ def apply_overrides(cfg: C, assignments: list[str] | None) -> C:
             raise ConfigError(f"--set {item!r}: cannot read {raw.strip()!r} as "
                               f"{type(current).__name__}: {exc}") from None
     return dataclasses.replace(cfg, **changes)
+
+
+def parse_assignments(items: list[str] | tuple[str, ...], example: str = "section.key=value") -> dict[str, Any]:
+    """``["student.resnet_width=8", "teacher.text_model=minilm"]`` -> ``{key: value}`` (JSON, else text)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = str(item).partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. {example}")
+        out[key.strip()] = _json_or_text(raw)
+    return out
+
+
+def merge_dotted(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """A copy of the nested dict ``data`` with ``{"a.b": v}`` (or nested-dict) overrides merged in.
+
+    Nested dict values are merged into existing sections rather than replacing them;
+    unknown keys are left for the config's own loader to reject with its field names.
+    """
+    merged = copy.deepcopy(data)
+    for key, value in overrides.items():
+        *parents, leaf = key.split(".")
+        node = merged
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {key!r}: {part!r} is not a config section")
+        if isinstance(value, dict) and isinstance(node.get(leaf), dict):
+            node[leaf] = merge_dotted(node[leaf], value)
+        else:
+            node[leaf] = value
+    return merged
