@@ -37,8 +37,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "that decodes plausibly)")
     parser.add_argument("--bw", type=int, default=None, choices=(20, 40, 80), metavar="MHZ",
                         help="Nexmon bandwidth in MHz (default: from the packet size)")
-    parser.add_argument("--rate", type=float, default=None, metavar="HZ",
-                        help="packet rate for captures without a usable clock")
+    parser.add_argument("--packet-rate", "--rate", dest="rate", type=float, default=None, metavar="HZ",
+                        help="packet rate for captures without a usable clock (same option as in "
+                             "`ingest`; --rate is kept as an alias)")
     parser.add_argument("--plot", default=None, metavar="OUT.png",
                         help="write amplitude (dB) and phase heatmaps; with several files, "
                              "OUT-<file stem>.png per file")
