@@ -105,6 +105,47 @@ def test_values_match_csiread_intel_and_atheros():
     assert 0 not in rec.subcarriers and rec.subcarriers.min() == -28 and rec.subcarriers.max() == 28
 
 
+def _decode_first_intel_bfee(path: Path) -> tuple[np.ndarray, list[int]]:
+    """The first 0xbb record decoded by hand, as the CSI tool's read_bfee.c does, *before* the perm step."""
+    data = path.read_bytes()
+    pos = 0
+    while True:
+        size, code = struct.unpack(">H", data[pos:pos + 2])[0], data[pos + 2]
+        if code == 0xBB:
+            body = data[pos + 3:pos + 2 + size]
+            break
+        pos += 2 + size
+    nrx, ntx, antenna_sel = body[8], body[9], body[15]
+    perm = [antenna_sel & 3, (antenna_sel >> 2) & 3, (antenna_sel >> 4) & 3][:nrx]
+    payload, bit = body[20:], 0
+    csi = np.zeros((30, nrx, ntx), complex)
+
+    def int8(value: int) -> int:
+        return value - 256 if value > 127 else value
+
+    for sc in range(30):
+        bit += 3
+        for j in range(nrx * ntx):  # transmit stream varies fastest
+            r, k = bit % 8, bit // 8
+            re = int8(((payload[k] >> r) | (payload[k + 1] << (8 - r))) & 0xFF)
+            im = int8(((payload[k + 1] >> r) | (payload[k + 2] << (8 - r))) & 0xFF)
+            csi[sc, j // ntx, j % ntx] = complex(re, im)
+            bit += 16
+    return csi, perm
+
+
+def test_intel_receive_antennas_are_in_physical_order():
+    """The NIC's RF-chain permutation (perm) is undone: csiread applies it, as read_bfee does."""
+    raw, perm = _decode_first_intel_bfee(real("intel5300_example.dat"))
+    assert perm != sorted(perm)  # this capture is permuted, so the test can fail
+    rec = read_csi(real("intel5300_example.dat"))
+    nrx, ntx = raw.shape[1:]
+    in_antenna_order = np.zeros_like(raw)
+    in_antenna_order[:, perm, :] = raw
+    np.testing.assert_array_equal(rec.csi[0, :, :nrx, :ntx], in_antenna_order.astype(np.complex64))
+    assert not np.array_equal(rec.csi[0, :, :nrx, :ntx], raw.astype(np.complex64))
+
+
 def test_nexmon_is_fft_shifted_with_empty_dc_and_guards():
     rec = read_csi(real("nexmon_bcm4358_example.pcap"), chip="4358", bw=80)
     np.testing.assert_array_equal(rec.subcarriers, np.arange(-128, 128))

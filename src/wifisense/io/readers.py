@@ -483,6 +483,8 @@ def _read_intel(path: Path, data: bytes, hints: dict) -> CSIRecording:
 
     parsed = _csiread_call(path, "intel5300", make)
     n = int(parsed.count)
+    # csiread already undoes the NIC's RF-chain permutation (``perm``), as read_bfee.c does,
+    # so the receive axis is in physical antenna order (checked against a hand decode in the tests).
     csi = parsed.get_scaled_csi() if hints.get("scaled") else parsed.csi
     ht40 = (np.asarray(parsed.rate) & 0x800) != 0  # rate_n_flags bit 11: 40 MHz
     if ht40.any() and not ht40.all():
