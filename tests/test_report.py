@@ -1,0 +1,170 @@
+"""The demo report renderer on hand-written result files that follow the session contracts (summary, ablation, compare)."""
+
+import base64
+import json
+import re
+
+import pytest
+from PIL import Image
+
+from wifisense.cli import main
+from wifisense.errors import ConfigError
+from wifisense.report.html import build_report, closest_reference, diff_words, format_seconds
+
+SECTION_IDS = ("overview", "caption-metrics", "examples", "similarity", "track-table", "error-cdf", "trajectories",
+               "settings")
+
+
+def _png(path, colour):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.new("RGB", (40, 30), colour).save(path)
+    return path
+
+
+def _caption_row(name, bleu, cider, mirror="full", baseline=None):
+    return {"name": name, "stages": "s1,s2-1,s2-2,s3", "mirror": mirror, "baseline": baseline, "lm": "offline",
+            "text_encoder": "minilm", "run": f"runs/{name}", "train_s": 100.0,
+            "metrics": {"BLEU-4": bleu, "METEOR": 0.2, "ROUGE-L": 0.3, "CIDEr": cider, "SPICE": None,
+                        "direction_accuracy": 0.5, "class_top1": 0.25, "clip_top1": 0.125, "R@1": 0.2, "R@5": 0.6},
+            "not_computed": {"SPICE": "SPICE needs Java and the SPICE jar, which are not installed"}}
+
+
+def _track_row(method, bands, mean):
+    return {"method": method, "bands": bands, "fusion": "mlp", "split": "random", "window_s": 5.0,
+            "mean_m": mean, "median_m": mean * 0.8, "p90_m": mean * 2.0, "n": 1234, "train_s": 12.3,
+            "run": f"runs/I/{method}_{bands}"}
+
+
+@pytest.fixture
+def demo_dir(tmp_path):
+    out = tmp_path / "demo"
+    _png(out / "caption" / "runs" / "full" / "figures" / "similarity_test.png", "red")
+    for name, colour in (("error_cdf_table1", "green"), ("trajectories", "blue"), ("tsne_latent", "purple")):
+        _png(out / "track" / "figures" / f"{name}.png", colour)
+    summary = {"seed": 7, "quick": True, "wall_s": 143.2, "version": "0.1.0",
+               "settings": {"caption": {"preset": "tiny", "epochs": 1}, "track": {"preset": "tiny", "epochs": 2}},
+               "datasets": {"actions": {"path": "x", "clips": 120, "classes": 120, "clip_seconds": 2.0},
+                            "trajectories": {"path": "y", "duration_s": 60.0}},
+               "parts": {"simulate": {"status": "ok", "wall_s": 4.1}, "caption": {"status": "ok", "wall_s": 80.0},
+                         "track": {"status": "ok", "wall_s": 55.0}},
+               "machine": {"platform": "Linux", "cpu_count": 2, "torch": "2.13.0+cpu"}}
+    ablation = {"store": "actions.h5", "preset": "tiny", "seed": 7, "split": "test", "wall_s": 80.0,
+                "designs": {"main": {"title": "Full pipeline vs CSI->LM baseline vs mirror modes", "rows": [
+                    _caption_row("full", 0.4321, 1.25), _caption_row("baseline", 0.1, 0.5, "none", "csi-lm"),
+                    _caption_row("mirror-none", 0.3, 0.9, "none"), _caption_row("mirror-teacher", 0.35, 1.0, "teacher")]}},
+                "figures": {"similarity": "runs/full/figures/similarity_test.png"},
+                "examples": {"correct": {"class": "raise_left_arm", "references": ["a person raises the left arm"],
+                                         "prediction": "a person raises the left arm"},
+                             "partly_wrong": {"class": "kick_right_leg",
+                                              "references": ["someone kicks with the right leg",
+                                                             "a person kicks the right leg <fast>"],
+                                              "prediction": "a person kicks the left leg"}}}
+    rows = [_track_row(m, b, mean) for m, b, mean in (
+        ("ndf", "csi", 0.9), ("ndf", "snr", 0.8), ("ndf", "csi+snr", 0.51),
+        ("linear-int", "csi", 1.5), ("linear-int", "snr", 1.4), ("linear-int", "csi+snr", 1.3),
+        ("ddnd", "csi", 0.7), ("ddnd", "snr", 0.95))]
+    compare = {"store": "trajectories.h5", "preset": "tiny", "seed": 7, "epochs": None, "wall_s": 55.0,
+               "tables": {"I": {"title": "Table I: methods x bands (random split, 5 s windows)", "rows": rows}},
+               "figures": {"error_cdf": "figures/error_cdf_table1.png", "trajectories": "figures/trajectories.png",
+                           "tsne": "figures/tsne_latent.png"}}
+    (out / "summary.json").write_text(json.dumps(summary))
+    (out / "caption" / "ablation.json").write_text(json.dumps(ablation))
+    (out / "track" / "compare.json").write_text(json.dumps(compare))
+    return out
+
+
+def _cells(html_text, row_label):
+    """The cell texts (tags stripped) of the table row starting with ``row_label``."""
+    row = re.search(r"<tr><td[^>]*>" + re.escape(row_label) + r"</td>(.*?)</tr>", html_text).group(1)
+    return [re.sub(r"<[^>]+>", "", c) for c in re.findall(r"<td[^>]*>(.*?)</td>", row)]
+
+
+def test_every_section_is_rendered_with_formatted_numbers(demo_dir):
+    html_path, md_path = build_report(demo_dir)
+    page, md = html_path.read_text(), md_path.read_text()
+    for anchor in SECTION_IDS:
+        assert f'<section id="{anchor}">' in page and f'href="#{anchor}"' in page
+        assert f'<a id="{anchor}"></a>' in md and f"](#{anchor})" in md
+    assert "not run" not in page.lower() and "not run" not in md.lower()
+    full = _cells(page, "Full pipeline (all stages, mirror: full)")
+    # BLEU-4, METEOR, ROUGE-L, CIDEr, SPICE (missing: footnote a), direction, class top-1, R@1, R@5, train time
+    assert full == ["0.432", "0.200", "0.300", "1.250", "—a", "50.0 %", "25.0 %", "20.0 %", "60.0 %", "1 min 40 s"]
+    assert "SPICE needs Java" in page and "(a) SPICE needs Java" in md
+    assert "<strong>0.432</strong>" in page and "**0.432**" in md       # best BLEU-4 in bold
+    assert "<strong>0.200</strong>" not in page                          # every row ties on METEOR: nothing bold
+    ndf = _cells(page, "NDF")
+    assert ndf[:3] == ["0.90", "0.72", "1.80"] and ndf[6:] == ["0.51", "0.41", "1.02"]
+    assert "<strong>0.51</strong>" in page and "**0.51**" in md          # lowest multi-band mean error
+    ddnd = _cells(page, "DDND")
+    assert ddnd[6:] == ["—a", "—a", "—a"]                                # footnote a: single-band model
+    assert "DDND is a single-band model" in page
+    assert "Both bands mean" in md and "|---|---:|" in md                  # grouped header flattened, numbers right
+    assert "25.0 %" in page and "12.5 %" in page                        # similarity top-1 (classes, clips)
+    assert "raise_left_arm" in page and "seed" in page and "2.13.0+cpu" in page
+
+
+def test_html_is_self_contained_and_images_are_embedded(demo_dir):
+    html_path, md_path = build_report(demo_dir)
+    page = html_path.read_text()
+    uris = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(uris) == 4
+    embedded = {base64.b64decode(u) for u in uris}
+    on_disk = {p.read_bytes() for p in demo_dir.rglob("*.png") if "report_files" not in p.parts}
+    assert embedded == on_disk
+    assert not re.search(r"<(script|link)\b|https?://|@import|url\(", page)
+    assert "&lt;fast&gt;" in page or "<fast>" not in page                # text is escaped
+    linked = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md_path.read_text())
+    assert len(linked) == 4 and all((demo_dir / p).is_file() and p.startswith("report_files/") for p in linked)
+
+
+def test_missing_part_is_shown_as_not_run_with_its_reason(demo_dir):
+    (demo_dir / "track" / "compare.json").unlink()
+    summary = json.loads((demo_dir / "summary.json").read_text())
+    summary["parts"]["track"] = {"status": "failed", "reason": "RuntimeError: the ODE solver diverged"}
+    (demo_dir / "summary.json").write_text(json.dumps(summary))
+    html_path, md_path = build_report(demo_dir)
+    page, md = html_path.read_text(), md_path.read_text()
+    for anchor in SECTION_IDS:
+        assert f'<section id="{anchor}">' in page
+    for section in ("track-table", "error-cdf", "trajectories"):
+        body = page.split(f'<section id="{section}">')[1].split("</section>")[0]
+        assert "Not run:" in body and "the ODE solver diverged" in body
+    assert md.count("**Not run:**") == 3 and "the ODE solver diverged" in md
+    assert "<strong>0.432</strong>" in page                              # the caption part is still reported
+
+
+def test_caption_part_without_summary_reason_names_the_missing_file(demo_dir):
+    (demo_dir / "caption" / "ablation.json").unlink()
+    page = build_report(demo_dir)[0].read_text()
+    body = page.split('<section id="caption-metrics">')[1].split("</section>")[0]
+    assert "Not run:" in body and "ablation.json was not written" in body
+
+
+def test_rebuild_is_byte_identical_and_the_cli_rebuilds(demo_dir):
+    html_path, md_path = build_report(demo_dir)
+    first = html_path.read_bytes(), md_path.read_bytes()
+    assert main(["--quiet", "report", str(demo_dir)]) == 0
+    assert (html_path.read_bytes(), md_path.read_bytes()) == first
+
+
+def test_report_on_a_folder_that_is_not_a_demo_output_is_a_user_error(tmp_path, capsys):
+    with pytest.raises(ConfigError, match="summary.json"):
+        build_report(tmp_path)
+    assert main(["report", str(tmp_path / "nowhere")]) == 2
+    assert "no such folder" in capsys.readouterr().err
+
+
+def test_word_diff_marks_the_wrong_side():
+    reference = closest_reference(["someone kicks with the right leg", "a person kicks the right leg"],
+                                  "a person kicks the left leg")
+    assert reference == "a person kicks the right leg"
+    ref_words, pred_words = diff_words(reference, "A person kicks the LEFT leg.")
+    assert [w for w, differs in ref_words if differs] == ["right"]
+    assert [w for w, differs in pred_words if differs] == ["LEFT"]
+    assert all(not differs for _, differs in diff_words("same words", "Same words.")[1])
+
+
+@pytest.mark.parametrize("seconds, text", [(5.25, "5.2 s"), (75.3, "1 min 15 s"), (3725, "1 h 02 min"),
+                                           (None, "—"), (float("nan"), "—")])
+def test_format_seconds(seconds, text):
+    assert format_seconds(seconds) == text
