@@ -9,7 +9,12 @@ from PIL import Image
 
 from wifisense.cli import main
 from wifisense.errors import ConfigError
-from wifisense.report.html import build_report, closest_reference, diff_words, format_seconds
+from wifisense.report.html import (
+    build_report,
+    closest_reference,
+    diff_words,
+    format_seconds,
+)
 
 SECTION_IDS = ("overview", "caption-metrics", "examples", "similarity", "track-table", "error-cdf", "trajectories",
                "settings")

@@ -1,74 +1,383 @@
-"""``wifisense demo``: the main job on the embedded default (simulated data, offline models).
+"""``wifisense demo``: the main job on the embedded default — simulate, train and evaluate both systems, write the report.
 
-Today it simulates both default datasets, validates them and draws CSI heatmaps; the
-caption and track systems add their training and evaluation here as they land.
+Parts, in order: (1) simulate the actions and trajectories datasets, (2) caption: the full
+WiFi2Cap pipeline vs the CSI->LM baseline vs mirror modes (``caption.ablate``), (3) track:
+the Table I analogue, NDF and the baselines on each band and both (``track.compare``),
+(4) the report (``report.html``, ``report.md``). Everything lands in ``--out``; a run is
+fully determined by its seed, and an interrupted demo resumes (finished runs are not
+retrained). How long it takes is set in one place: ``BUDGETS`` below.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import platform
+import shutil
+import sys
 import time
+import traceback
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
+
+# ----------------------------------------------------------------------------- budget knobs
+# Everything that sets the demo's size and duration. "full" must finish in <= 15 minutes on
+# the 2-core CPU reference machine, "quick" in <= ~2.5 minutes (it backs the end-to-end
+# test). ``expected_s`` is the measured wall time of each part there; it only feeds the
+# "about N left" estimate.
+
+
+@dataclass(frozen=True)
+class DemoBudget:
+    """The size of the data and of the training of one demo mode."""
+
+    actions: dict[str, Any]          # ActionConfig overrides (on ActionConfig() / ActionConfig.quick())
+    trajectories: dict[str, Any]     # TrajectoryConfig overrides
+    caption: dict[str, Any]          # keyword arguments of caption.ablate.run_ablation
+    track: dict[str, Any]            # keyword arguments of track.compare.run_compare
+    expected_s: dict[str, float] = field(default_factory=dict)
+
+
+BUDGETS = {
+    "full": DemoBudget(
+        actions={},                                   # every class x 3 clips, 5-s clips at 100 Hz
+        trajectories={"duration_s": 600.0},           # ten minutes of driving
+        caption={"preset": "tiny", "epochs": None, "max_steps": None, "batch_size": 32},
+        track={"preset": "tiny", "epochs": None, "cae_epochs": 5},
+        expected_s={"simulate": 60.0, "caption": 420.0, "track": 300.0},
+    ),
+    "quick": DemoBudget(
+        actions={"quick": True},                      # every class once, 2-s clips at 50 Hz
+        trajectories={"duration_s": 60.0},
+        caption={"preset": "tiny", "epochs": 1, "max_steps": 3, "batch_size": 32},
+        track={"preset": "tiny", "epochs": 1, "cae_epochs": 1},
+        expected_s={"simulate": 10.0, "caption": 60.0, "track": 45.0},
+    ),
+}
+
+PARTS = ("simulate", "caption", "track", "report")
+CAPTION_DESIGNS = ("main",)
+TRACK_TABLES = ("I",)
 
 
 def register(sub) -> None:
     p = sub.add_parser(
         "demo", help="run the main job on simulated data (the README's first command)",
-        description="Simulate an actions dataset and a trajectories dataset, validate them and "
-        "write CSI heatmaps and a summary into --out. Same seed, same numbers.")
+        description="Simulate an actions dataset and a trajectories dataset, train and evaluate the caption "
+        "system (full pipeline vs CSI->LM baseline vs mirror modes) and the track system (NDF and baselines, "
+        "Table I), and write OUT/report.html (self-contained) and OUT/report.md. Same seed, same numbers. "
+        "An interrupted demo resumes: finished runs in OUT are not retrained.")
     p.add_argument("--out", default="wifisense-demo", help="output directory (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument("--quick", action="store_true", help="a much smaller version, for tests")
-    p.add_argument("--overwrite", action="store_true", help="replace datasets already in --out")
+    p.add_argument("--quick", action="store_true",
+                   help="a much smaller version (tiny data, a few steps; about 2 minutes), for tests")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start over: delete the datasets, runs and report of an earlier demo in --out")
     p.set_defaults(func=run)
 
 
-def _timed(label: str, timings: dict, fn, *args, **kwargs):
-    start = time.perf_counter()
-    out = fn(*args, **kwargs)
-    timings[label] = round(time.perf_counter() - start, 2)
-    print(f"[demo] {label}: {timings[label]:.1f} s", flush=True)
-    return out
+# ----------------------------------------------------------------------------- progress
+
+class DemoProgress:
+    """Prints ``[demo i/N] part: message (elapsed, about T left)`` lines to stderr.
+
+    Time left = the expected time of the parts still to come, with the current part's
+    expectation reduced by what it has already used; expectations are scaled by how fast
+    the finished parts ran compared with theirs (a slower machine gets longer estimates).
+    """
+
+    def __init__(self, expected_s: dict[str, float], quiet: bool = False):
+        self.expected = {part: float(expected_s.get(part, 5.0)) for part in PARTS}
+        self.quiet = quiet
+        self.start = time.perf_counter()
+        self.finished: dict[str, float] = {}
+        self.current: str | None = None
+        self.part_start = self.start
+
+    def elapsed(self) -> float:
+        return time.perf_counter() - self.start
+
+    def _speed(self) -> float:
+        if not self.finished:
+            return 1.0
+        expected = sum(self.expected[p] for p in self.finished)
+        return min(max(sum(self.finished.values()) / max(expected, 1e-6), 0.25), 4.0)
+
+    def time_left(self) -> float:
+        todo = [p for p in PARTS if p not in self.finished]
+        left = sum(self.expected[p] for p in todo)
+        if self.current in todo:
+            left -= min(time.perf_counter() - self.part_start, self.expected[self.current])
+        return max(left, 0.0) * self._speed()
+
+    def say(self, message: str, part: str | None = None) -> None:
+        if self.quiet:
+            return
+        part = part or self.current or "demo"
+        index = PARTS.index(part) + 1 if part in PARTS else 0
+        where = f"[demo {index}/{len(PARTS)}] {part}" if index else "[demo]"
+        print(f"{where}: {message} (elapsed {_clock(self.elapsed())}, about {_clock(self.time_left())} left)",
+              file=sys.stderr, flush=True)
+
+    def begin(self, part: str, message: str) -> None:
+        self.current, self.part_start = part, time.perf_counter()
+        self.say(message, part)
+
+    def end(self, part: str, status: str) -> float:
+        seconds = time.perf_counter() - self.part_start
+        self.finished[part] = seconds
+        self.say(f"{status} in {_clock(seconds)}", part)
+        self.current = None
+        return seconds
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes}:{secs:02d}"
+
+
+# ----------------------------------------------------------------------------- machine and settings
+
+def machine_info() -> dict[str, Any]:
+    """Platform, CPU, memory and library versions, for the report's "settings & machine"."""
+    import numpy
+    import torch
+
+    from wifisense import __version__
+
+    info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
+                            "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
+                            "torch_threads": torch.get_num_threads()}
+    memory = _memory_gib()
+    if memory is not None:
+        info["memory_gib"] = memory
+    info["accelerator"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU)"
+    info.update({"torch": torch.__version__, "numpy": numpy.__version__, "wifisense": __version__})
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _memory_gib() -> float | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20, 1)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def demo_settings(budget: DemoBudget, seed: int, quick: bool) -> dict[str, Any]:
+    """What determines the demo's numbers (compared when resuming into an existing --out)."""
+    return {"seed": seed, "quick": quick,
+            "actions": dict(budget.actions), "trajectories": dict(budget.trajectories),
+            "caption": {"designs": list(CAPTION_DESIGNS), **budget.caption},
+            "track": {"tables": list(TRACK_TABLES), **budget.track}}
+
+
+# ----------------------------------------------------------------------------- parts
+
+def _action_config(budget: DemoBudget):
+    from wifisense.sim.actions import ActionConfig
+
+    overrides = dict(budget.actions)
+    base = ActionConfig.quick() if overrides.pop("quick", False) else ActionConfig()
+    return dataclasses.replace(base, **overrides)
+
+
+def _trajectory_config(budget: DemoBudget):
+    from wifisense.sim.trajectories import TrajectoryConfig
+
+    return dataclasses.replace(TrajectoryConfig(), **budget.trajectories)
+
+
+def simulate_datasets(out: Path, budget: DemoBudget, seed: int, progress: DemoProgress) -> dict[str, dict]:
+    """Write OUT/actions.h5 and OUT/trajectories.h5 (kept when already there and valid); return their facts."""
+    from wifisense.io.store import write_caption_store, write_multiband_store
+    from wifisense.io.validate import validate_store
+    from wifisense.sim.actions import simulate_actions
+    from wifisense.sim.trajectories import simulate_trajectories
+
+    action_cfg, trajectory_cfg = _action_config(budget), _trajectory_config(budget)
+    jobs = {"actions": (lambda: simulate_actions(action_cfg, seed=seed, progress=not progress.quiet),
+                        write_caption_store),
+            "trajectories": (lambda: simulate_trajectories(trajectory_cfg, seed=seed, progress=not progress.quiet),
+                             write_multiband_store)}
+    facts = {}
+    for name, (simulate, write) in jobs.items():
+        path = out / f"{name}.h5"
+        if path.is_file() and not validate_store(path):
+            progress.say(f"{path.name} is already there (same settings): kept")
+        else:
+            progress.say(f"simulating {name}")
+            dataset = simulate()
+            write(path, dataset, overwrite=True)
+            problems = validate_store(path)
+            if problems:
+                raise RuntimeError(f"{path}: the simulated store is not valid: "
+                                   + "; ".join(f"{p.field}: {p.reason}" for p in problems[:3]))
+        facts[name] = {"path": path.name, "bytes": path.stat().st_size, **_store_facts(path, name)}
+    return facts
+
+
+def _store_facts(path: Path, kind: str) -> dict[str, Any]:
+    """Sizes read back from the store, so resumed and fresh demos report the same facts."""
+    from wifisense.io.store import open_store
+
+    with open_store(path) as f:
+        splits = {name: int(f["splits"][name].shape[0]) for name in f["splits"]} if "splits" in f else {}
+        if kind == "actions":
+            facts = {"clips": int(f["csi"].shape[0]), "classes": int(f["meta/class_names"].shape[0]),
+                     "clip_seconds": float(f["meta"].attrs["clip_seconds"]),
+                     "sample_rate_hz": float(f["meta"].attrs["sample_rate_hz"])}
+        else:
+            pose_t = f["pose/t"][()]
+            facts = {"duration_s": round(float(pose_t[-1] - pose_t[0]), 1), "csi_frames": int(f["csi/t"].shape[0]),
+                     "snr_frames": int(f["snr/t"].shape[0])}
+    if splits:
+        facts["splits"] = "/".join(f"{k} {v}" for k, v in splits.items())
+    return facts
+
+
+def run_caption_part(out: Path, budget: DemoBudget, seed: int, quiet: bool) -> dict:
+    from wifisense.caption.ablate import run_ablation
+
+    return run_ablation(out / "actions.h5", out / "caption", designs=CAPTION_DESIGNS, seed=seed, quiet=quiet,
+                        **budget.caption)
+
+
+def run_track_part(out: Path, budget: DemoBudget, seed: int, quiet: bool) -> dict:
+    from wifisense.track.compare import run_compare
+
+    return run_compare(out / "trajectories.h5", out / "track", tables=TRACK_TABLES, seed=seed, quiet=quiet,
+                       **budget.track)
+
+
+# ----------------------------------------------------------------------------- the output folder
+
+OWNED_PATHS = ("actions.h5", "trajectories.h5", "caption", "track", "summary.json", "report.html", "report.md",
+               "report_files")
+
+
+def prepare_out_dir(out: Path, settings: dict, overwrite: bool) -> bool:
+    """Create ``out``; with an earlier demo in it, resume when its settings match (True), else refuse or wipe."""
+    from wifisense.errors import ConfigError
+
+    out.mkdir(parents=True, exist_ok=True)
+    summary_path = out / "summary.json"
+    if not summary_path.is_file():
+        return False
+    try:
+        previous = json.loads(summary_path.read_text()).get("settings")
+    except (OSError, json.JSONDecodeError, AttributeError):
+        previous = None
+    if previous == settings and not overwrite:
+        return True
+    if not overwrite:
+        raise ConfigError(f"{out}: holds a demo with other settings (seed, --quick or budget); use another --out "
+                          "or add --overwrite to delete it and start over")
+    for name in OWNED_PATHS:  # only what the demo writes; anything else in the folder stays
+        path = out / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+    return False
+
+
+def _write_summary(out: Path, summary: dict) -> None:
+    from wifisense.io.atomic import atomic_write_text
+
+    atomic_write_text(out / "summary.json", json.dumps(summary, indent=2) + "\n")
+
+
+def _failure_reason(error: BaseException) -> str:
+    text = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+# ----------------------------------------------------------------------------- the command
+
+def run_demo(out: str | os.PathLike, seed: int = 0, quick: bool = False, overwrite: bool = False,
+             quiet: bool = False, debug: bool = False) -> dict:
+    """Run every part into ``out`` and write the report; returns the summary (``summary["ok"]`` is False when a part failed)."""
+    from wifisense import __version__
+    from wifisense.report.html import build_report
+
+    out = Path(out)
+    budget = BUDGETS["quick" if quick else "full"]
+    settings = demo_settings(budget, seed, quick)
+    resumed = prepare_out_dir(out, settings, overwrite)
+    progress = DemoProgress(budget.expected_s, quiet=quiet)
+    progress.say(f"{'resuming' if resumed else 'writing'} {'quick ' if quick else ''}demo into {out.resolve()}, "
+                 f"seed {seed}")
+    summary: dict[str, Any] = {
+        "seed": seed, "quick": quick, "version": __version__,
+        "command": "wifisense demo" + (" --quick" if quick else "") + f" --seed {seed}",
+        "settings": settings, "machine": machine_info(), "datasets": {},
+        "parts": {part: {"status": "pending"} for part in PARTS[:-1]}}
+    _write_summary(out, summary)
+
+    def attempt(part: str, message: str, work) -> Any:
+        progress.begin(part, message)
+        summary["parts"][part] = {"status": "running"}
+        _write_summary(out, summary)
+        try:
+            result, status, reason = work(), "ok", None
+        except ImportError as error:  # a part whose module is not installed is skipped, not fatal
+            result, status, reason = None, "skipped", _failure_reason(error)
+        except Exception as error:  # noqa: BLE001 -- one failed part must not hide the others' results
+            result, status, reason = None, "failed", _failure_reason(error)
+            if debug:
+                traceback.print_exc()
+            print(f"[demo] {part} failed: {reason}" + ("" if debug else " (--debug shows the traceback)"),
+                  file=sys.stderr, flush=True)
+        seconds = progress.end(part, status)
+        summary["parts"][part] = {"status": status, "wall_s": round(seconds, 1),
+                                  **({"reason": reason} if reason else {})}
+        _write_summary(out, summary)
+        return result
+
+    datasets = attempt("simulate", "simulating the actions and trajectories datasets",
+                       lambda: simulate_datasets(out, budget, seed, progress))
+    if datasets is None:
+        for part in ("caption", "track"):
+            summary["parts"][part] = {"status": "skipped", "reason": "the datasets could not be simulated"}
+    else:
+        summary["datasets"] = datasets
+        attempt("caption", "training and evaluating the caption models (full, baseline, mirror modes)",
+                lambda: run_caption_part(out, budget, seed, quiet))
+        attempt("track", "training and evaluating the Table I track models",
+                lambda: run_track_part(out, budget, seed, quiet))
+    summary["wall_s"] = round(progress.elapsed(), 1)
+    summary["ok"] = all(p.get("status") == "ok" for p in summary["parts"].values())
+    # the summary is final before the report is built, so `wifisense report OUT` rebuilds the same files
+    _write_summary(out, summary)
+    progress.begin("report", "writing report.html and report.md")
+    html_path, md_path = build_report(out)
+    progress.end("report", "done")
+    if not quiet:
+        print(f"[demo] report: {html_path.resolve()}\n[demo]         {md_path.resolve()}", flush=True)
+    return summary
 
 
 def run(args) -> int:
-    from wifisense.io.inspect import plot_file
-    from wifisense.io.store import write_caption_store, write_multiband_store
-    from wifisense.io.validate import validate_store
-    from wifisense.sim.actions import ActionConfig, simulate_actions
-    from wifisense.sim.trajectories import TrajectoryConfig, simulate_trajectories
-
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    timings: dict[str, float] = {}
-
-    actions_cfg = ActionConfig.quick() if args.quick else ActionConfig()
-    traj_cfg = TrajectoryConfig()
-    if args.quick:  # one minute of driving instead of ten
-        traj_cfg = dataclasses.replace(traj_cfg, duration_s=60.0)
-    datasets = {
-        "actions": (out / "actions.h5", lambda: simulate_actions(actions_cfg, seed=args.seed, progress=not args.quiet),
-                    write_caption_store),
-        "trajectories": (out / "trajectories.h5",
-                         lambda: simulate_trajectories(traj_cfg, seed=args.seed,
-                                                       progress=not args.quiet),
-                         write_multiband_store),
-    }
-    summary: dict = {"seed": args.seed, "quick": bool(args.quick), "machine": platform.platform(),
-                     "datasets": {}}
-    for name, (path, simulate, write) in datasets.items():
-        ds = _timed(f"simulate {name}", timings, simulate)
-        _timed(f"write {name}", timings, write, path, ds, overwrite=True)
-        problems = _timed(f"validate {name}", timings, validate_store, path)
-        if problems:
-            for p in problems:
-                print(f"{path}:{p.field}: {p.reason}")
-            return 1
-        plot_file(path, out / f"{name}_csi.png")
-        summary["datasets"][name] = {"path": str(path), "bytes": path.stat().st_size}
-    summary["timings_s"] = timings
-    (out / "summary.json").write_text(json.dumps(summary, indent=2))
-    print(f"[demo] done: {out.resolve()} (summary.json, *_csi.png)")
+    summary = run_demo(args.out, seed=args.seed, quick=args.quick, overwrite=args.overwrite,
+                       quiet=getattr(args, "quiet", False), debug=getattr(args, "debug", False))
+    if not summary["ok"]:
+        failed = [f"{name} ({p['status']}: {p.get('reason', '')})" for name, p in summary["parts"].items()
+                  if p.get("status") != "ok"]
+        print(f"wifisense demo: not every part ran: {'; '.join(failed)}", file=sys.stderr)
+        return 1
     return 0

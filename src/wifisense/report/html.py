@@ -113,8 +113,8 @@ TRACK_METHODS = {"ndf": "NDF", "ddnd": "DDND", "rnn-dt": "RNN-Δt", "rnn-decay":
                  "linear-int": "LinearInt", "nearest-int": "NearestInt"}
 TRACK_DESCRIPTIONS = (  # (methods, one sentence shown under Table I when any of them is in it)
     (("linear-int", "nearest-int"), "LinearInt / NearestInt map interpolated frames to positions (frame to frame)."),
-    (("rnn-decay", "rnn-dt"), "RNN-Decay and RNN-Δt are sequence-to-sequence recurrent baselines for irregular "
-                              "samples."),
+    (("rnn-decay", "rnn-dt"), ("RNN-Decay and RNN-Δt are sequence-to-sequence recurrent baselines for irregular "
+                              "samples.")),
     (("ddnd",), "DDND is a single-band latent ODE."),
     (("ndf",), "NDF fuses both bands through a shared latent ODE."),
 )
@@ -198,7 +198,7 @@ def format_seconds(value: Any) -> str:
         return "—"
     if value < 60:
         return f"{value:.1f} s"
-    minutes, seconds = divmod(int(round(value)), 60)
+    minutes, seconds = divmod(round(value), 60)
     return f"{minutes} min {seconds:02d} s" if minutes < 60 else f"{minutes // 60} h {minutes % 60:02d} min"
 
 
@@ -275,24 +275,24 @@ def overview_section(results: DemoResults) -> Section:
     summary = results.summary or {}
     blocks: list[Block] = []
     if summary.get("quick"):
-        blocks.append(Paragraph(["This is a ", ("b", "--quick"), " run: tiny datasets and a few training steps, "
+        blocks.append(Paragraph(["This is a ", ("b", "--quick"), (" run: tiny datasets and a few training steps, "
                                  "meant to check that everything runs. Its numbers say nothing about how well the "
-                                 "models work; run ", ("code", "wifisense demo"), " without --quick for those."],
+                                 "models work; run "), ("code", "wifisense demo"), " without --quick for those."],
                                 kind="warning"))
     datasets = summary.get("datasets") or {}
     actions, traj = datasets.get("actions") or {}, datasets.get("trajectories") or {}
-    text: list[Span] = ["The demo simulated two datasets with the physically grounded channel model and trained "
-                        "both systems on them. "]
+    text: list[Span] = [("The demo simulated two datasets with the physically grounded channel model and trained "
+                        "both systems on them. ")]
     if actions:
-        text += [("b", "Caption"), f" (WiFi2Cap): {actions.get('clips', '?')} clips of "
+        text += [("b", "Caption"), (f" (WiFi2Cap): {actions.get('clips', '?')} clips of "
                  f"{actions.get('classes', '?')} action classes ({actions.get('clip_seconds', '?')} s each, one "
                  "transmitter and three receivers); the full pipeline (teacher, CSI student, prefix LM) is compared "
                  "with the CSI→LM baseline and with the mirror-consistency loss switched off or used in the "
-                 "teacher only. "]
+                 "teacher only. ")]
     if traj:
-        text += [("b", "Track"), f" (Neural Dynamic Fusion): a robot driving loops for "
+        text += [("b", "Track"), (f" (Neural Dynamic Fusion): a robot driving loops for "
                  f"{traj.get('duration_s', '?')} s, seen as 5 GHz CSI and 60 GHz beam SNR; NDF is compared "
-                 "with frame-to-frame and sequence-to-sequence baselines on each band and on both."]
+                 "with frame-to-frame and sequence-to-sequence baselines on each band and on both.")]
     blocks.append(Paragraph(text))
     blocks.append(_headline_table(results))
     return Section("overview", "Overview", blocks)
@@ -352,11 +352,11 @@ def caption_metrics_section(results: DemoResults) -> Section:
             continue
         blocks.append(_caption_table(design.get("title") or key, rows, results.ablation.get("split", "test")))
     blocks.append(Paragraph([
-        "BLEU-4, METEOR, ROUGE-L and CIDEr from pycocoevalcap against every reference paraphrase of a clip "
+        ("BLEU-4, METEOR, ROUGE-L and CIDEr from pycocoevalcap against every reference paraphrase of a clip "
         "(higher is better). Direction acc.: share of captions with the right direction words (left/right, "
         "clockwise/counterclockwise). CSI↔text top-1: share of classes whose mean CSI embedding is closest to "
         "their own caption embedding; R@k: share of clips whose class caption is among the k nearest. "
-        "Best value per column in bold."], kind="note"))
+        "Best value per column in bold.")], kind="note"))
     return Section("caption-metrics", title, blocks)
 
 
@@ -399,8 +399,8 @@ def examples_section(results: DemoResults) -> Section:
         ref_words, pred_words = diff_words(reference, prediction)
         blocks.append(Example(label, str(example.get("class", "?")), ref_words, pred_words, len(references) - 1))
     if blocks:
-        blocks.append(Paragraph(["Ground truth is the clip's reference paraphrase closest to the prediction; words "
-                                 "that differ are highlighted (bold in the Markdown report)."], kind="note"))
+        blocks.append(Paragraph([("Ground truth is the clip's reference paraphrase closest to the prediction; words "
+                                 "that differ are highlighted (bold in the Markdown report).")], kind="note"))
     return Section("examples", title, blocks)
 
 
@@ -416,8 +416,8 @@ def similarity_section(results: DemoResults) -> Section:
         reason = (full.get("not_computed") or {}).get("class_top1") or (
             f"{path} was not written" if path else "ablation.json names no similarity figure")
         return Section("similarity", title, [_not_run("the similarity matrix", reason)])
-    text: list[Span] = ["Cosine similarity between the full model's class-mean CSI embeddings (rows) and the "
-                        "class caption embeddings (columns) on the test split. Top-1 matching accuracy: ",
+    text: list[Span] = [("Cosine similarity between the full model's class-mean CSI embeddings (rows) and the "
+                        "class caption embeddings (columns) on the test split. Top-1 matching accuracy: "),
                         ("b", format_percent(m.get("class_top1"))), " of classes"]
     if _finite(m.get("clip_top1")):
         text += [", ", ("b", format_percent(m.get("clip_top1"))), " of single clips"]
@@ -461,7 +461,9 @@ def track_table_section(results: DemoResults) -> Section:
     _bold_best(cells, values, range(1, len(columns)), lower_is_better=True)
     counts = sorted({r.get("n") for r in rows if isinstance(r.get("n"), int)})
     n_text = f" over {counts[0]} test query points" if len(counts) == 1 else ""
-    fusion = sorted({str(r.get("fusion")) for r in rows if r.get("fusion")})
+    # the fusion scheme only means something for NDF on both bands (baselines concatenate or use none)
+    fusion = sorted({str(r["fusion"]) for r in rows if r.get("method") == "ndf" and "+" in _band_key(r.get("bands"))
+                     and r.get("fusion")})
     table = Table(columns, cells, caption=f"{table_title}: localisation error in metres{n_text} "
                   "(lower is better; best per column in bold)", groups=[("", 1)] + [(label, len(TRACK_STATS))
                                                                                    for _, label in bands])
@@ -469,7 +471,7 @@ def track_table_section(results: DemoResults) -> Section:
     window = rows[0].get("window_s")
     notes = [Paragraph([f"{str(rows[0].get('split') or 'random').capitalize()} split, "
                         f"{_plain(window) if _finite(window) else '?'} s windows"
-                        + (f", {'/'.join(fusion)} fusion for multi-band models" if fusion else "") + ". "
+                        + (f", NDF with {'/'.join(fusion)} fusion on both bands" if fusion else "") + ". "
                         + " ".join(described)], kind="note")]
     return Section("track-table", title, [table, *notes])
 
@@ -615,7 +617,7 @@ sup { font-size: 0.7em; color: var(--accent); }
 ol.footnotes { font-size: 0.85rem; color: var(--muted); margin: 4px 0 12px; padding-left: 20px;
                list-style-type: lower-alpha; }
 figure { margin: 14px 0 18px; }
-figure img { max-width: 100%; height: auto; border: 1px solid var(--rule); border-radius: 4px; }
+figure img { max-width: min(100%, 900px); height: auto; border: 1px solid var(--rule); border-radius: 4px; }
 figcaption { color: var(--muted); font-size: 0.9rem; margin-top: 4px; }
 .example { border: 1px solid var(--rule); border-radius: 6px; padding: 8px 14px; margin: 12px 0; }
 .example h3 { margin: 4px 0 6px; }
@@ -740,8 +742,8 @@ def render_html(report: Report) -> str:
         f"<title>{html.escape(report.title)}</title>", f"<style>{CSS}</style>", "</head>", "<body><main>",
         f"<h1>{html.escape(report.title)}</h1>", f'<p class="subtitle">{html.escape(report.subtitle)}</p>',
         f'<nav class="toc"><h2>Contents</h2><ol>{toc}</ol></nav>', *body,
-        "<footer>Written by <code>wifisense report</code> from summary.json, caption/ablation.json and "
-        "track/compare.json; rebuild with <code>wifisense report DIR</code>.</footer>",
+        ("<footer>Written by <code>wifisense report</code> from summary.json, caption/ablation.json and "
+        "track/compare.json; rebuild with <code>wifisense report DIR</code>.</footer>"),
         "</main></body>", "</html>", ""])
 
 

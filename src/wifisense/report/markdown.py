@@ -7,7 +7,16 @@ import re
 import shutil
 from pathlib import Path
 
-from wifisense.report.html import Example, Figure, NotRun, Paragraph, Report, Span, Table, footnote_markers
+from wifisense.report.html import (
+    Example,
+    Figure,
+    NotRun,
+    Paragraph,
+    Report,
+    Span,
+    Table,
+    footnote_markers,
+)
 
 
 def _escape(text: str) -> str:
@@ -97,6 +106,6 @@ def render_markdown(report: Report, files_dir: str | os.PathLike, relative_to: s
             else:
                 raise TypeError(f"unknown report block {type(block).__name__}")
             lines.append("")
-    lines += ["---", "", "Written by `wifisense report` from summary.json, caption/ablation.json and "
-              "track/compare.json; rebuild with `wifisense report DIR`.", ""]
+    lines += ["---", "", ("Written by `wifisense report` from summary.json, caption/ablation.json and "
+              "track/compare.json; rebuild with `wifisense report DIR`."), ""]
     return "\n".join(lines)
