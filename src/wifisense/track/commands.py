@@ -1,4 +1,4 @@
-"""``wifisense track pretrain-cae|train|eval|predict``: the NDF tracking pipeline on the command line."""
+"""``wifisense track pretrain-cae|train|eval|predict|compare|tune``: the NDF tracking pipeline on the command line."""
 
 from __future__ import annotations
 
@@ -66,6 +66,10 @@ def register(sub) -> None:
     e.add_argument("--split", default="test", choices=("train", "val", "test"))
     e.add_argument("--device", default="auto")
     e.add_argument("--no-figures", action="store_true")
+    e.add_argument("--tsne", action="store_true",
+                   help="also draw a t-SNE of the latent states coloured by room region (RUN/tsne_latent_SPLIT.png)")
+    e.add_argument("--tsne-grid", default="2,2", metavar="NX,NY",
+                   help="room grid for the t-SNE colours: columns along x, rows along y (default 2,2)")
     e.set_defaults(func=run_eval)
 
     r = cmds.add_parser("predict", help="predict a trajectory from a CSI capture and a beam-SNR log",
@@ -75,10 +79,59 @@ def register(sub) -> None:
     r.add_argument("--csi", default=None, help="CSI capture file (needed when the run uses the csi band)")
     r.add_argument("--csi-format", default="auto", help="capture format for read_csi (default: auto)")
     r.add_argument("--snr", default=None, help="beam-SNR CSV (needed when the run uses the snr band)")
+    r.add_argument("--snr-offset", type=float, default=0.0, metavar="SECONDS",
+                   help="added to the beam-SNR timestamps, for an SNR log on a different clock than the CSI")
     r.add_argument("--out", default=None, help="trajectory CSV (default: RUN/trajectory.csv)")
     r.add_argument("--no-plot", action="store_true")
     r.add_argument("--device", default="cpu")
     r.set_defaults(func=run_predict)
+
+    m = cmds.add_parser("compare", help="reproduce the paper's tables (methods x bands, windows, fusions, splits)",
+                        description="Train and evaluate every run of the NDF paper's Table I (each method x CSI / "
+                        "beam SNR / both), Table II (windows 2, 5, 8 s), Table III (fusions), Table IV (temporal "
+                        "ratios 0.2-0.8) and the coordinate split on one store; one CAE is shared. Writes "
+                        "OUT/compare.md, OUT/compare.json and OUT/figures/. Rerunning skips finished runs.")
+    m.add_argument("--data", required=True, help="multi-band store (.h5)")
+    m.add_argument("--tables", default="I,II,III,IV,coordinate", help="comma list of I, II, III, IV, coordinate")
+    m.add_argument("--methods", default=None,
+                   help=f"comma list of Table I / coordinate methods (default: all of {','.join(CLI_MODELS)})")
+    m.add_argument("--out", default="runs/track_compare", help="output directory")
+    m.add_argument("--preset", default="tiny", help="track preset (tiny, paper) or a JSON config path")
+    m.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config field in every run (repeatable)")
+    m.add_argument("--epochs", type=int, default=None, help="default: the preset's optim.epochs")
+    m.add_argument("--cae-epochs", type=int, default=5, help="epochs of the shared CAE pretraining")
+    m.add_argument("--seed", type=int, default=0)
+    m.add_argument("--region", default=None, metavar="X0,Y0,X1,Y1",
+                   help="held-out area of the coordinate split (default: a corner of the driven area "
+                   "holding out about 20%% of the windows)")
+    m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    m.set_defaults(func=run_compare)
+
+    u = cmds.add_parser("tune", help="search the ELBO loss weights with Optuna (pruned trials)",
+                        description="Optuna search over the loss weights (coord fixed at 1; reconstruction and "
+                        "KL weights per band on log scales) minimising the validation mean error; unpromising "
+                        "trials are pruned (median rule) on their per-epoch validation error. Writes the best "
+                        "weights into a full track config usable as `track train --preset OUT`.")
+    u.add_argument("--data", required=True, help="multi-band store (.h5)")
+    u.add_argument("--trials", type=int, default=20)
+    u.add_argument("--epochs", type=int, default=None, help="epochs per trial (default: the preset's optim.epochs)")
+    u.add_argument("--model", default="ndf", choices=CLI_MODELS)
+    u.add_argument("--bands", default="csi,snr", help="csi, snr or csi,snr")
+    u.add_argument("--fusion", default="mlp", choices=("mlp", "pairwise", "weighted"))
+    u.add_argument("--split", default="random", help="as for `track train`")
+    u.add_argument("--window", type=float, default=5.0, help="window length in seconds")
+    u.add_argument("--out", default="tuned_track.json", help="config JSON to write (a summary goes next to it)")
+    u.add_argument("--storage", default=None,
+                   help="Optuna storage to keep/resume the study: a sqlite:///FILE URL or a .db path")
+    u.add_argument("--study-name", default=None, help="study name inside --storage (default: from the settings)")
+    u.add_argument("--cae", default=None, help="pretrained CAE directory (default: OUTDIR/cae, pretrained if absent)")
+    u.add_argument("--preset", default="tiny", help="track preset (tiny, paper) or a JSON config path")
+    u.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="override a config field (repeatable)")
+    u.add_argument("--seed", type=int, default=0)
+    u.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    u.set_defaults(func=run_tune)
 
 
 def run_pretrain_cae(args) -> int:
@@ -118,6 +171,50 @@ def run_eval(args) -> int:
     summary = evaluate_run(args.run, split=args.split, device=args.device, figures=not args.no_figures)
     print(f"{args.split} error over {summary['n']} query points: mean {summary['mean']:.3f} m, "
           f"median {summary['median']:.3f} m, p90 {summary['p90']:.3f} m -> {Path(args.run) / 'metrics.json'}")
+    if getattr(args, "tsne", False):
+        from wifisense.track.evaluate import plot_latent_tsne
+
+        path = plot_latent_tsne(args.run, splits=(args.split,), grid=_parse_grid(args.tsne_grid), device=args.device)
+        print(f"t-SNE of latent states -> {path}")
+    return 0
+
+
+def _parse_grid(text: str) -> tuple[int, int]:
+    from wifisense.errors import ConfigError
+
+    try:
+        nx, ny = (int(v) for v in str(text).split(","))
+    except ValueError:
+        raise ConfigError(f"--tsne-grid needs two integers NX,NY, got {text!r}") from None
+    if nx < 1 or ny < 1:
+        raise ConfigError(f"--tsne-grid {text!r}: both counts must be >= 1")
+    return nx, ny
+
+
+def run_compare(args) -> int:
+    from wifisense.track.compare import run_compare as compare
+
+    summary = compare(args.data, args.out, tables=args.tables, methods=args.methods, preset=args.preset,
+                      epochs=args.epochs, seed=args.seed, overrides=args.overrides or None, device=args.device,
+                      quiet=getattr(args, "quiet", False), region=args.region, cae_epochs=args.cae_epochs)
+    out = Path(args.out)
+    print(f"compared {sum(len(t['rows']) for t in summary['tables'].values())} rows in "
+          f"{len(summary['tables'])} table(s) in {summary['wall_s']:.0f} s -> {out / 'compare.md'}, "
+          f"{out / 'compare.json'}")
+    return 0
+
+
+def run_tune(args) -> int:
+    from wifisense.track.tune import tune_loss_weights
+
+    result = tune_loss_weights(args.data, out=args.out, trials=args.trials, epochs=args.epochs, model=args.model,
+                               bands=args.bands, fusion=args.fusion, split=args.split, window=args.window,
+                               preset=args.preset, overrides=args.overrides or None, seed=args.seed,
+                               device=args.device, storage=args.storage, study_name=args.study_name,
+                               cae=args.cae, quiet=getattr(args, "quiet", False))
+    weights = ", ".join(f"{k}={v:.3g}" for k, v in result["best_weights"].items())
+    print(f"{result['trials']['complete']} complete / {result['trials']['pruned']} pruned trials; best validation "
+          f"error {result['best_value']:.3f} m with {weights} -> {result['config']}")
     return 0
 
 
@@ -130,6 +227,8 @@ def run_predict(args) -> int:
 
     recording = read_csi(args.csi, format=args.csi_format) if args.csi else None
     snr_log = read_beam_snr_csv(args.snr) if args.snr else None
+    if snr_log is not None and args.snr_offset:
+        snr_log.t = snr_log.t + args.snr_offset    # onto the CSI clock
     t, xy = predict_trajectory(args.run, recording, snr_log, device=args.device, csi_path=args.csi or "",
                                snr_path=args.snr or "")
     out = Path(args.out) if args.out else Path(args.run) / "trajectory.csv"

@@ -7,6 +7,9 @@ normalisers), predicts every query point, de-normalises to metres and writes int
 - ``test_predictions.csv``: window, t (s), true and predicted x/y, error (m) per query point
 - ``test_error_cdf.csv``: the empirical error CDF
 - ``test_error_cdf.png`` / ``test_trajectories.png`` when ``wifisense.report.figures`` is available
+
+``plot_latent_tsne(RUN)`` draws a t-SNE of the model's latent states z(t) at the query times,
+coloured by the cell of a coarse grid over the room that the true position falls in.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import logging
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -49,6 +53,14 @@ def predict_windows(model, dataset, query_t: np.ndarray, bands, batch_size: int 
             batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
             out.append(model(batch.to(device)).xy.float().cpu().numpy())
     return np.concatenate(out) if out else np.zeros((0, len(query_t), 2), np.float32)
+
+
+def prepare_run_data(task: dict, device: str = "cpu"):
+    """The run's windows rebuilt exactly: same store, split, seed and saved normalisers."""
+    normalisers = track_data.Normalisers.from_dict(task["normalisers"])
+    return prepare_data(task["store"], task["bands"], task["split"], task["window_s"], step_s=task["step_s"],
+                        query_hz=task["query_hz"], seed=task["seed"], cae_dir=task["cae_dir"],
+                        normalisers=normalisers, device=device)
 
 
 def _write_csv(path: Path, header: list[str], columns: list[np.ndarray], formats: list[str]) -> None:
@@ -91,9 +103,7 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", device: str = 
     device = str(select_device(device))
     model, task, _ = load_track_run(run_dir, device)
     normalisers = track_data.Normalisers.from_dict(task["normalisers"])
-    prepared = prepare_data(task["store"], task["bands"], task["split"], task["window_s"], step_s=task["step_s"],
-                            query_hz=task["query_hz"], seed=task["seed"], cae_dir=task["cae_dir"],
-                            normalisers=normalisers, device=device)
+    prepared = prepare_run_data(task, device)
     if split not in prepared.datasets:
         raise ConfigError(f"unknown split {split!r}; choose one of {list(prepared.datasets)}")
     dataset = prepared.datasets[split]
@@ -177,3 +187,105 @@ def predict_trajectory(run_dir: str | os.PathLike, recording=None, snr_log=None,
     keep = windows.query_mask > 0
     times = windows.starts[:, None] + windows.query_t[None, :] * windows.window_s
     return times[keep], pred[keep]
+
+
+# --------------------------------------------------------------------------- latent states
+
+
+def latent_states(output) -> tuple[Any, str]:
+    """([B, Tq, D] states at the query times, their name) from a model's TrackOutput.
+
+    NDF/DDND: the latent ODE states z(t) of every band, concatenated (``TrackOutput.latents``);
+    baselines have no latent ODE, so their fused per-query features are used instead.
+    """
+    import torch
+
+    if output.latents:
+        return torch.cat([output.latents[b] for b in output.latents], dim=-1), "latent ODE states z(t)"
+    if output.fused is not None:
+        return output.fused, "fused features"
+    raise ConfigError("this model's output has neither latent states nor fused features")
+
+
+def collect_latents(run_dir: str | os.PathLike, splits=("test",), device: str = "cpu",
+                    batch_size: int = 64) -> dict:
+    """Latent states at the real query points of ``splits`` of a run, with the true positions.
+
+    Returns ``{"latents": float32 [N, D], "xy": float32 [N, 2] metres, "split": str [N],
+    "kind": "latent ODE states z(t)" | "fused features", "room": [x0, y0, x1, y1] | None}``.
+    The states come from the deterministic forward pass (z0 = mean of q(z0)).
+    """
+    import torch
+
+    from wifisense.training.device import select_device
+
+    device = str(select_device(device))
+    model, task, _ = load_track_run(run_dir, device)
+    prepared = prepare_run_data(task, device)
+    unknown = [s for s in splits if s not in prepared.datasets]
+    if unknown:
+        raise ConfigError(f"unknown split(s) {unknown}; choose from {list(prepared.datasets)}")
+    collate = track_data.make_collate(prepared.query_t, task["bands"])
+    latents, positions, names, kind = [], [], [], ""
+    with torch.no_grad():
+        for split in splits:
+            dataset = prepared.datasets[split]
+            windows = dataset.windows
+            for start in range(0, len(dataset), batch_size):
+                index = range(start, min(start + batch_size, len(dataset)))
+                states, kind = latent_states(model(collate([dataset[i] for i in index]).to(device)))
+                mask = windows.query_mask[start:index.stop] > 0
+                latents.append(states.float().cpu().numpy()[mask])
+                positions.append(windows.target_xy[start:index.stop][mask])
+                names.append(np.full(int(mask.sum()), split))
+    return {"latents": np.concatenate(latents).astype(np.float32), "xy": np.concatenate(positions).astype(np.float32),
+            "split": np.concatenate(names), "kind": kind, "room": task.get("room")}
+
+
+def region_labels(xy: np.ndarray, room, grid: tuple[int, int] = (2, 2)) -> np.ndarray:
+    """Grid-cell label ``"cx,cy"`` (0-based column along x, row along y) of each position ``[N, 2]``.
+
+    The grid splits the room ``(x0, y0, x1, y1)`` (or, without a room, the positions' extent)
+    into ``grid = (columns, rows)`` equal cells; positions outside fall into the nearest cell.
+    """
+    xy = np.asarray(xy, np.float64)
+    if room is None or len(room) != 4:
+        x0, y0 = xy.min(0)
+        x1, y1 = xy.max(0)
+    else:
+        x0, y0, x1, y1 = (float(v) for v in room)
+    nx, ny = int(grid[0]), int(grid[1])
+    if nx < 1 or ny < 1:
+        raise ConfigError(f"region grid must be at least 1x1, got {nx}x{ny}")
+    cx = np.clip(np.floor((xy[:, 0] - x0) / max(x1 - x0, 1e-9) * nx), 0, nx - 1).astype(int)
+    cy = np.clip(np.floor((xy[:, 1] - y0) / max(y1 - y0, 1e-9) * ny), 0, ny - 1).astype(int)
+    return np.char.add(np.char.add(cx.astype(str), ","), cy.astype(str))
+
+
+def plot_latent_tsne(run_dir: str | os.PathLike, out: str | os.PathLike | None = None, splits=("test",),
+                     grid: tuple[int, int] = (2, 2), max_points: int = 2000, device: str = "cpu", seed: int = 0,
+                     max_iter: int = 1000) -> Path:
+    """t-SNE of a run's latent states coloured by room region (see :func:`region_labels`); returns the PNG path.
+
+    At most ``max_points`` query points (a seeded random subset) go into t-SNE, which is
+    quadratic-ish in the number of points. Default output: ``RUN/tsne_latent_<splits>.png``.
+    """
+    from wifisense.report.figures import plot_tsne
+
+    run_dir = Path(run_dir)
+    collected = collect_latents(run_dir, splits, device=device)
+    latents, xy = collected["latents"], collected["xy"]
+    if len(latents) > max_points:
+        keep = np.sort(np.random.default_rng(seed).choice(len(latents), max_points, replace=False))
+        latents, xy = latents[keep], xy[keep]
+    labels = region_labels(xy, collected["room"], grid)
+    out = Path(out) if out is not None else run_dir / f"tsne_latent_{'+'.join(splits)}.png"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    from threadpoolctl import threadpool_limits
+
+    # a few thousand points take seconds on one core, while scikit-learn's OpenMP threads
+    # spin-wait and run several times slower whenever the cores are shared (measured 6x)
+    with threadpool_limits(limits=1):
+        return plot_tsne(latents, labels, out, label_name=f"room cell (x, y), {grid[0]}x{grid[1]}",
+                         title=f"t-SNE of {collected['kind']} ({'+'.join(splits)}, {len(latents)} points)",
+                         random_state=seed, max_iter=max_iter)

@@ -1,0 +1,144 @@
+"""Track compare: run plans and shared runs, the default coordinate region, Markdown, and a tiny end-to-end compare that resumes."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from wifisense.errors import ConfigError
+from wifisense.io.store import read_multiband_store, write_multiband_store
+from wifisense.track import compare
+from wifisense.track import data as track_data
+
+torch.set_num_threads(1)   # tiny ops on a shared 2-core machine run far slower with 2 threads
+
+# small shapes and a fixed-step solver keep each NDF run to a few seconds
+SMALL = ["model.encoder_hidden_dim=8", "model.encoder_ode_hidden_dim=8", "model.ode_hidden_dim=8",
+         "model.decoder_hidden=[8]", "model.baseline_mlp_hidden=[8]", "optim.batch_size=8",
+         "cae.channels=[4,8]", "cae.embed_dim=4", "model.solver=rk4", "model.ode_step_size=0.5"]
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    from wifisense.sim.trajectories import TrajectoryConfig, simulate_trajectories
+
+    ds = simulate_trajectories(dataclasses.replace(TrajectoryConfig(), duration_s=90.0, num_beams=8), seed=3)
+    path = tmp_path_factory.mktemp("compare") / "drive.h5"
+    write_multiband_store(path, ds, overwrite=True)
+    return path
+
+
+def test_table1_has_every_method_band_pair_and_ddnd_single_band_only():
+    specs = compare.table1_specs(compare.METHODS)
+    pairs = {(s.method, s.band_label) for s in specs}
+    assert ("ddnd", "csi+snr") not in pairs and {("ddnd", "csi"), ("ddnd", "snr")} <= pairs
+    assert len(specs) == 5 * 3 + 2
+    assert all(s.split == "random" and s.window_s == 5.0 and s.table == "I" for s in specs)
+
+
+def test_shared_configurations_map_to_one_run_directory():
+    dirs = compare.canonical_dirs(region=(0, 0, 1, 1))
+    ndf_default = compare.RunSpec("I", "x", "ndf", ("csi", "snr")).key()
+    window5 = next(s for s in compare.ndf_study_specs("II") if s.window_s == 5.0)
+    mlp = next(s for s in compare.ndf_study_specs("III") if s.fusion == "mlp")
+    assert dirs[window5.key()] == dirs[mlp.key()] == dirs[ndf_default] == "runs/I/ndf_csi+snr"
+    weighted = next(s for s in compare.ndf_study_specs("III") if s.fusion == "weighted")
+    assert dirs[weighted.key()] == "runs/III/ndf_weighted"
+    # fusion does not change a baseline, so it is not part of its key
+    assert (compare.RunSpec("I", "a", "rnn-dt", ("csi", "snr"), fusion="mlp").key()
+            == compare.RunSpec("I", "b", "rnn-dt", ("csi", "snr"), fusion="weighted").key())
+    assert [s.split for s in compare.ndf_study_specs("IV")] == [f"temporal:{r}" for r in (0.2, 0.4, 0.6, 0.8)]
+
+
+def test_parsers_reject_bad_input():
+    assert compare.parse_tables("iv,I") == ("I", "IV")
+    assert compare.parse_methods("linear_int,ndf") == ("linear-int", "ndf")
+    with pytest.raises(ConfigError, match="unknown table"):
+        compare.parse_tables("V")
+    with pytest.raises(ConfigError, match="unknown method"):
+        compare.parse_methods("kalman")
+    with pytest.raises(ConfigError, match="X1 > X0"):
+        compare.parse_region("3,0,1,1")
+
+
+def test_default_region_is_a_corner_holding_out_a_minority_of_windows(store):
+    region = compare.default_region(store)
+    ds = read_multiband_store(store)
+    (x_lo, y_lo), (x_hi, y_hi) = ds.pose_xy.min(0), ds.pose_xy.max(0)
+    x0, y0, x1, y1 = region
+    assert x1 > x0 and y1 > y0
+    assert min(abs(x0 - x_lo), abs(x1 - x_hi)) < 0.02 and min(abs(y0 - y_lo), abs(y1 - y_hi)) < 0.02
+    windows = track_data.split_windows(track_data.SplitSpec("coordinate", region=region), ds, 5.0)
+    total = sum(len(w) for w in windows.values())
+    assert 0 < len(windows["test"]) <= total / 3 + 1
+
+
+def test_markdown_has_band_columns_and_bolds_the_best_mean():
+    rows = [{"method": m, "bands": b, "fusion": "mlp", "split": "random", "window_s": 5.0, "mean_m": mean,
+             "median_m": mean * 0.9, "p90_m": mean * 2, "n": 10, "train_s": 1.0, "run": f"runs/I/{m}_{b}"}
+            for m, b, mean in (("ndf", "csi+snr", 0.5), ("linear-int", "csi+snr", 0.8), ("ndf", "csi", 1.2))]
+    text = compare.compare_markdown({"store": "s.h5", "preset": "tiny", "seed": 0, "epochs": 1,
+                                     "tables": {"I": {"title": "Table I", "rows": rows}}})
+    header = next(line for line in text.splitlines() if line.startswith("| Method"))
+    assert "CSI mean" in header and "CSI + beam SNR p90" in header and "beam SNR" not in header.split("CSI + ")[0]
+    ndf_line = next(line for line in text.splitlines() if line.startswith("| ndf"))
+    assert "**0.500**" in ndf_line and "**1.200**" in ndf_line
+    assert "**0.800**" not in text
+
+
+@pytest.mark.slow
+def test_compare_writes_tables_figures_and_skips_finished_runs(store, tmp_path, monkeypatch):
+    out = tmp_path / "cmp"
+    kwargs = {"tables": ("I",), "methods": ("ndf", "linear-int"), "epochs": 1, "seed": 0, "overrides": SMALL,
+              "device": "cpu", "quiet": True, "cae_epochs": 1}
+    summary = compare.run_compare(store, out, **kwargs)
+    on_disk = json.loads((out / "compare.json").read_text())
+    assert on_disk["tables"] == json.loads(json.dumps(summary["tables"]))
+    rows = on_disk["tables"]["I"]["rows"]
+    assert {(r["method"], r["bands"]) for r in rows} == {(m, b) for m in ("ndf", "linear-int")
+                                                         for b in ("csi", "snr", "csi+snr")}
+    for row in rows:
+        assert all(math.isfinite(row[k]) and row[k] >= 0 for k in ("mean_m", "median_m", "p90_m", "train_s"))
+        assert row["median_m"] <= row["p90_m"] and row["n"] > 0
+        metrics = json.loads((out / row["run"] / "metrics.json").read_text())
+        assert metrics["test"]["mean"] == pytest.approx(row["mean_m"])
+    for name in ("error_cdf", "trajectories", "tsne"):
+        assert (out / on_disk["figures"][name]).stat().st_size > 1000
+    text = (out / "compare.md").read_text()
+    assert "Table I" in text and text.count("| ndf |") == 1 and text.count("| linear-int |") == 1
+    ndf_row = next(r for r in rows if r["method"] == "ndf" and r["bands"] == "csi+snr")
+    assert f"{ndf_row['mean_m']:.3f}" in text
+
+    # a second call retrains nothing and gives the same rows
+    def no_training(*args, **kw):
+        raise AssertionError("a finished run was retrained")
+
+    monkeypatch.setattr("wifisense.track.train.train_model", no_training)
+    monkeypatch.setattr("wifisense.track.train.pretrain_cae", no_training)
+    again = compare.run_compare(store, out, **kwargs)
+    assert again["tables"]["I"]["rows"] == summary["tables"]["I"]["rows"]
+    with pytest.raises(ConfigError, match="other settings"):
+        compare.run_compare(store, out, **{**kwargs, "epochs": 2})
+
+
+@pytest.mark.slow
+def test_coordinate_table_holds_out_the_region(store, tmp_path):
+    region = (5.0, 3.5, 8.0, 6.0)
+    summary = compare.run_compare(store, tmp_path / "cmp", tables=("coordinate",), methods=("linear-int",),
+                                  epochs=1, overrides=SMALL, device="cpu", quiet=True, cae_epochs=1, region=region)
+    table = summary["tables"]["coordinate"]
+    assert table["region"] == list(region)
+    (row,) = table["rows"]
+    assert row["method"] == "linear-int" and row["split"] == "coordinate:5,3.5,8,6"
+    assert np.isfinite(row["mean_m"])
+    truth = np.loadtxt(tmp_path / "cmp" / row["run"] / "test_predictions.csv", delimiter=",", skiprows=1)
+    windows = truth[:, 0].astype(int)
+    inside = track_data.in_region(truth[:, 2:4], region)
+    # every test window touches the held-out region
+    assert all(inside[windows == w].any() for w in np.unique(windows))
