@@ -1,7 +1,7 @@
-"""``wifisense caption train|eval|predict``: the WiFi2Cap pipeline on the command line.
+"""``wifisense caption train|eval|predict|ablate``: the WiFi2Cap pipeline on the command line.
 
-Options live here; the work is done by ``wifisense.caption.train``, ``.evaluate`` and
-``.predict``, imported inside the command functions so ``wifisense --help`` never loads
+Options live here (``ablate``'s in ``wifisense.caption.ablate``, a light module); the work
+is done by ``wifisense.caption.train``, ``.evaluate``, ``.predict`` and ``.ablate``, imported inside the command functions so ``wifisense --help`` never loads
 torch or transformers.
 """
 
@@ -70,6 +70,19 @@ def register(sub) -> None:
     r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: %(default)s)")
     r.set_defaults(func=run_predict)
 
+    from wifisense.caption.ablate import add_arguments as add_ablate_arguments
+
+    a = actions.add_parser(
+        "ablate", help="the paper's ablations: train, evaluate and tabulate every design's runs",
+        description="Train and evaluate the runs of the chosen ablation designs into OUT/runs/ "
+        "(identical configurations once; runs with equal earlier stages share them; an "
+        "evaluated run is skipped, so an interrupted ablation resumes) and write OUT/ablation.md "
+        "(one table per design, like the paper's) and OUT/ablation.json. Designs: main (full vs "
+        "CSI->LM baseline vs mirror modes), stages (S2-2+S3 / S1+S2-1+S3 / all), mirror "
+        "(none / teacher / full), lm (offline + --lm), text (MiniLM + --text-encoder).")
+    add_ablate_arguments(a)
+    a.set_defaults(func=run_ablate)
+
 
 def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--data", required=True, metavar="FILE", help="caption store (.h5) with train (and val) splits")
@@ -119,3 +132,8 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_predict(args: argparse.Namespace) -> int:
     from wifisense.caption.predict import predict_from_args
     return predict_from_args(args)
+
+
+def run_ablate(args: argparse.Namespace) -> int:
+    from wifisense.caption.ablate import run
+    return run(args)

@@ -132,8 +132,13 @@ def similarity_analysis(run: CaptionRun, generated: dict[str, Any], store: str |
 
 def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data: str | os.PathLike | None = None,
                  beams: int = 1, max_tokens: int | None = None, batch_size: int = 32, examples: int = 10,
-                 device: str = "auto", progress: bool = True) -> dict[str, Any]:
-    """Evaluate a run on ``split`` (of its own store, or of ``data``); writes and returns the split's metrics."""
+                 device: str = "auto", progress: bool = True, meteor: Any = "auto") -> dict[str, Any]:
+    """Evaluate a run on ``split`` (of its own store, or of ``data``); writes and returns the split's metrics.
+
+    ``meteor``: as for ``wifisense.metrics.captions.caption_scores``; pass an open
+    ``MeteorScorer`` when evaluating several runs, to start METEOR's Java process (which
+    loads a large paraphrase table) once instead of once per run.
+    """
     from wifisense.metrics.captions import caption_scores, direction_accuracy
     from wifisense.training.checkpoint import write_json
 
@@ -149,7 +154,7 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data: str | os
     predictions = dict(zip(keys, generated["predictions"]))
     metrics: dict[str, Any] = {
         "split": split, "data": store, "beams": beams, "num_clips": len(keys),
-        "captions": caption_scores(references, predictions),
+        "captions": caption_scores(references, predictions, meteor=meteor),
         "direction": direction_accuracy(references, predictions),
         "similarity": similarity_analysis(run, generated, store, run_dir / FIGURES_DIR / f"similarity_{split}.png"),
     }

@@ -17,6 +17,7 @@ from wifisense.caption.prefix_lm import encode_captions
 
 END_TOKEN = "<|endoftext|>"   # GPT-2's start/end token
 PAD_TOKEN = "<pad>"
+CAUSAL_LM_LOSS = "ForCausalLM"   # a key of transformers.loss.loss_utils.LOSS_MAPPING
 
 
 def train_caption_tokenizer(captions: Sequence[str], vocab_size: int = 2000, min_frequency: int = 1):
@@ -27,7 +28,7 @@ def train_caption_tokenizer(captions: Sequence[str], vocab_size: int = 2000, min
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency,
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, min_frequency=min_frequency, show_progress=False,
                                   special_tokens=[END_TOKEN, PAD_TOKEN],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tokenizer.train_from_iterator(list(captions), trainer=trainer)
@@ -42,7 +43,12 @@ def make_small_gpt2(tokenizer, n_layer: int = 2, n_embd: int = 128, n_head: int 
     config = GPT2Config(vocab_size=len(tokenizer), n_positions=n_positions, n_embd=n_embd, n_layer=n_layer,
                         n_head=n_head, bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
                         pad_token_id=tokenizer.pad_token_id)
-    return GPT2LMHeadModel(config)
+    model = GPT2LMHeadModel(config)
+    # transformers 5.x picks the loss from the class name ("...ForCausalLM"); "GPT2LMHeadModel"
+    # matches none, so every call with labels warned "loss_type=None ... unrecognized" and fell
+    # back to the causal-LM loss. Naming that loss here is the same maths without the warning.
+    model.loss_type = CAUSAL_LM_LOSS
+    return model
 
 
 def train_caption_lm(captions: Sequence[str], output_dir: str | os.PathLike | None = None, *,

@@ -28,6 +28,9 @@ from wifisense.errors import ConfigError
 def predict_captures(run: CaptionRun, rx_paths: Sequence[str | os.PathLike | None], *, format: str = "auto",
                      start_s: float = 0.0, beams: int = 1, **hints) -> str:
     """The caption of one clip made from one capture per receiver (``None``/``"-"`` = missing receiver)."""
+    if not start_s >= 0.0:
+        # A clip before the first packet would be filled by repeating it (nearest-packet resampling).
+        raise ConfigError(f"--start must be >= 0 seconds after the first packet, got {start_s:g}")
     csi, rx_valid = clip_from_captures(rx_paths, run.spec, format=format, start_s=start_s, **hints)
     amplitude, phase, valid = prepare_inputs(csi[None], rx_valid[None], run.spec)
     return run.caption(run.embed(amplitude, phase, valid), num_beams=beams)[0]
