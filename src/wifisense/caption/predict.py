@@ -55,10 +55,18 @@ def predict_from_args(args: argparse.Namespace) -> int:
         raise ConfigError(f"--beams must be >= 1, got {args.beams}")
     run = load_caption_run(args.run, args.device, with_teacher=False)
     if args.rx:
-        print(predict_captures(run, args.rx, format=args.format, start_s=args.start, beams=args.beams,
-                               chip=args.chip, bw=args.bw, rate_hz=args.rate_hz))
+        print(_shown(predict_captures(run, args.rx, format=args.format, start_s=args.start, beams=args.beams,
+                                      chip=args.chip, bw=args.bw, rate_hz=args.rate_hz)))
         return 0
     for row in predict_store(run, args.data, args.index, beams=args.beams):
-        print(f"[{row['index']}] {row['prediction']}")
+        print(f"[{row['index']}] {_shown(row['prediction'])}")
         print(f"    truth ({row['class']}): {row['references'][0]}")
     return 0
+
+
+EMPTY_CAPTION = "(empty caption: the model generated no words)"
+
+
+def _shown(caption: str) -> str:
+    # A blank line reads as "nothing happened"; an undertrained LM can end a caption at once.
+    return caption if caption.strip() else EMPTY_CAPTION
