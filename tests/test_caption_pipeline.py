@@ -80,7 +80,7 @@ def test_sanitised_phase_has_no_linear_trend_and_ignores_sto_cfo(store):
     ds = read_caption_store(store, load_frames=False)
     csi = ds.csi[:4]                                    # [B, R, T, A, S]
     k = ds.subcarriers.astype(np.float64)
-    amp, phase = cdata.csi_features(csi, ds.subcarriers)
+    amp, phase = cdata.csi_features(csi, ds.subcarriers, "sanitized")
     # least-squares line over subcarriers of every (clip, rx, t, pair): slope and offset vanish
     kc = k - k.mean()
     slope = (phase * kc).sum(-1) / (kc ** 2).sum()
@@ -90,9 +90,77 @@ def test_sanitised_phase_has_no_linear_trend_and_ignores_sto_cfo(store):
     rng = np.random.default_rng(1)
     ramp = rng.normal(0, 0.1, csi.shape[:-1] + (1,)) * k + rng.uniform(-np.pi, np.pi, csi.shape[:-1] + (1,))
     gain = rng.uniform(0.5, 5.0, csi.shape[:2] + (1, 1, 1))
-    amp2, phase2 = cdata.csi_features((csi * gain * np.exp(1j * ramp)).astype(np.complex64), ds.subcarriers)
+    amp2, phase2 = cdata.csi_features((csi * gain * np.exp(1j * ramp)).astype(np.complex64), ds.subcarriers,
+                                      "sanitized")
     np.testing.assert_allclose(phase2, phase, atol=2e-3)
     np.testing.assert_allclose(amp2, amp, rtol=1e-4, atol=1e-6)
+
+
+def test_dynamic_features_cancel_impairments_and_the_static_channel(store):
+    """Per-packet gain, CFO, STO slope and a fixed per-(antenna, subcarrier) channel change nothing."""
+    from wifisense.io.store import read_caption_store
+
+    ds = read_caption_store(store, load_frames=False)
+    csi = ds.csi[:4].astype(np.complex128)                          # [B, R, T, A, S]
+    k = ds.subcarriers.astype(np.float64)
+    amp, phase = cdata.csi_features(csi, ds.subcarriers)
+    assert amp.shape == phase.shape == csi.shape
+    np.testing.assert_allclose(amp.mean(axis=2), 0.0, atol=1e-9)     # static (time-mean) part removed
+    np.testing.assert_allclose(amp.mean(axis=(3, 4)), 0.0, atol=1e-9)  # per-packet gain removed
+    rng = np.random.default_rng(2)
+    per_packet = csi.shape[:3] + (1, 1)                             # shared by a receiver's antennas
+    impaired = csi * rng.uniform(0.5, 2.0, per_packet) * np.exp(
+        1j * (rng.normal(0, 0.1, per_packet) * k + rng.uniform(-np.pi, np.pi, per_packet)))
+    static = rng.uniform(0.5, 2.0, csi.shape[:2] + (1,) + csi.shape[3:]) * np.exp(
+        1j * rng.uniform(-np.pi, np.pi, csi.shape[:2] + (1,) + csi.shape[3:]))
+    amp2, phase2 = cdata.csi_features(impaired * static, ds.subcarriers)
+    np.testing.assert_allclose(amp2, amp, atol=1e-6)
+    np.testing.assert_allclose(np.angle(np.exp(1j * (phase2 - phase))), 0.0, atol=1e-6)
+    # the same on torch tensors
+    amp_t, phase_t = cdata.csi_features(torch.from_numpy(csi), ds.subcarriers)
+    np.testing.assert_allclose(amp_t.numpy(), amp, atol=1e-9)
+    np.testing.assert_allclose(phase_t.numpy(), phase, atol=1e-9)
+    # but the motion is kept: the features vary over time
+    assert phase.std(axis=2).mean() > 1e-3 and amp.std(axis=2).mean() > 1e-3
+
+
+def test_a_spec_without_feature_mode_means_the_old_sanitized_features(tmp_path, store):
+    import json
+
+    spec = cdata.fit_input_spec(store, "train")
+    assert spec.feature_mode == "dynamic"
+    spec.save(tmp_path / "preprocess.json")
+    payload = json.loads((tmp_path / "preprocess.json").read_text())
+    del payload["feature_mode"]
+    (tmp_path / "old.json").write_text(json.dumps(payload))
+    assert cdata.CaptionInputSpec.load(tmp_path / "old.json").feature_mode == "sanitized"
+
+
+def test_time_shift_augmentation_rolls_each_clip_by_its_own_offset():
+    x = torch.arange(2 * 3 * 5 * 2 * 1, dtype=torch.float32).view(2, 3, 5, 2, 1)
+    shift = torch.tensor([1, 3])
+    rolled = cdata.roll_time(x, shift)
+    for b in range(2):
+        assert torch.equal(rolled[b], torch.roll(x[b], int(shift[b]), dims=1))
+
+
+def test_class_aware_info_nce_is_infonce_for_distinct_classes_and_ignores_same_class_negatives():
+    from wifisense.caption.train import class_aware_info_nce
+    from wifisense.nn.contrastive import info_nce
+
+    gen = torch.Generator().manual_seed(0)
+    a = torch.nn.functional.normalize(torch.randn(6, 8, generator=gen), dim=-1)
+    b = torch.nn.functional.normalize(torch.randn(6, 8, generator=gen), dim=-1)
+    distinct = torch.arange(6)
+    assert torch.allclose(class_aware_info_nce(a, b, distinct, 0.1), info_nce(a, b, 0.1), atol=1e-6)
+    # rows 0 and 1 are one class: plain InfoNCE prefers their embeddings apart, the class-aware
+    # loss prefers them together
+    basis = torch.eye(8)
+    together = torch.stack([basis[0], basis[0], basis[2], basis[3], basis[4], basis[5]])
+    apart = torch.stack([basis[0], basis[1], basis[2], basis[3], basis[4], basis[5]])
+    same = torch.tensor([0, 0, 1, 2, 3, 4])
+    assert info_nce(apart, apart, 0.1) < info_nce(together, together, 0.1)
+    assert class_aware_info_nce(together, together, same, 0.1) < class_aware_info_nce(apart, apart, same, 0.1)
 
 
 def test_normalisation_statistics_come_from_the_training_split_only(store):
@@ -102,14 +170,18 @@ def test_normalisation_statistics_come_from_the_training_split_only(store):
     spec = cdata.fit_input_spec(store, "train")
     assert spec.clip_shape == ds.csi.shape[1:] and spec.fitted_on == "train"
 
-    def mean_amplitude(rows):
+    def amplitude_stats(rows):
         amp, _ = cdata.csi_features(ds.csi[rows], ds.subcarriers)
-        return amp[ds.rx_valid[rows]].astype(np.float64).mean(axis=(0, 1))       # [A, S]
+        amp = amp[ds.rx_valid[rows]].astype(np.float64)
+        return amp.mean(axis=(0, 1)), amp.std(axis=(0, 1))       # [A, S] each
 
+    # (the dynamic amplitude has zero mean by construction, so its std tells the splits apart)
     train = ds.splits["train"]
-    np.testing.assert_allclose(spec.amplitude_mean, mean_amplitude(train), rtol=1e-5)
+    mean, std = amplitude_stats(train)
+    np.testing.assert_allclose(spec.amplitude_mean, mean, atol=1e-6)
+    np.testing.assert_allclose(spec.amplitude_std, std, rtol=1e-4)
     everything = np.arange(len(ds.csi))
-    assert not np.allclose(spec.amplitude_mean, mean_amplitude(everything), rtol=1e-5)
+    assert not np.allclose(spec.amplitude_std, amplitude_stats(everything)[1], rtol=1e-3)
 
     # normalised training inputs are standardised; invalid receivers are zero
     valid = ds.rx_valid[train].copy()

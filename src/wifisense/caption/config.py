@@ -36,6 +36,7 @@ class StudentConfig:
     num_receivers: int = 3
     resnet_width: int = 64               # 64 = the paper's ResNet-18; 8-16 for tiny runs
     share_across_receivers: bool = False  # one receiver encoder for all receivers instead of one each
+    time_pool: int = 1                   # average-pool the input over this many time steps first (tiny: 2)
 
 
 @dataclass
@@ -91,6 +92,9 @@ class LossConfig:
     mirror_mode: str = "full"            # "none" | "teacher" | "full"
     mirror_margin: float = 0.2
     mirror_weight: float = 1.0
+    # Clips of the same class (or the same caption) in a batch are positives of each other in
+    # InfoNCE, not negatives: with a few dozen classes, batches of 32 hold many such pairs.
+    class_aware: bool = True
 
 
 @dataclass
@@ -160,6 +164,7 @@ def validate_caption_config(config: CaptionModelConfig, where: str = "caption co
         (config.student.in_channels > 0, "student.in_channels", "must be > 0"),
         (config.student.num_receivers > 0, "student.num_receivers", "must be > 0"),
         (config.student.resnet_width > 0, "student.resnet_width", "must be > 0"),
+        (config.student.time_pool >= 1, "student.time_pool", "must be >= 1"),
         (config.teacher.frame_encoder in ("clip", "cnn"), "teacher.frame_encoder", "must be 'clip' or 'cnn'"),
         (config.teacher.num_frames > 0, "teacher.num_frames", "must be > 0"),
         (config.teacher.temporal_dim % config.teacher.temporal_heads == 0, "teacher.temporal_dim",

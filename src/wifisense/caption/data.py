@@ -39,6 +39,10 @@ log = logging.getLogger(__name__)
 
 INPUT_SPEC_FILE = "preprocess.json"
 STD_FLOOR = 1e-6          # a constant feature (e.g. all-zero padding) is centred, not blown up
+FEATURE_MODES = ("dynamic", "sanitized")
+DEFAULT_FEATURE_MODE = "dynamic"
+LEGACY_FEATURE_MODE = "sanitized"   # what a preprocess.json written before feature_mode existed means
+EPS = 1e-12
 FIT_CHUNK_CLIPS = 64      # clips read from the store at a time when fitting the statistics
 MAX_GAP_FRACTION = 0.5    # captures with more grid gaps than this are refused (too sparse)
 
@@ -65,6 +69,7 @@ class CaptionInputSpec:
     phase_std: list[list[float]]
     fitted_on: str = "train"
     num_fit_clips: int = 0
+    feature_mode: str = DEFAULT_FEATURE_MODE
 
     @property
     def clip_seconds(self) -> float:
@@ -85,7 +90,11 @@ class CaptionInputSpec:
         if path.is_dir():
             path = path / INPUT_SPEC_FILE
         try:
-            return cls(**json.loads(path.read_text()))
+            payload = json.loads(path.read_text())
+            payload.setdefault("feature_mode", LEGACY_FEATURE_MODE)
+            if payload["feature_mode"] not in FEATURE_MODES:
+                raise ConfigError(f"{path}: feature_mode {payload['feature_mode']!r} is not one of {FEATURE_MODES}")
+            return cls(**payload)
         except FileNotFoundError:
             raise ConfigError(f"{path}: missing; is {path.parent} a caption run directory?") from None
         except (json.JSONDecodeError, TypeError) as err:
@@ -97,23 +106,55 @@ class CaptionInputSpec:
                 for name in ("amplitude_mean", "amplitude_std", "phase_mean", "phase_std")}
 
 
-def csi_features(csi, subcarriers):
-    """``(relative amplitude, sanitised phase)`` of complex CSI ``[..., T, A, S]``; NumPy or torch.
+def _xp(x):
+    """``(module, reduce-kwargs maker)`` so the feature code runs on NumPy arrays and torch tensors alike."""
+    if isinstance(x, np.ndarray):
+        return np, (lambda axes: {"axis": axes, "keepdims": True})
+    import torch
+    return torch, (lambda axes: {"dim": axes, "keepdim": True})
 
-    The amplitude is divided by its mean over each receiver's ``[T, A, S]`` block: the
-    receiver's gain (AGC, path loss, and the arbitrary scale of each NIC's raw CSI, which
-    differs by orders of magnitude between the simulator and e.g. an Intel 5300) carries no
-    action information and would otherwise dominate the z-score.
+
+def csi_features(csi, subcarriers, mode: str = DEFAULT_FEATURE_MODE):
+    """``(amplitude, phase)`` features of complex CSI ``[..., T, A, S]``; NumPy or torch.
+
+    ``mode="dynamic"`` (default): what the *motion* does to the channel, with the receiver's
+    impairments and the static room cancelled exactly:
+
+    - amplitude: ``log |H|`` double-centred, i.e. minus its mean over ``[A, S]`` at every
+      packet (cancels the per-packet AGC gain, which otherwise swamps the 1-5 % amplitude
+      ripple a moving limb causes) and minus its time mean per ``(A, S)`` (cancels the
+      static, position-dependent multipath pattern, which a network otherwise memorises
+      clip by clip); in the log domain both cancel exactly;
+    - phase: the angle of the conjugate product of each antenna with the next one,
+      ``H_a conj(H_(a+1 mod A))`` (cancels CFO, STO/SFO slopes and any per-packet common
+      phase, as they are shared by one NIC's antennas), rotated by its time-mean phasor so
+      the static part is 0. With one antenna the sanitised phase is used instead.
+
+    ``mode="sanitized"``: the amplitude divided by its mean over each receiver's
+    ``[T, A, S]`` block, and the phase with its per-packet linear fit over subcarriers
+    removed (:func:`wifisense.signal.sanitize_phase`). Kept for runs trained with it.
     """
     from wifisense.signal import amplitude, sanitize_phase
+
+    if mode not in FEATURE_MODES:
+        raise ConfigError(f"feature mode {mode!r} is not one of {FEATURE_MODES}")
+    xp, keep = _xp(csi)
     amp = amplitude(csi)
-    gain = amp.mean(axis=(-3, -2, -1), keepdims=True) if isinstance(amp, np.ndarray) else \
-        amp.mean(dim=(-3, -2, -1), keepdim=True)
-    return amp / (gain + 1e-12), sanitize_phase(csi, subcarriers, axis=-1)
+    if mode == "sanitized":
+        return amp / (amp.mean(**keep((-3, -2, -1))) + EPS), sanitize_phase(csi, subcarriers, axis=-1)
+    log_amp = xp.log(amp + EPS)
+    log_amp = log_amp - log_amp.mean(**keep((-2, -1)))
+    log_amp = log_amp - log_amp.mean(**keep((-3,)))     # the packet means' time mean goes with it
+    if csi.shape[-2] == 1:
+        return log_amp, sanitize_phase(csi, subcarriers, axis=-1)
+    pairs = csi * xp.conj(xp.roll(csi, -1, -2))
+    pairs = pairs / (xp.abs(pairs) + EPS)        # unit phasors: the per-packet gain does not weight the mean
+    static = pairs.mean(**keep((-3,)))
+    return log_amp, xp.angle(pairs * xp.conj(static))
 
 
-def fit_input_spec(store: str | os.PathLike, split: str = "train",
-                   chunk_clips: int = FIT_CHUNK_CLIPS) -> CaptionInputSpec:
+def fit_input_spec(store: str | os.PathLike, split: str = "train", chunk_clips: int = FIT_CHUNK_CLIPS,
+                   feature_mode: str = DEFAULT_FEATURE_MODE) -> CaptionInputSpec:
     """Geometry of the store's clips and per (antenna pair, subcarrier) mean/std over ``split`` only.
 
     Statistics run over every valid receiver and time step of the split's clips, read
@@ -138,7 +179,7 @@ def fit_input_spec(store: str | os.PathLike, split: str = "train",
             rows = indices[start:start + chunk_clips]
             csi = f["csi"][rows]                          # [n, R, T, A, S]; h5py needs increasing rows
             valid = f["rx_valid"][rows].astype(bool)      # [n, R]
-            amp, phase = csi_features(csi[valid], subcarriers)   # [m, T, A, S]
+            amp, phase = csi_features(csi[valid], subcarriers, feature_mode)   # [m, T, A, S]
             amp, phase = amp.astype(np.float64), phase.astype(np.float64)
             sums += np.stack([amp.sum((0, 1)), (amp ** 2).sum((0, 1)), phase.sum((0, 1)), (phase ** 2).sum((0, 1))])
             count += amp.shape[0] * amp.shape[1]
@@ -151,7 +192,7 @@ def fit_input_spec(store: str | os.PathLike, split: str = "train",
         num_receivers=r, num_steps=t, num_antenna_pairs=a, subcarriers=subcarriers.tolist(), sample_rate_hz=rate,
         amplitude_mean=mean_amp.tolist(), amplitude_std=np.maximum(std_amp, STD_FLOOR).tolist(),
         phase_mean=mean_phase.tolist(), phase_std=np.maximum(std_phase, STD_FLOOR).tolist(),
-        fitted_on=split, num_fit_clips=int(indices.size))
+        fitted_on=split, num_fit_clips=int(indices.size), feature_mode=feature_mode)
 
 
 def check_store_matches(store: str | os.PathLike, spec: CaptionInputSpec) -> None:
@@ -183,7 +224,8 @@ def prepare_inputs(csi, rx_valid, spec: CaptionInputSpec, subcarriers: Sequence[
     csi = torch.as_tensor(csi)
     valid = torch.as_tensor(rx_valid).to(torch.bool)
     stats = {name: torch.from_numpy(value).to(csi.device) for name, value in spec.stats_arrays().items()}
-    amp, phase = csi_features(csi, np.asarray(subcarriers if subcarriers is not None else spec.subcarriers))
+    amp, phase = csi_features(csi, np.asarray(subcarriers if subcarriers is not None else spec.subcarriers),
+                              spec.feature_mode)
     amp = (amp.float() - stats["amplitude_mean"]) / stats["amplitude_std"]
     phase = (phase.float() - stats["phase_mean"]) / stats["phase_std"]
     keep = valid[:, :, None, None, None].to(amp.dtype)
@@ -198,10 +240,16 @@ class ClipCollate:
     reads frames; always ``captions`` (B lists of strings), ``class_id`` ``[B]`` and
     ``index`` ``[B]`` (store clip index, the sample id). Preprocessing runs once per batch,
     vectorised, in the loader (so in its worker processes when there are any).
+
+    ``time_shift=True`` (training augmentation) rolls every clip's features circularly in
+    time by its own random offset (torch's global RNG, so seeded runs repeat): actions are
+    repetitive and start at a random phase, so a shifted clip is another plausible
+    performance, and the network cannot key on *when* something happens in a clip.
     """
 
-    def __init__(self, spec: CaptionInputSpec):
+    def __init__(self, spec: CaptionInputSpec, time_shift: bool = False):
         self.spec = spec
+        self.time_shift = time_shift
 
     def __call__(self, items: list[dict]) -> dict:
         from wifisense.io.datasets import collate_clips
@@ -210,7 +258,26 @@ class ClipCollate:
         if "csi" in batch:
             csi = batch.pop("csi")
             batch["amplitude"], batch["phase"], batch["rx_valid"] = prepare_inputs(csi, batch["rx_valid"], self.spec)
+            if self.time_shift:
+                shift = random_time_shifts(batch["amplitude"].shape[0], batch["amplitude"].shape[2])
+                batch["amplitude"] = roll_time(batch["amplitude"], shift)
+                batch["phase"] = roll_time(batch["phase"], shift)
         return batch
+
+
+def random_time_shifts(batch: int, steps: int):
+    """One uniform random offset in ``[0, steps)`` per clip (torch's global RNG)."""
+    import torch
+    return torch.randint(0, steps, (batch,))
+
+
+def roll_time(x, shift):
+    """``x [B, R, T, ...]`` with clip b rolled circularly by ``shift[b]`` steps along T (one gather)."""
+    import torch
+    steps = x.shape[2]
+    source = (torch.arange(steps)[None, :] - shift[:, None]) % steps              # [B, T]
+    index = source.view(x.shape[0], 1, steps, *([1] * (x.dim() - 3))).expand_as(x)
+    return torch.gather(x, 2, index.to(x.device))
 
 
 def clip_fields(csi: bool = True, frames: bool = False) -> tuple[str, ...]:

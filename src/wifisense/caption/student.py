@@ -9,6 +9,10 @@ dropped out) are not encoded at all and are left out of the mean, rather than ze
 ``share_across_receivers``: False (paper) gives every receiver its own encoder, so each
 can learn its own viewpoint; True uses one encoder for all receivers (R times fewer
 parameters, the receivers' data pooled for training). Compute is the same either way.
+
+``time_pool`` > 1 averages the input over that many time steps before the backbones: it
+divides the compute by about that factor and low-passes the per-packet noise (body motion
+lives well below the 100 Hz packet rate once the static channel is removed).
 """
 
 from __future__ import annotations
@@ -57,6 +61,7 @@ class CSIStudent(nn.Module):
         num_receivers: R.
         resnet_width: first-stage width of every ResNet-18 (64 in the paper).
         share_across_receivers: one ReceiverEncoder for all receivers (see the module docstring).
+        time_pool: average the input over this many time steps before the backbones (1 = off).
 
     ``forward(amplitude [B, R, T, A, S], phase [B, R, T, A, S], rx_valid [B, R] bool or None) -> [B, embed_dim]``,
     L2-normalised (all-zero for a sample with no valid receiver).
@@ -64,8 +69,11 @@ class CSIStudent(nn.Module):
     """
 
     def __init__(self, in_channels: int, embed_dim: int, num_receivers: int = 3, resnet_width: int = 64,
-                 share_across_receivers: bool = False):
+                 share_across_receivers: bool = False, time_pool: int = 1):
         super().__init__()
+        if time_pool < 1:
+            raise ValueError(f"time_pool must be >= 1, got {time_pool}")
+        self.time_pool = int(time_pool)
         self.num_receivers = num_receivers
         self.embed_dim = embed_dim
         self.share_across_receivers = share_across_receivers
@@ -76,7 +84,15 @@ class CSIStudent(nn.Module):
     def from_config(cls, config, embed_dim: int) -> CSIStudent:
         """Build from a ``StudentConfig``."""
         return cls(config.in_channels, embed_dim, config.num_receivers, config.resnet_width,
-                   config.share_across_receivers)
+                   config.share_across_receivers, getattr(config, "time_pool", 1))
+
+    def pool_time(self, x: torch.Tensor) -> torch.Tensor:
+        """``[N, T, A, S] -> [N, ceil(T / time_pool), A, S]`` by averaging (a partial last window is averaged too)."""
+        if self.time_pool == 1:
+            return x
+        n, t, a, s = x.shape
+        pooled = F.avg_pool1d(x.permute(0, 2, 3, 1).reshape(n, a * s, t), self.time_pool, ceil_mode=True)
+        return pooled.reshape(n, a, s, -1).permute(0, 3, 1, 2)
 
     def encode_receivers(self, amplitude: torch.Tensor, phase: torch.Tensor,
                          rx_valid: torch.Tensor | None = None) -> torch.Tensor:
@@ -92,12 +108,12 @@ class CSIStudent(nn.Module):
         # not reach the output, not even through BatchNorm's batch statistics.
         if self.share_across_receivers:
             if rx_valid.any():
-                out[rx_valid] = self.receivers[0](amplitude[rx_valid], phase[rx_valid])
+                out[rx_valid] = self.receivers[0](self.pool_time(amplitude[rx_valid]), self.pool_time(phase[rx_valid]))
             return out
         for r, encoder in enumerate(self.receivers):
             rows = rx_valid[:, r].nonzero(as_tuple=True)[0]
             if rows.numel():
-                out[rows, r] = encoder(amplitude[rows, r], phase[rows, r])
+                out[rows, r] = encoder(self.pool_time(amplitude[rows, r]), self.pool_time(phase[rows, r]))
         return out
 
     def forward(self, amplitude: torch.Tensor, phase: torch.Tensor,

@@ -75,6 +75,8 @@ RUN_CONFIG_FILE = "config.json"
 LM_DIR = "lm"
 RUN_KIND = "wifisense-caption-run"
 DEFAULT_EPOCHS = 10
+# Per stage; the student stages are the costly ones on a CPU (see README / issue 3 for timings).
+DEFAULT_STAGE_EPOCHS = {"s1": 10, "s2-1": 10, "s2-2": 10, "s3": 10, "csi-lm": 10}
 DEFAULT_LR = {"s1": 5e-4, "s2-1": 1e-3, "s2-2": 1e-3, "s3": 2e-3, "csi-lm": 1e-3}
 WEIGHT_DECAY = 0.01
 WARMUP_FRACTION = 0.05
@@ -108,9 +110,10 @@ class CaptionTrainSettings:
     seed: int = 0
     restart: bool = False
     quiet: bool = False
+    augment: bool = True      # random circular time shift of training clips (CSI stages)
 
     def stage_epochs(self, stage: str) -> int:
-        return int(self.epochs.get(stage, DEFAULT_EPOCHS))
+        return int(self.epochs.get(stage, DEFAULT_STAGE_EPOCHS.get(stage, DEFAULT_EPOCHS)))
 
     def stage_lr(self, stage: str) -> float:
         return float(self.lr.get(stage, DEFAULT_LR[stage]))
@@ -294,6 +297,35 @@ def in_batch_match_accuracy(a: torch.Tensor, b: torch.Tensor, class_id: torch.Te
     return (class_id[best] == class_id).float().mean()
 
 
+def class_aware_info_nce(a: torch.Tensor, b: torch.Tensor, groups: torch.Tensor,
+                         temperature: float | torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE where every column of the same group (class) as the row is a positive.
+
+    The target of row i is uniform over the columns j with ``groups[j] == groups[i]``
+    (i itself included), so two clips of one class in a batch are not pushed apart as
+    negatives. With all groups distinct this is exactly the usual symmetric InfoNCE. Under
+    torch.distributed both sides and the groups are all-gathered and each rank scores its
+    local rows against all columns (the convention of ``nn.contrastive.ContrastiveLoss``).
+    """
+    import torch.nn.functional as F
+
+    from wifisense.nn.contrastive import _distributed_active
+
+    if _distributed_active():
+        from wifisense.training.distributed import all_gather_with_grad
+        a_all, b_all = all_gather_with_grad(a), all_gather_with_grad(b)
+        groups_all = all_gather_with_grad(groups.to(torch.float64)).round().to(groups.dtype)
+    else:
+        a_all, b_all, groups_all = a, b, groups
+    positives = (groups[:, None] == groups_all[None, :]).to(a.dtype)
+    targets = positives / positives.sum(dim=1, keepdim=True)
+
+    def cross_entropy(logits: torch.Tensor) -> torch.Tensor:
+        return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+    return 0.5 * (cross_entropy(a @ b_all.t() / temperature) + cross_entropy(b @ a_all.t() / temperature))
+
+
 def _direction_mask(captions: Sequence[str], device) -> torch.Tensor:
     return torch.tensor([has_direction(c) for c in captions], dtype=torch.bool, device=device)
 
@@ -318,13 +350,18 @@ class StageModel(nn.Module):
     def _csi_embedding(self, batch: dict) -> torch.Tensor:
         return self.student(batch["amplitude"], batch["phase"], batch["rx_valid"])
 
+    def _contrastive(self, a: torch.Tensor, b: torch.Tensor, batch: dict) -> torch.Tensor:
+        if self.frozen.get("class_aware"):
+            return class_aware_info_nce(a, b, batch["class_id"].to(a.device), self.loss.temperature)
+        return self.loss(a, b)
+
     def _s1(self, batch):
         teacher, mirror = self.frozen["teacher"], self.mirror
         captions = pick_captions(batch["captions"], self.training)
         ids = batch["index"].tolist()
         video = teacher.encode_video(batch["frames"], ids)
         text = teacher.encode_text(captions)
-        nce = self.loss(video, text)
+        nce = self._contrastive(video, text, batch)
         metrics = {"infonce": nce.detach(), "match_acc": in_batch_match_accuracy(video, text, batch["class_id"])}
         loss = nce
         if mirror.mode != "none":
@@ -338,7 +375,7 @@ class StageModel(nn.Module):
     def _s2_1(self, batch):
         csi = self._csi_embedding(batch)
         video = self.frozen["video_table"][batch["index"]].to(csi)
-        nce = self.loss(csi, video)
+        nce = self._contrastive(csi, video, batch)
         return nce, {"infonce": nce.detach(), "match_acc": in_batch_match_accuracy(csi, video, batch["class_id"])}
 
     def _s2_2(self, batch):
@@ -346,7 +383,7 @@ class StageModel(nn.Module):
         csi = self._csi_embedding(batch)
         captions = pick_captions(batch["captions"], self.training)
         text = teacher.encode_text(captions)
-        nce = self.loss(csi, text)
+        nce = self._contrastive(csi, text, batch)
         metrics = {"infonce": nce.detach(), "match_acc": in_batch_match_accuracy(csi, text, batch["class_id"])}
         loss = nce
         if mirror.mode == "full":
@@ -525,7 +562,7 @@ class CaptionPipeline:
             "input_spec": INPUT_SPEC_FILE,
             "train": {"epochs": {st: s.stage_epochs(st) for st in s.stages}, "lr": {st: s.stage_lr(st) for st in s.stages},
                       "batch_size": s.batch_size, "max_steps": s.max_steps, "patience": s.patience,
-                      "seed": s.seed, "device": s.device, "workers": s.workers},
+                      "seed": s.seed, "device": s.device, "workers": s.workers, "augment": s.augment},
         }
         if self._main():
             from wifisense.training.checkpoint import write_json
@@ -593,13 +630,15 @@ class CaptionPipeline:
 
     # ---- data
 
-    def loader(self, split: str, *, csi: bool, frames: bool, shuffle: bool, drop_last: bool):
+    def loader(self, split: str, *, csi: bool, frames: bool, shuffle: bool, drop_last: bool,
+               augment: bool = False):
         from wifisense.training import build_loader
 
         dataset = caption_dataset(self.data, split, csi=csi, frames=frames)
         batch = max(1, min(self.settings.batch_size, len(dataset)))
+        collate = ClipCollate(self.spec, time_shift=augment and csi and self.settings.augment)
         return build_loader(dataset, batch, shuffle=shuffle, seed=self.settings.seed, drop_last=drop_last,
-                            num_workers=self.settings.workers, collate_fn=ClipCollate(self.spec),
+                            num_workers=self.settings.workers, collate_fn=collate,
                             pin_memory=self.device.type == "cuda")
 
     @torch.no_grad()
@@ -628,7 +667,7 @@ class CaptionPipeline:
         frames = stage == "s1"
         csi = stage in ("s2-1", "s2-2", "csi-lm")
         parts: dict[str, nn.Module] = {}
-        frozen: dict[str, Any] = {"device": self.device}
+        frozen: dict[str, Any] = {"device": self.device, "class_aware": self.config.loss.class_aware}
         if stage == "s1":
             teacher = self.teacher()
             parts = {"teacher": set_trainable(teacher_parts(teacher), True), "loss": self.new_loss(stage),
@@ -674,7 +713,7 @@ class CaptionPipeline:
         else:
             raise ConfigError(f"unknown stage {stage!r}")
         model = StageModel(stage, parts, frozen)
-        train_loader = self.loader("train", csi=csi, frames=frames, shuffle=True, drop_last=contrastive)
+        train_loader = self.loader("train", csi=csi, frames=frames, shuffle=True, drop_last=contrastive, augment=True)
         val_loader = self.loader("val", csi=csi, frames=frames, shuffle=False, drop_last=False) if self.has_val else None
         return model, train_loader, val_loader
 
@@ -716,6 +755,7 @@ class CaptionPipeline:
                           scheduler=warmup_cosine_factory(),
                           run_config={"stage": stage, "trains": list(STAGE_TRAINS[stage]),
                                       "mirror_mode": self.config.loss.mirror_mode, "data": self.data,
+                                      "augment": self.settings.augment,
                                       "lr": self.settings.stage_lr(stage), "batch_size": self.settings.batch_size})
         summary = trainer.fit(resume=status == "partial")
         return {"stage": stage, "skipped": False, **summary}
