@@ -104,6 +104,30 @@ def test_random_split_is_disjoint_and_seeded(streams):
     assert not np.array_equal(other["train"].starts, parts["train"].starts)
 
 
+def test_random_split_overlapping_training_windows_stay_inside_training_blocks(streams):
+    blocks = track_data.split_windows(track_data.parse_split("random"), streams, 5.0, seed=0)
+    parts = track_data.split_windows(track_data.parse_split("random"), streams, 5.0, step_s=1.0, seed=0)
+    # validation/test are the same back-to-back blocks; training gains the shifted windows
+    for name in ("val", "test"):
+        np.testing.assert_array_equal(parts[name].starts, blocks[name].starts)
+    assert len(parts["train"]) > 2 * len(blocks["train"])
+    assert set(np.round(blocks["train"].starts, 6)) <= set(np.round(parts["train"].starts, 6))
+    for name in ("val", "test"):
+        assert _intervals_disjoint(parts["train"], parts[name])
+        # not a single CSI or SNR frame is shared with a held-out window
+        for ranges in ("csi_range", "snr_range"):
+            total = int(max(getattr(parts[n], ranges).max() for n in parts)) + 1
+            shared = (track_data.frames_in_windows(getattr(parts["train"], ranges), total)
+                      & track_data.frames_in_windows(getattr(parts[name], ranges), total))
+            assert not shared.any()
+
+
+def test_starts_inside_blocks_spans_only_consecutive_chosen_blocks():
+    # blocks 0, 1, 3 chosen out of 5 (each 2 s long from t=10): windows of 2 s every 0.5 s
+    starts = track_data.starts_inside_blocks(10.0, 2.0, 0.5, np.array([0, 1, 3]), 5)
+    np.testing.assert_allclose(starts, [10.0, 10.5, 11.0, 11.5, 12.0, 16.0])
+
+
 def test_temporal_split_orders_train_val_test(streams):
     parts = track_data.split_windows(track_data.parse_split("temporal:0.7"), streams, 5.0, step_s=2.5)
     train_end = parts["train"].starts.max() + 5.0

@@ -41,6 +41,7 @@ class TrackModelConfig:
     encoder_cell: str = "gru"          # "gru" or "lstm"
     encoder_euler_steps: int = 1       # Euler steps per gap between observations
     encoder_init_logvar: float = 0.0   # initial log-variance bias of q(z0)
+    encoder_input_hidden: list[int] = field(default_factory=list)  # per-observation MLP before the cell
     ode_hidden_dim: int = 32           # latent ODE MLP width
     ode_layers: int = 2
     solver: str = "dopri5"
@@ -48,6 +49,7 @@ class TrackModelConfig:
     atol: float = 1e-4
     adjoint: bool = False
     ode_step_size: float | None = None  # step of fixed-step solvers ("rk4", "euler"); None = solver default
+    recon_time_bins: int = 200         # reconstruction times rounded to 1/bins of the window (0 = exact)
     fusion_dim: int = 16
     fusion_hidden_dim: int = 32
     decoder_hidden: list[int] = field(default_factory=lambda: [32])

@@ -16,7 +16,8 @@ The pipeline from a multi-band store to :class:`~wifisense.track.batching.TrackB
    grid (``query_hz`` points per second, at bin centres); a query farther than
    ``max_pose_gap_s`` from any pose sample is masked out.
 5. **Splits** (:func:`split_windows`):
-   ``random`` non-overlapping windows permuted by the seed, 8:1:1;
+   ``random`` back-to-back blocks of one window permuted by the seed, 8:1:1; with a step shorter
+   than the window, overlapping training windows are cut inside consecutive training blocks only;
    ``temporal:p`` the first fraction p of the recording trains, the rest is cut in half
    (earlier half validation, later half test), no window crosses a boundary;
    ``coordinate:X0,Y0,X1,Y1`` every window with ANY query position inside the rectangle
@@ -278,14 +279,35 @@ def in_region(xy: np.ndarray, region: Sequence[float]) -> np.ndarray:
     return (xy[..., 0] >= x0) & (xy[..., 0] <= x1) & (xy[..., 1] >= y0) & (xy[..., 1] <= y1)
 
 
+def starts_inside_blocks(t_lo: float, window_s: float, step_s: float, block_index: np.ndarray,
+                         n_blocks: int) -> np.ndarray:
+    """Starts (every ``step_s`` from ``t_lo``) of windows lying entirely inside the chosen blocks.
+
+    Blocks are the back-to-back windows ``[t_lo + i * window_s, t_lo + (i + 1) * window_s)``;
+    a window may span several consecutive chosen blocks but never touch any other block, so
+    overlapping training windows of the random split never share a frame with validation/test.
+    """
+    chosen = np.zeros(n_blocks + 1, np.int64)
+    chosen[np.asarray(block_index, np.int64)] = 1
+    covered = np.r_[0, np.cumsum(chosen)]                          # chosen blocks before index i
+    starts = t_lo + step_s * np.arange(int(np.floor((n_blocks - 1) * window_s / step_s + 1e-9)) + 1)
+    offset = (starts - t_lo) / window_s
+    first = np.floor(offset + 1e-9).astype(np.int64)               # block holding the window start
+    last = np.ceil(offset + 1.0 - 1e-9).astype(np.int64) - 1       # block holding its end
+    inside = (last < n_blocks) & (covered[np.minimum(last, n_blocks - 1) + 1] - covered[first] == last - first + 1)
+    return starts[inside]
+
+
 def split_windows(spec: SplitSpec, streams, window_s: float, step_s: float | None = None,
                   query_hz: float = 10.0, seed: int = 0) -> dict[str, Windows]:
     """Cut the recording into train/val/test windows by ``spec`` (see the module docstring).
 
     ``streams`` has ``csi_t``, ``snr_t``, ``pose_t``, ``pose_xy`` (a MultiBandDataset).
-    ``step_s`` (default ``window_s``) applies to the training windows of the temporal and
-    coordinate splits; validation/test windows never overlap. The random split needs
-    non-overlapping windows, otherwise test windows would share frames with training windows.
+    ``step_s`` (default ``window_s``) applies to the training windows; validation/test windows
+    never overlap. In the random split the recording is first cut into back-to-back blocks that
+    are assigned 8:1:1; with ``step_s < window_s`` the training windows are then re-cut every
+    ``step_s`` inside runs of consecutive training blocks only (:func:`starts_inside_blocks`),
+    so no training window shares a frame with a validation or test window.
     """
     step_s = window_s if step_s is None else step_s
     t_lo = max(streams.csi_t[0], streams.snr_t[0], streams.pose_t[0])
@@ -297,11 +319,11 @@ def split_windows(spec: SplitSpec, streams, window_s: float, step_s: float | Non
                            query_hz=query_hz)
 
     if spec.kind == "random":
+        blocks = cut(window_starts(t_lo, t_hi, window_s, window_s))
+        parts = dict(zip(SPLIT_NAMES, _random_parts(len(blocks), spec.ratios, rng)))
+        result = {name: blocks.subset(idx) for name, idx in parts.items()}
         if step_s < window_s:
-            raise ConfigError(f"random split needs non-overlapping windows (step {step_s} < window {window_s})")
-        windows = cut(window_starts(t_lo, t_hi, window_s, window_s))
-        parts = dict(zip(SPLIT_NAMES, _random_parts(len(windows), spec.ratios, rng)))
-        result = {name: windows.subset(idx) for name, idx in parts.items()}
+            result["train"] = cut(starts_inside_blocks(t_lo, window_s, step_s, parts["train"], len(blocks)))
     elif spec.kind == "temporal":
         boundary = t_lo + spec.train_fraction * (t_hi - t_lo)
         middle = boundary + 0.5 * (t_hi - boundary)

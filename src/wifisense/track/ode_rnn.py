@@ -16,6 +16,8 @@ reference used by tests to check exactly that.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor, nn
 
@@ -35,10 +37,15 @@ class ODERNNEncoder(nn.Module):
         euler_steps: explicit Euler steps per gap between consecutive observations.
         init_logvar: initial bias of the log-variance output; a negative value starts training
             with a narrow q(z0), so early sampling noise does not drown the coordinate signal.
+        input_hidden: widths of an MLP applied to each observation (values and mask) before the
+            cell; empty = the cell reads them directly. Like the MLP gates of the latent-ODE
+            reference GRU unit, it lets the update read a nonlinear feature of a fingerprint-like
+            observation (a beam-SNR sweep), which one GRU cell alone learns only slowly.
     """
 
     def __init__(self, input_dim: int, latent_dim: int, hidden_dim: int = 32, ode_hidden_dim: int = 32,
-                 cell: str = "gru", euler_steps: int = 1, init_logvar: float = 0.0):
+                 cell: str = "gru", euler_steps: int = 1, init_logvar: float = 0.0,
+                 input_hidden: Sequence[int] = ()):
         super().__init__()
         if cell not in ("gru", "lstm"):
             raise ValueError(f"cell must be 'gru' or 'lstm', got {cell!r}")
@@ -48,8 +55,11 @@ class ODERNNEncoder(nn.Module):
         self.cell_type, self.euler_steps = cell, euler_steps
         self.ode_func = make_mlp(hidden_dim, [ode_hidden_dim], hidden_dim, activation=nn.Tanh)
         # the cell sees the values and the mask, so a missing feature differs from a zero value
+        input_hidden = list(input_hidden)
+        self.input_net = (make_mlp(2 * input_dim, input_hidden[:-1], input_hidden[-1], final_activation=nn.Tanh())
+                          if input_hidden else nn.Identity())
         cell_cls = nn.GRUCell if cell == "gru" else nn.LSTMCell
-        self.cell = cell_cls(2 * input_dim, hidden_dim)
+        self.cell = cell_cls(input_hidden[-1] if input_hidden else 2 * input_dim, hidden_dim)
         self.to_z0 = make_mlp(hidden_dim, [hidden_dim], 2 * latent_dim, activation=nn.Tanh)
         with torch.no_grad():
             self.to_z0[-1].bias[latent_dim:].fill_(init_logvar)
@@ -67,10 +77,12 @@ class ODERNNEncoder(nn.Module):
         h = values.new_zeros(n_batch, self.hidden_dim)
         c = torch.zeros_like(h)
         t_prev = times[:, 0] if n_slots else values.new_zeros(n_batch)
+        # observation features for all slots at once (vectorised outside the recurrence)
+        cell_inputs = self.input_net(torch.cat([values * mask, mask], dim=-1))
         for j in range(n_slots):
             # padding slots repeat the earliest time, so their gap (and ODE change) is exactly 0
             h = self.evolve(h, times[:, j] - t_prev)
-            cell_in = torch.cat([values[:, j] * mask[:, j], mask[:, j]], dim=-1)
+            cell_in = cell_inputs[:, j]
             keep = valid[:, j].unsqueeze(-1)
             if self.cell_type == "gru":
                 h = torch.where(keep, self.cell(cell_in, h), h)
