@@ -356,3 +356,21 @@ def test_cli_writes_a_valid_store(tmp_path, capsys):
     from wifisense.errors import ConfigError
     with pytest.raises(ConfigError):   # refuses to overwrite
         actions.run_from_args(args)
+
+
+def test_default_class_set_is_a_mirror_closed_subset_with_every_direction_word_and_all_stays_available():
+    from wifisense.directions import has_direction
+
+    cfg = ActionConfig()
+    chosen = vocabulary.select_classes(SPECS, list(cfg.classes))
+    assert 20 <= len(chosen) < len(SPECS)
+    names = {s.name for s in chosen}
+    assert all(s.mirrored().name in names for s in chosen)
+    captions = [c for s in chosen for c in vocabulary.class_captions(s)]
+    for word in ("left", "right", "clockwise", "counterclockwise"):
+        assert any(f" {word} " in f" {c} " for c in captions), word
+    assert any(not has_direction(c) for c in captions)                 # symmetric classes too
+    assert {"standing", "sitting"} == {s.posture for s in chosen}
+    assert len(vocabulary.select_classes(SPECS, ["all"])) == len(SPECS) >= 100
+    # the default store stays the size it was with 106 classes x 3 clips
+    assert len(chosen) * cfg.clips_per_class <= 320

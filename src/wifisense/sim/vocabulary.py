@@ -70,8 +70,9 @@ def mirror_table(specs: Sequence[ActionSpec]) -> np.ndarray:
 
 def select_classes(specs: Sequence[ActionSpec], wanted: Sequence[str] | None) -> list[ActionSpec]:
     """The classes named in ``wanted`` (full names, or a prefix such as ``standing:left_arm``),
-    in canonical order, with every selected class's mirror partner added so pairs stay whole."""
-    if not wanted:
+    in canonical order, with every selected class's mirror partner added so pairs stay whole.
+    Empty ``wanted`` or the name ``"all"`` selects every class."""
+    if not wanted or "all" in wanted:
         return list(specs)
     chosen = set()
     for w in wanted:
