@@ -306,7 +306,10 @@ def run_compare(store, out_dir, tables=TABLES, methods=None, preset="tiny", epoc
         store: multi-band store (.h5).
         out_dir: output directory (see the module docstring for its layout).
         tables: any of TABLES ("I", "II", "III", "IV", "coordinate").
-        methods: Table I / coordinate methods as ``--model`` names (default: all six).
+        methods: Table I methods as ``--model`` names (default: all six). Tables II-IV are NDF
+            studies; the coordinate table runs NDF (when in ``methods``) and the two-band baseline
+            with the lowest Table I mean error found in ``out_dir`` (the first baseline in
+            ``methods``, else rnn-decay, when Table I has not run).
         preset, overrides, epochs, seed, device: passed to every ``train_model`` call.
         region: ``(x0, y0, x1, y1)`` held out by the coordinate split (default: :func:`default_region`).
         cae_epochs: epochs of the shared CAE pretraining.
