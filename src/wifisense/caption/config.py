@@ -36,7 +36,7 @@ class StudentConfig:
     num_receivers: int = 3
     resnet_width: int = 64               # 64 = the paper's ResNet-18; 8-16 for tiny runs
     share_across_receivers: bool = False  # one receiver encoder for all receivers instead of one each
-    time_pool: int = 1                   # average-pool the input over this many time steps first (tiny: 2)
+    time_pool: int = 1                   # average-pool the input over this many time steps first (tiny: 4)
 
 
 @dataclass

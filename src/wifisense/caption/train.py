@@ -76,8 +76,12 @@ LM_DIR = "lm"
 RUN_KIND = "wifisense-caption-run"
 DEFAULT_EPOCHS = 10
 # Per stage; the student stages are the costly ones on a CPU (see README / issue 3 for timings).
-DEFAULT_STAGE_EPOCHS = {"s1": 10, "s2-1": 10, "s2-2": 10, "s3": 10, "csi-lm": 10}
-DEFAULT_LR = {"s1": 5e-4, "s2-1": 1e-3, "s2-2": 1e-3, "s3": 2e-3, "csi-lm": 1e-3}
+# The student is the costly part on a CPU, and with time-shift augmentation it keeps
+# improving on held-out clips for ~20 epochs, so s2-2 (the caption space the LM reads)
+# gets most of them; the csi-lm baseline trains its student for as many epochs as the
+# full pipeline's s2-1 + s2-2 together, so the comparison is at equal student training.
+DEFAULT_STAGE_EPOCHS = {"s1": 10, "s2-1": 6, "s2-2": 16, "s3": 10, "csi-lm": 22}
+DEFAULT_LR = {"s1": 5e-4, "s2-1": 2e-3, "s2-2": 2e-3, "s3": 2e-3, "csi-lm": 2e-3}
 WEIGHT_DECAY = 0.01
 WARMUP_FRACTION = 0.05
 GRAD_CLIP = 1.0
