@@ -173,3 +173,23 @@ def test_word_diff_marks_the_wrong_side():
                                            (None, "—"), (float("nan"), "—")])
 def test_format_seconds(seconds, text):
     assert format_seconds(seconds) == text
+
+
+def test_headline_and_details_a_reader_would_trip_over(demo_dir):
+    path = demo_dir / "caption" / "ablation.json"
+    ablation = json.loads(path.read_text())
+    for row, bleu in zip(ablation["designs"]["main"]["rows"], (0.4321, 0.43205, 0.43207, 0.43206)):
+        row["metrics"]["BLEU-4"] = bleu                    # differ only beyond the three shown decimals
+        row["not_computed"]["SPICE"] = "SPICE needs two jars in /some/very/long/path: " + "download them " * 20
+    ablation["examples"]["correct"]["prediction"] = "a person raises the right arm"
+    ablation["examples"]["partly_wrong"] = ablation["examples"]["correct"]
+    path.write_text(json.dumps(ablation))
+    page = build_report(demo_dir)[0].read_text()
+    assert "<strong>0.432</strong>" not in page            # equal as shown: no winner in bold
+    assert "SPICE needs two jars in /some/very/long/path (full text in the JSON file)" in page
+    assert "download them download" not in page
+    assert "The best caption (no prediction matched a reference exactly)" in page
+    assert "A correct caption" not in page and page.count('class="example"') == 1
+    assert "the test split offered no other clip" in page
+    assert "NDF, both bands: mean error" in page and "0.51 m" in page
+    assert "best baseline on both bands (LinearInt)" in page and "1.30 m" in page
