@@ -110,6 +110,25 @@ def test_encoder_output_does_not_depend_on_batch_mates(cell, euler_steps):
     torch.testing.assert_close(batched[1][1], alone[1][0], rtol=1e-5, atol=1e-6)
 
 
+def test_encoder_with_input_mlp_is_batch_independent():
+    torch.manual_seed(0)
+    encoder = ODERNNEncoder(3, 4, hidden_dim=8, ode_hidden_dim=8, input_hidden=[16, 8])
+    assert encoder.cell.input_size == 8
+    batch = collate_union(random_samples(4, [4, 11, 1, 0, 3]))
+    mean, logvar = encoder(batch)
+    mean_ref, logvar_ref = encode_loop(encoder, batch)
+    torch.testing.assert_close(mean, mean_ref, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(logvar, logvar_ref, rtol=1e-5, atol=1e-6)
+
+
+def test_ode_func_linear_term_adds_a_z():
+    torch.manual_seed(0)
+    func = ODEFunc(3, hidden_dim=8, n_layers=1, linear=True)
+    z = torch.randn(5, 3)
+    torch.testing.assert_close(func(torch.tensor(0.0), z), func.net(z) + z @ func.linear.weight.T)
+    assert ODEFunc(3, linear=False).linear is None
+
+
 def test_vectorised_encoder_equals_per_sample_loop():
     torch.manual_seed(0)
     encoder = ODERNNEncoder(3, 4, hidden_dim=8, ode_hidden_dim=8, euler_steps=2)

@@ -44,6 +44,7 @@ class TrackModelConfig:
     encoder_input_hidden: list[int] = field(default_factory=list)  # per-observation MLP before the cell
     ode_hidden_dim: int = 32           # latent ODE MLP width
     ode_layers: int = 2
+    ode_linear: bool = False           # add a linear term A z to the latent vector field
     solver: str = "dopri5"
     rtol: float = 1e-3
     atol: float = 1e-4

@@ -17,16 +17,24 @@ from wifisense.nn.mlp import make_mlp
 
 
 class ODEFunc(nn.Module):
-    """Autonomous MLP vector field dz/dt = f(z) with a function-evaluation counter."""
+    """Autonomous vector field dz/dt = f(z) (an MLP, plus optionally a linear term) counting evaluations.
 
-    def __init__(self, latent_dim: int, hidden_dim: int = 32, n_layers: int = 2):
+    With ``linear`` the field is ``A z + MLP(z)``: a linear term lets the model express
+    "position changes with velocity" (dp/dt = v, both parts of z) with one matrix, which a
+    tanh MLP learns only slowly; without motion the decoded trajectory collapses to the window
+    centroid for most of training.
+    """
+
+    def __init__(self, latent_dim: int, hidden_dim: int = 32, n_layers: int = 2, linear: bool = False):
         super().__init__()
         self.net = make_mlp(latent_dim, [hidden_dim] * n_layers, latent_dim, activation=nn.Tanh)
+        self.linear = nn.Linear(latent_dim, latent_dim, bias=False) if linear else None
         self.nfe = 0
 
     def forward(self, t: Tensor, z: Tensor) -> Tensor:
         self.nfe += 1
-        return self.net(z)
+        out = self.net(z)
+        return out + self.linear(z) if self.linear is not None else out
 
 
 class LinearODEFunc(nn.Module):

@@ -70,7 +70,8 @@ class NeuralDynamicFusion(nn.Module):
                              init_logvar=config.encoder_init_logvar, input_hidden=config.encoder_input_hidden)
             for b in self.bands})
         self.odes = nn.ModuleDict({
-            b: LatentODE(ODEFunc(latent_dim[b], config.ode_hidden_dim, config.ode_layers), method=config.solver,
+            b: LatentODE(ODEFunc(latent_dim[b], config.ode_hidden_dim, config.ode_layers, linear=config.ode_linear),
+                         method=config.solver,
                          rtol=config.rtol, atol=config.atol, adjoint=config.adjoint,
                          options=solver_options(config))
             for b in self.bands})

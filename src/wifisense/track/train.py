@@ -280,6 +280,24 @@ def build_model(task: dict):
 # --------------------------------------------------------------------------- training
 
 
+def training_step(config: TrackConfig, window: float, step: float | None = None) -> float | None:
+    """Step between training windows: ``step`` if given, else the preset's ``data.train_step_s``
+    (capped at the window), else None (back-to-back windows).
+
+    Overlapping training windows (cut inside the training part only, see ``split_windows``) give
+    every model the same ~window/step times more, shifted training windows; validation and test
+    windows stay back-to-back and disjoint from them.
+    """
+    if step is not None:
+        return float(step)
+    preset_step = config.data.get("train_step_s")
+    if preset_step is None:
+        return None
+    if not float(preset_step) > 0:
+        raise ConfigError(f"data.train_step_s must be > 0 seconds, got {preset_step!r}")
+    return min(float(preset_step), float(window))
+
+
 def train_model(store: str | os.PathLike, model_name: str = "ndf", bands=("csi", "snr"), fusion: str = "mlp",
                 split: str = "random", window: float = 5.0, run_dir: str | os.PathLike = "runs/track",
                 preset: str = "tiny", overrides: dict | list[str] | None = None, epochs: int | None = None,
@@ -308,6 +326,7 @@ def train_model(store: str | os.PathLike, model_name: str = "ndf", bands=("csi",
             cae_dir = pretrain_cae(store, run_dir, preset=preset, overrides=overrides, epochs=cae_epochs,
                                    seed=seed, device=device, quiet=quiet)
     data_device = str(select_device(device))
+    step = training_step(config, window, step)
     prepared = prepare_data(store, bands, split, window, step_s=step, query_hz=query_hz, seed=seed,
                             cae_dir=cae_dir, device=data_device)
     config = model_config_for_data(config, prepared)
