@@ -163,7 +163,7 @@ def test_ndf_output_structure(tiny, fusion):
     torch.manual_seed(0)
     batch = synthetic_windows(tiny.model.csi_dim, tiny.model.snr_dim)
     model = NeuralDynamicFusion(tiny.model, bands=("csi", "snr"), fusion=fusion).eval()
-    out = model(batch)
+    out = model(batch, reconstruct=True)
     assert out.xy.shape == (4, 12, 2)
     assert out.recon["csi"].shape == batch.csi.values.shape and out.recon["snr"].shape == batch.snr.values.shape
     assert out.latents["csi"].shape == (4, 12, tiny.model.csi_latent_dim)
@@ -183,6 +183,26 @@ def test_ndf_eval_is_deterministic_and_training_samples(tiny):
     model.eval()
     torch.testing.assert_close(model(batch).xy, model(batch).xy)
     assert not torch.allclose(model(batch, sample=True).xy, model(batch, sample=True).xy)
+
+
+@pytest.mark.parametrize("bands", [("csi", "snr"), ("snr",)])
+def test_ndf_prediction_without_reconstruction_is_identical(tiny, bands):
+    """Skipping the per-band reconstruction solves (the eval default) leaves the coordinates unchanged."""
+    torch.manual_seed(0)
+    batch = synthetic_windows(tiny.model.csi_dim, tiny.model.snr_dim)
+    model = NeuralDynamicFusion(tiny.model, bands=bands).eval()
+    with torch.no_grad():
+        full = model(batch, reconstruct=True)
+        nfe_full = model.nfe
+        fast = model(batch)
+        nfe_fast = model.nfe
+    assert set(full.recon) == set(bands) and fast.recon == {}
+    torch.testing.assert_close(fast.xy, full.xy, rtol=0, atol=1e-6)
+    for band in bands:
+        torch.testing.assert_close(fast.latents[band], full.latents[band], rtol=0, atol=1e-6)
+    assert 0 < nfe_fast <= nfe_full
+    # training mode reconstructs by default (the ELBO needs it)
+    assert set(model.train()(batch).recon) == set(bands)
 
 
 def test_single_band_ndf_and_ddnd(tiny):
@@ -366,7 +386,7 @@ def test_ndf_reconstruction_on_rounded_times_matches_exact_times(tiny):
     exact = NeuralDynamicFusion(dataclasses.replace(tiny.model, recon_time_bins=0)).eval()
     rounded = NeuralDynamicFusion(dataclasses.replace(tiny.model, recon_time_bins=200)).eval()
     rounded.load_state_dict(exact.state_dict())
-    out_exact, out_rounded = exact(batch), rounded(batch)
+    out_exact, out_rounded = exact(batch, reconstruct=True), rounded(batch, reconstruct=True)
     torch.testing.assert_close(out_rounded.xy, out_exact.xy)
     for band in ("csi", "snr"):
         assert out_rounded.recon[band].shape == out_exact.recon[band].shape

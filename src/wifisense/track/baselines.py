@@ -153,7 +153,8 @@ class _ConcatBaseline(nn.Module):
     def band_features(self, band: str, observed: IrregularBatch, query: Tensor) -> Tensor:
         raise NotImplementedError
 
-    def forward(self, batch: TrackBatch) -> TrackOutput:
+    def forward(self, batch: TrackBatch, reconstruct: bool | None = None) -> TrackOutput:
+        """Coordinates at the query times; ``reconstruct`` is accepted for a uniform call (baselines have none)."""
         query = batch.query_times()
         features = [self.band_features(b, batch.band(b), query) for b in self.bands]
         fused = torch.cat(features, dim=-1)

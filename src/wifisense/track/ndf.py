@@ -48,7 +48,7 @@ def solver_options(config: TrackModelConfig) -> dict:
 
 
 class NeuralDynamicFusion(nn.Module):
-    """NDF: ``forward(batch: TrackBatch, sample=None) -> TrackOutput``.
+    """NDF: ``forward(batch: TrackBatch, sample=None, reconstruct=None) -> TrackOutput``.
 
     Args:
         config: model sizes and solver settings.
@@ -95,9 +95,17 @@ class NeuralDynamicFusion(nn.Module):
         """band -> (mean, logvar) of q(z0), each [B, latent]."""
         return {b: self.encoders[b](batch.band(b), t0=self.t0) for b in self.bands}
 
-    def forward(self, batch: TrackBatch, sample: bool | None = None) -> TrackOutput:
-        """Predict coordinates at ``batch.query_t``; ``sample`` (default: in training mode) draws z0."""
+    def forward(self, batch: TrackBatch, sample: bool | None = None, reconstruct: bool | None = None) -> TrackOutput:
+        """Predict coordinates at ``batch.query_t``.
+
+        ``sample`` (default: in training mode) draws z0 from q(z0) instead of taking its mean.
+        ``reconstruct`` (default: in training mode) also solves each band's latent ODE at the band's
+        own times and decodes its inputs (``out.recon``, needed by the ELBO). Prediction skips it:
+        the query-time solve alone gives the same coordinates (the adaptive solver's steps depend
+        only on the span it covers, which starts at t0 either way), at a fraction of the cost.
+        """
         sample = self.training if sample is None else sample
+        reconstruct = self.training if reconstruct is None else reconstruct
         for ode in self.odes.values():
             ode.reset_nfe()
         query = batch.query_t
@@ -107,13 +115,16 @@ class NeuralDynamicFusion(nn.Module):
         for band, (mean, logvar) in self.encode(batch).items():
             observed = batch.band(band)
             z0 = initial[band] = reparameterise(mean, logvar) if sample else mean
-            # one solve covers the query times (alignment) and the band's own times (reconstruction)
-            own_times, own_index = quantise_times(observed.times, self.config.recon_time_bins)
-            if query.dim() == 2:
-                own_times = own_times.expand(query.shape[0], -1)
-            path = self.odes[band](z0, torch.cat([query, own_times], dim=-1), t0=self.t0)
+            if reconstruct:
+                # one solve covers the query times (alignment) and the band's own times (reconstruction)
+                own_times, own_index = quantise_times(observed.times, self.config.recon_time_bins)
+                if query.dim() == 2:
+                    own_times = own_times.expand(query.shape[0], -1)
+                path = self.odes[band](z0, torch.cat([query, own_times], dim=-1), t0=self.t0)
+                out.recon[band] = self.recon_decoders[band](path[:, n_query:])[:, own_index]
+            else:
+                path = self.odes[band](z0, query, t0=self.t0)
             out.latents[band] = path[:, :n_query]
-            out.recon[band] = self.recon_decoders[band](path[:, n_query:])[:, own_index]
             out.z0_mean[band], out.z0_logvar[band] = mean, logvar
         if self.fusion is None:
             fused = out.latents[self.bands[0]]

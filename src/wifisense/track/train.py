@@ -253,7 +253,7 @@ def make_eval_fn(weights, xy_scaler: track_data.MinMax):
         totals: dict[str, float] = {}
         n_batches, error_sum, error_count = 0, 0.0, 0
         for batch in batches:
-            output = model(batch)
+            output = model(batch, reconstruct=True)     # the validation loss includes the ELBO's reconstruction terms
             loss, parts = track_loss(output, batch, weights)
             for name, value in {"loss": loss, **parts}.items():
                 totals[name] = totals.get(name, 0.0) + float(value)
