@@ -2,12 +2,14 @@
 
 One path for every source, so the model always sees identically prepared inputs:
 
-- a store clip ``[R, T, A, S]`` complex (or a batch ``[B, R, T, A, S]``) becomes
-  ``amplitude = |csi|`` relative to its mean over each receiver's clip (gain removed)
-  and ``phase = sanitize_phase(csi)`` over the subcarrier axis with the store's
-  subcarrier indices (``/meta/subcarriers``), each z-scored with per (antenna pair,
-  subcarrier) statistics fitted on the TRAINING split only
-  (:func:`fit_input_spec`) and saved in the run (``preprocess.json``);
+- a store clip ``[R, T, A, S]`` complex (or a batch ``[B, R, T, A, S]``) becomes an
+  amplitude and a phase feature (:func:`csi_features`; the run's ``feature_mode``):
+  by default ("dynamic") the log amplitude with the per-packet gain and the static
+  channel removed, and the phase of adjacent antennas' conjugate product (CFO/STO
+  cancelled) relative to its static value; ("sanitized", runs made before) the amplitude
+  relative to its clip mean and ``sanitize_phase(csi)`` over the subcarriers. Both are
+  z-scored with per (antenna pair, subcarrier) statistics fitted on the TRAINING split
+  only (:func:`fit_input_spec`) and saved in the run (``preprocess.json``);
 - raw captures (one file per receiver, any format ``read_csi`` reads) are aligned on
   their first packets, resampled (nearest packet) onto the trained rate and length,
   matched to the trained subcarriers and antenna pairs (:func:`match_capture`) and then
