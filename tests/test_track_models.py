@@ -13,7 +13,7 @@ import torch
 
 from wifisense.errors import ConfigError
 from wifisense.track.baselines import LinearInt, NearestInt, interpolate_irregular
-from wifisense.track.batching import TrackBatch, collate_union
+from wifisense.track.batching import IrregularBatch, TrackBatch, collate_union
 from wifisense.track.cae import CSIAutoencoder, csi_frame_channels
 from wifisense.track.config import (
     TrackConfig,
@@ -71,12 +71,15 @@ def synthetic_windows(csi_dim: int, snr_dim: int, n_windows: int = 4, n_query: i
 
 @pytest.mark.parametrize("name,cls", [("mlp", MLPFusion), ("pairwise", PairwiseFusion),
                                       ("weighted", WeightedImportanceFusion)])
-def test_fusion_shapes(name, cls):
+@pytest.mark.parametrize("hidden", [32, 0])
+def test_fusion_shapes(name, cls, hidden):
     torch.manual_seed(0)
-    fusion = make_fusion(name, 5, 3, 7)
+    fusion = make_fusion(name, 5, 3, 7, hidden=hidden)
     assert isinstance(fusion, cls)
     z1, z2, i1, i2 = torch.randn(4, 6, 5), torch.randn(4, 6, 3), torch.randn(4, 5), torch.randn(4, 3)
     assert fusion(z1, z2, i1, i2).shape == (4, 6, 7)
+    if name == "mlp" and hidden == 0:      # no hidden layer: a linear map of the concatenated latents
+        assert sum(isinstance(m, torch.nn.Linear) for m in fusion.modules()) == 1
 
 
 def test_weighted_importance_weights_sum_to_one_and_mix_the_bands():
@@ -143,6 +146,21 @@ def test_interpolation_honours_feature_masks():
     batch = collate_union([(t, x)], feature_mask=True)
     out = interpolate_irregular(batch, torch.tensor([[0.5, 0.75]]), "linear")
     torch.testing.assert_close(out[0], torch.tensor([[1.0, 20.0], [1.5, 25.0]]))
+
+
+def test_interpolation_on_packed_slots_ignores_other_samples_and_empty_bands():
+    """Each sample is interpolated from its own points only, whatever the batch's union holds."""
+    torch.manual_seed(0)
+    samples = [(torch.sort(torch.rand(n))[0], torch.randn(n, 3)) for n in (7, 2, 11)]
+    batch = collate_union(samples)
+    query = torch.rand(3, 5)
+    for mode in ("linear", "nearest"):
+        together = interpolate_irregular(batch, query, mode)
+        for b, sample in enumerate(samples):
+            alone = interpolate_irregular(collate_union([sample]), query[b:b + 1], mode)
+            torch.testing.assert_close(together[b:b + 1], alone)
+    empty = IrregularBatch(torch.zeros(0), torch.zeros(2, 0, 3), torch.zeros(2, 0))
+    assert torch.equal(interpolate_irregular(empty, query[:2]), torch.zeros(2, 5, 3))
 
 
 @pytest.mark.parametrize("cls,mode", [(LinearInt, "linear"), (NearestInt, "nearest")])

@@ -52,7 +52,7 @@ class TrackModelConfig:
     ode_step_size: float | None = None  # step of fixed-step solvers ("rk4", "euler"); None = solver default
     recon_time_bins: int = 200         # reconstruction times rounded to 1/bins of the window (0 = exact)
     fusion_dim: int = 16
-    fusion_hidden_dim: int = 32
+    fusion_hidden_dim: int = 32        # hidden width of the MLP / weighted fusions (0 = no hidden layer)
     decoder_hidden: list[int] = field(default_factory=lambda: [32])
     baseline_hidden_dim: int = 32      # GRU hidden size of RNN-Decay / RNN-dt
     baseline_mlp_hidden: list[int] = field(default_factory=lambda: [64, 64])

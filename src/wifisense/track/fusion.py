@@ -15,7 +15,12 @@ from wifisense.nn.mlp import make_mlp
 
 
 class MLPFusion(nn.Module):
-    """Concatenate the two latents and map them through an MLP."""
+    """Concatenate the two latents and map them through an MLP (no hidden layer: one linear map).
+
+    The tiny preset uses no hidden layer: every extra layer between the latents and the MLP
+    coordinate decoder shrinks the coordinate gradient reaching the encoders, and with one the
+    two-band model stayed on the "predict the mean" plateau in every short run we tried.
+    """
 
     def __init__(self, dim1: int, dim2: int, out_dim: int, hidden: Sequence[int] = (32,)):
         super().__init__()
@@ -59,7 +64,7 @@ class WeightedImportanceFusion(nn.Module):
         self.out_dim = out_dim
         self.project1 = nn.Linear(dim1, out_dim)
         self.project2 = nn.Linear(dim2, out_dim)
-        self.score = make_mlp(dim1 + dim2, [hidden], 2, activation=nn.Tanh)
+        self.score = make_mlp(dim1 + dim2, [hidden] if hidden > 0 else [], 2, activation=nn.Tanh)
 
     def importance_weights(self, init1: Tensor, init2: Tensor) -> Tensor:
         """[B, 2] softmax weights of band 1 and band 2."""
@@ -78,9 +83,9 @@ FUSIONS = {"mlp": MLPFusion, "pairwise": PairwiseFusion, "weighted": WeightedImp
 
 
 def make_fusion(name: str, dim1: int, dim2: int, out_dim: int, hidden: int = 32) -> nn.Module:
-    """Build a fusion by name: "mlp", "pairwise" or "weighted"."""
+    """Build a fusion by name: "mlp", "pairwise" or "weighted"; ``hidden`` 0 = no hidden layer (linear)."""
     if name == "mlp":
-        return MLPFusion(dim1, dim2, out_dim, hidden=(hidden,))
+        return MLPFusion(dim1, dim2, out_dim, hidden=(hidden,) if hidden > 0 else ())
     if name == "pairwise":
         return PairwiseFusion(dim1, dim2, out_dim)
     if name == "weighted":
