@@ -91,7 +91,7 @@ def test_every_section_is_rendered_with_formatted_numbers(demo_dir):
         assert f'<section id="{anchor}">' in page and f'href="#{anchor}"' in page
         assert f'<a id="{anchor}"></a>' in md and f"](#{anchor})" in md
     assert "not run" not in page.lower() and "not run" not in md.lower()
-    full = _cells(page, "Full pipeline (all stages, mirror: full)")
+    full = _cells(page, "Full (mirror: full)")
     # BLEU-4, METEOR, ROUGE-L, CIDEr, SPICE (missing: footnote a), direction, class top-1, R@1, R@5, train time
     assert full == ["0.432", "0.200", "0.300", "1.250", "—a", "50.0 %", "25.0 %", "20.0 %", "60.0 %", "1 min 40 s"]
     assert "SPICE needs Java" in page and "(a) SPICE needs Java" in md

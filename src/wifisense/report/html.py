@@ -105,10 +105,8 @@ CAPTION_METRICS = ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")
 ACCURACY_METRICS = ("direction_accuracy", "class_top1", "R@1", "R@5")
 METRIC_LABELS = {"direction_accuracy": "Direction acc.", "class_top1": "CSI↔text top-1",
                  "clip_top1": "clip top-1", "R@1": "R@1", "R@5": "R@5"}
-CAPTION_ROW_LABELS = {"full": "Full pipeline (all stages, mirror: full)",
-                      "baseline": "CSI→LM baseline (no teacher, no mirror)",
-                      "mirror-none": "All stages, mirror: none",
-                      "mirror-teacher": "All stages, mirror: teacher only"}
+CAPTION_ROW_LABELS = {"full": "Full (mirror: full)", "baseline": "CSI→LM baseline",
+                      "mirror-none": "Mirror: none", "mirror-teacher": "Mirror: teacher only"}
 TRACK_METHODS = {"ndf": "NDF", "ddnd": "DDND", "rnn-dt": "RNN-Δt", "rnn-decay": "RNN-Decay",
                  "linear-int": "LinearInt", "nearest-int": "NearestInt"}
 TRACK_DESCRIPTIONS = (  # (methods, one sentence shown under Table I when any of them is in it)
@@ -370,7 +368,10 @@ def caption_metrics_section(results: DemoResults) -> Section:
         blocks.append(_caption_table(design.get("title") or key, rows, results.ablation.get("split", "test")))
     blocks.append(Paragraph([
         ("BLEU-4, METEOR, ROUGE-L and CIDEr from pycocoevalcap against every reference paraphrase of a clip "
-        "(higher is better). Direction acc.: share of captions with the right direction words (left/right, "
+        "(higher is better). Full: all four stages (teacher, CSI student, CSI↔text, prefix LM) with the "
+        "mirror-consistency loss in teacher and student; CSI→LM baseline: the same student and prefix LM trained "
+        "only with the language-model loss; Mirror: none / teacher only: all stages, mirror loss off / in the "
+        "teacher only. Direction acc.: share of captions with the right direction words (left/right, "
         "clockwise/counterclockwise). CSI↔text top-1: share of classes whose mean CSI embedding is closest to "
         "their own caption embedding; R@k: share of clips whose class caption is among the k nearest. "
         "Best value per column in bold.")], kind="note"))
@@ -426,8 +427,9 @@ def examples_section(results: DemoResults) -> Section:
             label = "The best caption (no prediction matched a reference exactly)"
         blocks.append(Example(label, str(example.get("class", "?")), ref_words, pred_words, len(references) - 1))
     if blocks:
-        blocks.append(Paragraph([("Ground truth is the clip's reference paraphrase closest to the prediction; words "
-                                 "that differ are highlighted (bold in the Markdown report).")], kind="note"))
+        blocks.append(Paragraph([("Each clip has several reference paraphrases; the ground truth shown is the one "
+                                 "closest to the prediction. Words that differ are highlighted (bold in the Markdown "
+                                 "report).")], kind="note"))
     return Section("examples", title, blocks)
 
 
@@ -540,41 +542,73 @@ def trajectories_section(results: DemoResults) -> Section:
     return Section("trajectories", title, blocks)
 
 
+MACHINE_LABELS = {"platform": "Platform", "python": "Python", "cpu": "CPU", "cpu_count": "CPU cores",
+                  "torch_threads": "Torch threads", "memory_gib": "Memory (GiB)", "accelerator": "Accelerator",
+                  "torch": "torch", "numpy": "NumPy", "wifisense": "wifisense"}
+
+
 def settings_section(results: DemoResults) -> Section:
     summary = results.summary
     blocks: list[Block] = []
     if summary is None:
         blocks.append(_not_run("the demo summary", results.reasons.get("summary", "")))
-    else:
-        rows = [[Cell(k), Cell(v)] for k, v in _settings_pairs(summary, results)]
-        blocks.append(Table(["Setting", "Value"], rows, caption="Settings"))
-        parts = summary.get("parts") or {}
-        if parts:
-            part_rows = [[Cell(name), Cell(str(p.get("status", "?"))), Cell(format_seconds(p.get("wall_s")),
-                                                                            numeric=True),
-                          Cell(str(p.get("reason") or ""))] for name, p in parts.items()]
-            blocks.append(Table(["Part", "Status", "Wall time", "Note"], part_rows, caption="Wall time of each part"))
-        machine = summary.get("machine") or {}
-        if isinstance(machine, dict) and machine:
-            blocks.append(Table(["Machine", ""], [[Cell(k), Cell(str(v))] for k, v in machine.items()],
-                                caption="Machine and versions"))
+        return Section("settings", "Settings & machine", blocks)
+    rows = [[Cell(k), Cell(v)] for k, v in _settings_pairs(summary)]
+    blocks.append(Table(["Setting", "Value"], rows, caption="Settings"))
+    parts = summary.get("parts") or {}
+    if parts:
+        with_notes = any(p.get("reason") for p in parts.values())
+        part_rows = [[Cell(name), Cell(str(p.get("status", "?"))), Cell(format_seconds(p.get("wall_s")), numeric=True)]
+                     + ([Cell(str(p.get("reason") or ""))] if with_notes else []) for name, p in parts.items()]
+        blocks.append(Table(["Part", "Status", "Wall time"] + (["Note"] if with_notes else []), part_rows,
+                            caption="Wall time of each part"))
+    machine = summary.get("machine") or {}
+    if isinstance(machine, dict) and machine:
+        blocks.append(Table(["Machine", "Value"], [[Cell(MACHINE_LABELS.get(k, k)), Cell(_plain(v))]
+                                                   for k, v in machine.items()], caption="Machine and versions"))
     return Section("settings", "Settings & machine", blocks)
 
 
-def _settings_pairs(summary: dict, results: DemoResults) -> list[tuple[str, str]]:
+def _describe(settings: Any, empty: str = "defaults") -> str:
+    """``{"epochs": None, "batch_size": 32}`` -> ``epochs default, batch size 32``."""
+    if not isinstance(settings, dict):
+        return _plain(settings)
+    items = [f"{k.replace('_', ' ')} {_describe(v) if isinstance(v, dict) else _plain(v, none='default')}"
+             for k, v in settings.items() if k not in ("seed", "quick")]
+    return ", ".join(items) if items else empty
+
+
+def _size(n_bytes: Any) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB" if _finite(n_bytes) else "?"
+
+
+def _dataset_text(name: str, info: dict) -> str:
+    if name == "actions" and "clips" in info:
+        text = (f"{info['clips']} clips of {info.get('classes', '?')} classes, {_plain(info.get('clip_seconds'))} s "
+                f"at {_plain(info.get('sample_rate_hz'))} Hz")
+    elif name == "trajectories" and "duration_s" in info:
+        text = (f"{format_seconds(info['duration_s'])} of driving, {info.get('csi_frames', '?')} CSI frames, "
+                f"{info.get('snr_frames', '?')} beam-SNR frames")
+    else:
+        text = _describe({k: v for k, v in info.items() if k not in ("path", "bytes", "splits")})
+    if info.get("splits"):
+        text += f"; splits {info['splits']}"
+    return f"{text}; {info.get('path', name)} {_size(info.get('bytes'))}"
+
+
+def _settings_pairs(summary: dict) -> list[tuple[str, str]]:
     pairs = [("seed", str(summary.get("seed", "?"))),
-             ("mode", "--quick (tiny)" if summary.get("quick") else "full demo")]
+             ("mode", "--quick (tiny data, a few steps)" if summary.get("quick") else "full demo")]
     if summary.get("command"):
         pairs.append(("command", str(summary["command"])))
-    for part, settings in (summary.get("settings") or {}).items():
-        if isinstance(settings, dict):
-            pairs.append((part, ", ".join(f"{k} {_plain(v)}" for k, v in settings.items())))
-        else:
-            pairs.append((part, _plain(settings)))
+    settings = summary.get("settings") or {}
+    for part, label in (("caption", "caption training"), ("track", "track training"),
+                        ("actions", "actions simulator"), ("trajectories", "trajectories simulator")):
+        if part in settings:
+            pairs.append((label, _describe(settings[part])))
     for name, info in (summary.get("datasets") or {}).items():
         if isinstance(info, dict):
-            shown = {k: v for k, v in info.items() if k != "path"}
-            pairs.append((f"dataset {name}", ", ".join(f"{k} {_plain(v)}" for k, v in shown.items())))
+            pairs.append((f"{name} dataset", _dataset_text(name, info)))
     if summary.get("started"):
         pairs.append(("started", str(summary["started"])))
     if _finite(summary.get("wall_s")):
@@ -582,12 +616,12 @@ def _settings_pairs(summary: dict, results: DemoResults) -> list[tuple[str, str]
     return pairs
 
 
-def _plain(value: Any) -> str:
+def _plain(value: Any, none: str = "—") -> str:
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (list, tuple)):
         return ",".join(_plain(v) for v in value)
-    return "—" if value is None else str(value)
+    return none if value is None else str(value)
 
 
 def report_sections(results: DemoResults) -> Report:
@@ -746,12 +780,10 @@ def _block_html(block: Block) -> str:
         return (f'<div class="notrun"><strong>Not run:</strong> {html.escape(block.what)}. '
                 f"Reason: {html.escape(block.reason)}</div>")
     if isinstance(block, Example):
-        note = (f'<p class="note">Ground truth shown: the closest of {block.other_references + 1} reference '
-                "captions.</p>" if block.other_references > 0 else "")
         return (f'<div class="example"><h3>{html.escape(block.title)}</h3><table>'
                 f"<tr><th>Action class</th><td><code>{html.escape(block.class_name)}</code></td></tr>"
                 f"<tr><th>Ground truth</th><td>{_words_html(block.reference)}</td></tr>"
-                f"<tr><th>Prediction</th><td>{_words_html(block.prediction)}</td></tr></table>{note}</div>")
+                f"<tr><th>Prediction</th><td>{_words_html(block.prediction)}</td></tr></table></div>")
     raise TypeError(f"unknown report block {type(block).__name__}")
 
 
