@@ -299,13 +299,13 @@ def overview_section(results: DemoResults) -> Section:
                         "both systems on them. ")]
     if actions:
         text += [("b", "Caption"), (f" (WiFi2Cap): {actions.get('clips', '?')} clips of "
-                 f"{actions.get('classes', '?')} action classes ({actions.get('clip_seconds', '?')} s each, one "
+                 f"{actions.get('classes', '?')} action classes ({_plain(actions.get('clip_seconds'))} s each, one "
                  "transmitter and three receivers); the full pipeline (teacher, CSI student, prefix LM) is compared "
                  "with the CSI→LM baseline and with the mirror-consistency loss switched off or used in the "
                  "teacher only. ")]
     if traj:
         text += [("b", "Track"), (f" (Neural Dynamic Fusion): a robot driving loops for "
-                 f"{traj.get('duration_s', '?')} s, seen as 5 GHz CSI and 60 GHz beam SNR; NDF is compared "
+                 f"{format_seconds(traj.get('duration_s'))}, seen as 5 GHz CSI and 60 GHz beam SNR; NDF is compared "
                  "with frame-to-frame and sequence-to-sequence baselines on each band and on both.")]
     blocks.append(Paragraph(text))
     blocks.append(_headline_table(results))
