@@ -208,7 +208,8 @@ def plot_trajectories(true_xy_list: Sequence[Any], pred_xy_list: Sequence[Any] |
     n = len(trues)
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig = _new_figure(4.2 * cols, 3.8 * rows + 0.4)
+    # at least 6.5 in wide: the title and the legend below must fit even over a single panel
+    fig = _new_figure(max(4.2 * cols, 6.5), 3.8 * rows + 0.4)
     axes = fig.subplots(rows, cols, squeeze=False, sharex=True, sharey=True)
     colours = ("tab:red", "tab:blue", "tab:green", "tab:orange", "tab:purple", "tab:brown")
     for k, ax in enumerate(axes.ravel()):
@@ -242,7 +243,9 @@ def plot_trajectories(true_xy_list: Sequence[Any], pred_xy_list: Sequence[Any] |
             ax.set_xlabel("x (m)")
             ax.tick_params(labelbottom=True)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), 7), fontsize=8, markerscale=1.5)
+    per_row = 4 if cols == 1 else 7  # legend entries per line that fit the figure's width
+    fig.legend(handles, labels, loc="outside lower center", ncol=min(len(handles), per_row), fontsize=8,
+               markerscale=1.5)
     fig.suptitle(title)
     return _save(fig, out, dpi)
 
