@@ -479,8 +479,12 @@ def track_table_section(results: DemoResults) -> Section:
             for stat, _ in TRACK_STATS:
                 value = row.get(stat) if row else None
                 if row is None:
-                    note = ("DDND is a single-band model" if method == "ddnd" and "+" in band
-                            else "not run for this band")
+                    if method == "ddnd" and "+" in band:
+                        note = "DDND is a single-band model"
+                    elif method == "ndf" and "+" not in band and by_method.get("ddnd", {}).get(band):
+                        note = "NDF on one band is DDND: see the DDND row"
+                    else:
+                        note = "not run for this band"
                 else:
                     note = None if _finite(value) else "no finite error (the run failed or diverged)"
                 line.append(Cell(format_metres(value), numeric=True, note=note))
