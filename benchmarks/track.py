@@ -8,7 +8,7 @@ with jitter and contention gaps, 50 query points), it measures, in one run:
   batch of 64 windows, and the latent-ODE function evaluations (NFE) of that step;
 - the union-of-time-points ODE-RNN encoder on the whole batch against a per-sample Python
   loop over the SAME encoder (``ode_rnn.encode_loop``), checking that both give the same q(z0);
-- inference latency of one window (batch 1, no_grad), and the amortised time per window at
+- inference latency of one window (batch 1, inference_mode, coordinates only), and the amortised time per window at
   batch 64.
 
 Inputs are synthetic (uniform in [0, 1], the range the pipeline normalises to): timing
@@ -135,9 +135,12 @@ def bench_preset(preset: str, batch_size: int, window_s: float, repeats: int, lo
                               "vectorised": vector, "per_sample_loop": loop,
                               "speedup": loop["median_s"] / vector["median_s"],
                               "max_abs_diff": diff, "agree": diff <= 1e-4}
+    # inference as track predict / eval run it (evaluate.predict_windows): inference_mode,
+    # coordinates only (no reconstruction solves)
+    with torch.inference_mode():
         single = synthetic_batch(1, window_s, config.model.csi_dim, config.model.snr_dim, seed + 1)
-        latency = time_it(lambda: model(single), max(repeats * 4, 20), warmup=2)
-        batched = time_it(lambda: model(batch), repeats)
+        latency = time_it(lambda: model(single, reconstruct=False), max(repeats * 4, 20), warmup=2)
+        batched = time_it(lambda: model(batch, reconstruct=False), repeats)
     vector_total = sum(e["vectorised"]["median_s"] for e in encoders.values())
     loop_total = sum(e["per_sample_loop"]["median_s"] for e in encoders.values())
     return {

@@ -48,7 +48,8 @@ def predict_windows(model, dataset, query_t: np.ndarray, bands, batch_size: int 
 
     collate = track_data.make_collate(query_t, bands)
     out = []
-    with torch.no_grad():
+    # inference_mode, not no_grad: it also skips autograd's version counting (batch 1: 21 -> 18 ms)
+    with torch.inference_mode():
         for start in range(0, len(dataset), batch_size):
             batch = collate([dataset[i] for i in range(start, min(start + batch_size, len(dataset)))])
             # coordinates only: NDF skips its per-band reconstruction solves (same predictions, faster)
