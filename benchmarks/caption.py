@@ -42,21 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
+from wifisense.machine import cpu_model
+
 TARGET_LATENCY_MS = {"tiny": 50.0, "paper": 1000.0}
 STAGES = ("s1", "s2-1", "s2-2", "s3")
 DEFAULT_OUT = Path(__file__).resolve().parent / "results" / "caption.json"
 # Classes simulated for the benchmark store (mirror partners are added by the simulator).
 CLASSES = ("standing:left_arm", "standing:head", "sitting:right_leg")
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def machine_info(torch) -> dict:

@@ -18,17 +18,18 @@ for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS",
               "NUMEXPR_NUM_THREADS", "VECLIB_MAXIMUM_THREADS"):
     os.environ[_name] = "1"
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import platform  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from wifisense.signal import (  # noqa: E402
+from wifisense.machine import cpu_model
+from wifisense.signal import (
     INTEL5300_SUBCARRIERS_20MHZ,
     amplitude,
     conjugate_multiply,
@@ -98,16 +99,6 @@ def rate_summary(packets: int, timings: tuple[list[float], list[float]]) -> dict
         "packets_per_s_best": packets / min(wall),
         "packets_per_cpu_s_median": packets / statistics.median(cpu),
     }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def machine_info(torch_module) -> dict:

@@ -38,6 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from wifisense.machine import cpu_model
 from wifisense.track import data as track_data
 from wifisense.track.config import create_track_model, load_track_config, make_optimizer
 from wifisense.track.losses import track_loss
@@ -152,16 +153,6 @@ def bench_preset(preset: str, batch_size: int, window_s: float, repeats: int, lo
         "inference": {"window_batch1": latency, "latency_ms": 1e3 * latency["median_s"],
                       "batch": batched, "ms_per_window_at_batch": 1e3 * batched["median_s"] / batch_size},
     }
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def machine_info() -> dict:

@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wifisense.machine import cpu_model as _cpu_model
+
 # ----------------------------------------------------------------------------- budget knobs
 # Everything that sets the demo's size and duration. "full" must finish in <= 15 minutes on
 # the 2-core CPU reference machine, "quick" in <= ~2.5 minutes (it backs the end-to-end
@@ -171,16 +173,6 @@ def machine_info() -> dict[str, Any]:
     info["accelerator"] = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "none (CPU)"
     info.update({"torch": torch.__version__, "numpy": numpy.__version__, "wifisense": __version__})
     return info
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _memory_gib() -> float | None:
