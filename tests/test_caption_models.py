@@ -1,5 +1,6 @@
 """Caption model parts: ResNet-18, gated fusion, InfoNCE, CSI student, teacher encoders, configs and factory."""
 
+import dataclasses
 import math
 
 import pytest
@@ -206,6 +207,10 @@ def test_teacher_with_clip_towers_loaded_by_path_caches_frozen_features(tiny_cli
     (video.sum() + text.sum()).backward()
     assert teacher.video_projection.weight.grad is not None and teacher.text_projection.weight.grad is not None
     assert teacher.temporal.position.grad is not None
+    # attention pooling reads the CLIP tower's token states (its hidden size, before CLIP's own projection)
+    attention = CaptionTeacher(dataclasses.replace(config, text_pooling="attention"), embed_dim=16)
+    assert attention.text_projection.in_features == 2 * attention.text_encoder.token_dim
+    assert attention.encode_text(CAPTIONS[:2]).shape == (2, 16)
 
 
 def test_tiny_preset_teacher_trains_its_cnn_and_uses_packaged_minilm():

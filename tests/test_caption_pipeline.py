@@ -273,6 +273,11 @@ def test_train_writes_every_stage_with_trainable_weights_only(trained_run):
     s22 = load_file(str(run / "s2-2" / "model.safetensors"))
     assert all(torch.isfinite(v).all() for v in s22.values())
     assert any(not torch.equal(s21[k], s22[k]) for k in s21 if k.startswith("student."))
+    # the tiny preset's text head (attention pooling + projection) trains in s1 only: later stages keep it frozen
+    s1 = load_file(str(run / "s1" / "model.safetensors"))
+    assert {"teacher.text_pooling.score.weight", "teacher.text_projection.weight"} <= set(s1)
+    assert s1["teacher.text_pooling.score.weight"].abs().sum() > 0      # it starts at zero
+    assert not any(k.startswith("teacher.") for k in (*s21, *s22))
 
 
 @pytest.mark.slow
@@ -314,7 +319,9 @@ def test_ablation_without_teacher_trains_the_text_projection(store, tmp_path, ca
     assert code == 0
     keys = load_file(str(run / "s2-2" / "model.safetensors"))
     assert {k for k in keys if k.startswith("teacher.")} == {"teacher.text_projection.weight",
-                                                             "teacher.text_projection.bias"}
+                                                             "teacher.text_projection.bias",
+                                                             "teacher.text_pooling.score.weight",
+                                                             "teacher.text_pooling.score.bias"}
     # a stage whose input no stage provides fails before anything trains
     code, _, err = _run_cli(capsys, _train_args(store, tmp_path / "no_teacher", "--stages", "s2-1"))
     assert code == 2 and "needs a trained teacher from stage s1" in err

@@ -57,6 +57,12 @@ class TeacherConfig:
     dropout: float = 0.1
     max_text_tokens: int = 77
     cache_frozen_features: bool = True
+    # "tower": the text tower's own sentence embedding (mean pooling for a sentence encoder,
+    # CLIP's projected end token). "attention": mean pooling next to a learned attention
+    # pooling over the frozen per-token features (final hidden states), so the head can
+    # weight the direction word that mean pooling dilutes (a caption and its left/right swap
+    # are at cosine 0.98 after mean pooling + a linear projection).
+    text_pooling: str = "tower"
 
 
 @dataclass
@@ -167,6 +173,8 @@ def validate_caption_config(config: CaptionModelConfig, where: str = "caption co
         (config.student.time_pool >= 1, "student.time_pool", "must be >= 1"),
         (config.teacher.frame_encoder in ("clip", "cnn"), "teacher.frame_encoder", "must be 'clip' or 'cnn'"),
         (config.teacher.num_frames > 0, "teacher.num_frames", "must be > 0"),
+        (config.teacher.text_pooling in ("tower", "attention"), "teacher.text_pooling",
+         "must be 'tower' or 'attention'"),
         (config.teacher.temporal_dim % config.teacher.temporal_heads == 0, "teacher.temporal_dim",
          "must be divisible by teacher.temporal_heads"),
         (config.prefix_lm.prefix_length > 0, "prefix_lm.prefix_length", "must be > 0"),

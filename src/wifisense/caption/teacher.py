@@ -3,7 +3,8 @@
 Frames go through a frame encoder (the frozen CLIP vision tower, or offline a small CNN
 trained here), get learned positional embeddings, pass a small temporal Transformer,
 are mean-pooled and projected. Captions go through a frozen text tower (CLIP's, or
-all-MiniLM-L6-v2 with mean pooling) and a trainable projection. Both embeddings are
+all-MiniLM-L6-v2 with mean pooling, optionally next to a learned attention pooling over
+its token features) and a trainable projection. Both embeddings are
 L2-normalised. Frozen-encoder outputs are cached by sample id / text so later epochs
 skip the expensive encoder.
 """
@@ -54,6 +55,20 @@ class FeatureCache:
             for i, feature in zip(missing, fresh):
                 self._store[keys[i]] = feature
         return torch.stack([self._store[key] for key in keys]).to(device)
+
+    def get_or_compute_sequences(self, keys: Sequence[Hashable],
+                                 compute: Callable[[list[int]], Sequence[torch.Tensor]],
+                                 device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Like ``get_or_compute`` for variable-length ``[L_i, D]`` features: ``(padded [B, L, D], mask [B, L])``."""
+        missing = [i for i, key in enumerate(keys) if key not in self._store]
+        if missing:
+            for i, feature in zip(missing, compute(missing)):
+                self._store[keys[i]] = feature.detach().cpu()
+        sequences = [self._store[key] for key in keys]
+        lengths = torch.tensor([len(x) for x in sequences])
+        padded = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True)
+        mask = torch.arange(padded.shape[1])[None, :] < lengths[:, None]
+        return padded.to(device), mask.to(device)
 
 
 def prepare_frames(frames: torch.Tensor, size: int) -> torch.Tensor:
@@ -117,13 +132,22 @@ class CLIPTextEncoder(nn.Module):
         self.model = freeze(load_pretrained(name_or_path, "clip_text"))
         self.tokenizer = load_pretrained(name_or_path, "tokenizer")
         self.out_dim = self.model.config.projection_dim
+        self.token_dim = self.model.config.hidden_size
         self.max_tokens = min(max_tokens, self.model.config.max_position_embeddings)
 
-    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+    def _run(self, texts: Sequence[str]):
         device = next(self.model.parameters()).device
         batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_tokens,
                                return_tensors="pt").to(device)
-        return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).text_embeds
+        return self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]), batch
+
+    def token_features(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token final hidden states ``[N, T, hidden_size]`` (before CLIP's projection) and mask ``[N, T]``."""
+        output, batch = self._run(texts)
+        return output.last_hidden_state, batch["attention_mask"].bool()
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        return self._run(texts)[0].text_embeds
 
 
 class SentenceTextEncoder(nn.Module):
@@ -136,16 +160,48 @@ class SentenceTextEncoder(nn.Module):
         super().__init__()
         self.model = freeze(load_pretrained(name_or_path, "text_encoder"))
         self.tokenizer = load_pretrained(name_or_path, "tokenizer")
-        self.out_dim = self.model.config.hidden_size
+        self.out_dim = self.token_dim = self.model.config.hidden_size
         self.max_tokens = max_tokens
 
-    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+    def token_features(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per-token last hidden states ``[N, T, hidden_size]`` and the attention mask ``[N, T]`` (bool)."""
         device = next(self.model.parameters()).device
         batch = self.tokenizer(list(texts), padding=True, truncation=True, max_length=self.max_tokens,
                                return_tensors="pt").to(device)
         hidden = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).last_hidden_state
-        mask = batch["attention_mask"].unsqueeze(-1).to(hidden.dtype)
-        return (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
+        return hidden, batch["attention_mask"].bool()
+
+    def forward(self, texts: Sequence[str]) -> torch.Tensor:
+        hidden, mask = self.token_features(texts)
+        return masked_mean(hidden, mask)
+
+
+def masked_mean(tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean of ``tokens [N, T, D]`` over the positions where ``mask [N, T]`` is true -> ``[N, D]``."""
+    weights = mask.unsqueeze(-1).to(tokens.dtype)
+    return (tokens * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+
+
+class AttentionTextPooling(nn.Module):
+    """Mean pooling next to a learned attention pooling over frozen token features.
+
+    ``forward(tokens [N, T, D], mask [N, T]) -> [N, 2 D]`` (mean, attention-weighted mean).
+    The token score ``w . x_t + b`` starts at zero, so the attention half starts as mean
+    pooling; training moves weight onto the tokens the loss needs (e.g. "left" vs "right",
+    one token among ~10 that mean pooling dilutes to cosine 0.98 between mirrored captions).
+    """
+
+    def __init__(self, dim: int):
+        super().__init__()
+        self.score = nn.Linear(dim, 1)
+        nn.init.zeros_(self.score.weight)
+        nn.init.zeros_(self.score.bias)
+        self.out_dim = 2 * dim
+
+    def forward(self, tokens: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        scores = self.score(tokens).squeeze(-1).masked_fill(~mask, float("-inf"))
+        weights = torch.softmax(scores, dim=1).unsqueeze(-1)
+        return torch.cat([masked_mean(tokens, mask), (weights * tokens).sum(1)], dim=-1)
 
 
 class TemporalTransformer(nn.Module):
@@ -203,7 +259,12 @@ class CaptionTeacher(nn.Module):
         self.temporal = TemporalTransformer(self.frame_encoder.out_dim, config.num_frames, config.temporal_dim,
                                             config.temporal_layers, config.temporal_heads, config.dropout)
         self.video_projection = nn.Linear(config.temporal_dim, embed_dim)
-        self.text_projection = nn.Linear(self.text_encoder.out_dim, embed_dim)
+        self.text_pooling: AttentionTextPooling | None = None
+        text_dim = self.text_encoder.out_dim
+        if config.text_pooling == "attention":
+            self.text_pooling = AttentionTextPooling(self.text_encoder.token_dim)
+            text_dim = self.text_pooling.out_dim
+        self.text_projection = nn.Linear(text_dim, embed_dim)
         self.frame_cache = FeatureCache()
         self.text_cache = FeatureCache()
 
@@ -247,6 +308,8 @@ class CaptionTeacher(nn.Module):
     def text_features(self, texts: Sequence[str]) -> torch.Tensor:
         """Frozen text-tower features ``[B, text_dim]`` (cached by text)."""
         texts = list(texts)
+        if self.text_pooling is not None:   # the cache holds token features then
+            return masked_mean(*self.text_token_features(texts))
         device = self.text_projection.weight.device
         with torch.no_grad():
             if not self.config.cache_frozen_features:
@@ -254,8 +317,27 @@ class CaptionTeacher(nn.Module):
             return self.text_cache.get_or_compute(texts, lambda rows: self.text_encoder([texts[i] for i in rows]),
                                                   device)
 
+    def text_token_features(self, texts: Sequence[str]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frozen per-token features ``[B, T, text_dim]`` and mask ``[B, T]`` (each text cached unpadded)."""
+        texts = list(texts)
+        device = self.text_projection.weight.device
+
+        def compute(rows: list[int]) -> list[torch.Tensor]:
+            hidden, mask = self.text_encoder.token_features([texts[i] for i in rows])
+            return [h[m] for h, m in zip(hidden, mask)]
+
+        with torch.no_grad():
+            if not self.config.cache_frozen_features:
+                hidden, mask = self.text_encoder.token_features(texts)
+                return hidden.to(device), mask.to(device)
+            return self.text_cache.get_or_compute_sequences(texts, compute, device)
+
     def encode_text(self, texts: Sequence[str]) -> torch.Tensor:
-        return F.normalize(self.text_projection(self.text_features(texts)), dim=-1)
+        if self.text_pooling is None:
+            pooled = self.text_features(texts)
+        else:
+            pooled = self.text_pooling(*self.text_token_features(texts))
+        return F.normalize(self.text_projection(pooled), dim=-1)
 
     def forward(self, frames: torch.Tensor, texts: Sequence[str],
                 sample_ids: Sequence[Hashable] | None = None) -> tuple[torch.Tensor, torch.Tensor]:

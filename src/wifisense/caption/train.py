@@ -227,6 +227,8 @@ def teacher_parts(teacher) -> nn.ModuleDict:
     """The teacher's trainable modules (the frozen CLIP / sentence towers are left out)."""
     parts = {"temporal": teacher.temporal, "video_projection": teacher.video_projection,
              "text_projection": teacher.text_projection}
+    if teacher.text_pooling is not None:
+        parts["text_pooling"] = teacher.text_pooling
     if not teacher.frame_encoder_frozen:
         parts["frame_encoder"] = teacher.frame_encoder
     return nn.ModuleDict(parts)
@@ -699,7 +701,10 @@ class CaptionPipeline:
             parts = {"student": student, "loss": self.new_loss(stage), "mirror": self.new_mirror()}
             if not found["teacher"]:
                 # No stage-1 teacher: the caption side of the space is learnt here.
-                parts["teacher"] = nn.ModuleDict({"text_projection": set_trainable(teacher.text_projection, True)})
+                text_head = {"text_projection": teacher.text_projection}
+                if teacher.text_pooling is not None:
+                    text_head["text_pooling"] = teacher.text_pooling
+                parts["teacher"] = set_trainable(nn.ModuleDict(text_head), True)
                 log.info("s2-2: no stage-1 teacher in %s; the text projection trains with the student", self.run)
             frozen["teacher"] = teacher
         elif stage == "s3":
