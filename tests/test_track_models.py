@@ -421,3 +421,17 @@ def test_models_handle_a_window_without_observations_in_one_band(tiny):
         out = create_track_model(name, ("csi", "snr"), config=tiny)(holed)
         loss, _ = track_loss(out, holed, tiny.loss)
         assert torch.isfinite(out.xy).all() and torch.isfinite(loss), name
+
+
+@pytest.mark.parametrize("z0_time", [0.0, 0.5])
+def test_ndf_initial_state_sits_at_the_configured_time(tiny, z0_time):
+    # model.z0_time places q(z0) inside the window: the latent path passes through z0's mean there
+    config = dataclasses.replace(tiny, model=dataclasses.replace(tiny.model, csi_dim=4, snr_dim=3, z0_time=z0_time))
+    torch.manual_seed(0)
+    model = create_track_model("ndf", bands=("csi", "snr"), config=config).eval()
+    batch = synthetic_windows(4, 3, n_query=5)          # query times 0, 0.25, 0.5, 0.75, 1
+    out = model(batch)
+    anchor = int(torch.argmin(torch.abs(batch.query_t - z0_time)))
+    for band in ("csi", "snr"):
+        torch.testing.assert_close(out.latents[band][:, anchor], out.z0_mean[band])
+        assert not torch.allclose(out.latents[band][:, (anchor + 2) % 5], out.z0_mean[band])

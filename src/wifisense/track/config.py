@@ -51,6 +51,7 @@ class TrackModelConfig:
     adjoint: bool = False
     ode_step_size: float | None = None  # step of fixed-step solvers ("rk4", "euler"); None = solver default
     recon_time_bins: int = 200         # reconstruction times rounded to 1/bins of the window (0 = exact)
+    z0_time: float = 0.0               # window-normalised time of NDF's initial latent state (0 = window start)
     fusion_dim: int = 16
     fusion_hidden_dim: int = 32        # hidden width of the MLP / weighted fusions (0 = no hidden layer)
     decoder_hidden: list[int] = field(default_factory=lambda: [32])
@@ -161,11 +162,11 @@ def create_track_model(name: str, bands=("csi", "snr"), fusion: str = "mlp",
     if fusion not in ("mlp", "pairwise", "weighted"):
         raise ConfigError(f"unknown fusion {fusion!r}; choose one of mlp, pairwise, weighted")
     if name == "ndf":
-        return ndf.NeuralDynamicFusion(model_config, bands=bands, fusion=fusion)
+        return ndf.NeuralDynamicFusion(model_config, bands=bands, fusion=fusion, t0=model_config.z0_time)
     if name == "ddnd":
         if len(bands) != 1:
             raise ConfigError(f"ddnd is single-band; got bands {bands}")
-        return ndf.DDND(model_config, band=bands[0])
+        return ndf.DDND(model_config, band=bands[0], t0=model_config.z0_time)
     classes = {"linear_int": baselines.LinearInt, "nearest_int": baselines.NearestInt,
                "rnn_decay": baselines.RNNDecay, "rnn_dt": baselines.RNNDeltaT}
     if name not in classes:
