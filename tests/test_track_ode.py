@@ -49,6 +49,23 @@ def test_per_sample_times_and_nonzero_t0():
                                        rtol=1e-8, atol=1e-9)
 
 
+def test_solve_both_ways_from_an_inner_t0_is_one_call_and_exact():
+    matrix = rotation_decay_matrix()
+    z0 = torch.tensor([[1.0, 0.0, -1.0], [0.5, 2.0, 0.3]], dtype=torch.float64)
+    times = torch.tensor([0.0, 0.2, 0.5, 0.9, 1.0], dtype=torch.float64)
+    ode = LatentODE(LinearODEFunc(matrix), rtol=1e-10, atol=1e-12)
+    path = ode(z0, times, t0=0.5)
+    expected = torch.stack([analytic(matrix, z0, float(t), 0.5) for t in times], dim=1)
+    torch.testing.assert_close(path, expected, rtol=1e-8, atol=1e-9)
+    joint = ode.nfe
+    separate = 0
+    for half in (times[times >= 0.5], times[times <= 0.5].flip(0)):
+        ode.reset_nfe()
+        ode(z0, half, t0=0.5)
+        separate += ode.nfe
+    assert joint < separate        # one solver call for both directions, not two
+
+
 def test_loose_tolerance_is_less_accurate_and_cheaper():
     # shows rtol/atol are really passed through to the solver
     matrix = rotation_decay_matrix()
