@@ -394,3 +394,13 @@ def test_predict_on_real_captures(trained_run, capsys):
     assert code == 2 and "too short" in err and str(INTEL) in err
     code, _, err = _run_cli(capsys, base + [str(INTEL), str(INTEL)])
     assert code == 2 and "3 receivers" in err
+
+
+def test_default_s3_budget_is_thousands_of_steps_on_the_demo_store():
+    """s3 learns the side word only after thousands of optimizer steps (see DEFAULT_STAGE_EPOCHS):
+    the default must give at least 3,000 steps on the demo store's 230 training clips at batch 32."""
+    import math
+    settings = ctrain.CaptionTrainSettings(data="store.h5", run="run")
+    steps_per_epoch = math.ceil(230 / settings.batch_size)
+    assert settings.stage_epochs("s3") * steps_per_epoch >= 3000
+    assert ctrain.CaptionTrainSettings(data="s", run="r", epochs={"s3": 5}).stage_epochs("s3") == 5
