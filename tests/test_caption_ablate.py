@@ -8,7 +8,6 @@ import math
 from pathlib import Path
 
 import pytest
-import torch
 
 from wifisense import cli
 from wifisense.caption import ablate
@@ -24,14 +23,6 @@ SHRINK = {
 }
 CLASSES = ("standing:left_arm:raise_forward", "standing:head:nod")      # + the mirror partner of the first
 TRAIN = {"epochs": 1, "max_steps": 1, "batch_size": 8, "device": "cpu", "overrides": SHRINK}
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

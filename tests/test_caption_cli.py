@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
 from wifisense import cli
 
@@ -25,14 +24,6 @@ SHRINK = {
     "offline_lm.n_layer": 1, "offline_lm.n_embd": 32, "offline_lm.n_head": 2, "offline_lm.vocab_size": 300,
     "offline_lm.n_positions": 32, "offline_lm.steps": 20,
 }
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.fixture(scope="module")

@@ -17,15 +17,6 @@ from wifisense.nn.fusion import GatedFusion
 from wifisense.nn.resnet import ResNet18
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The test machines' few cores are shared: tiny models run far faster single-threaded.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ----------------------------------------------------------------------------- ResNet-18
 
 def _torchvision_resnet18_keys() -> list[str]:

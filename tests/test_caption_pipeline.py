@@ -31,14 +31,6 @@ SHRINK = {
 CLASSES = ("standing:left_arm:raise_forward", "standing:head:nod", "standing:left_arm:point:left")
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
     from wifisense.io.store import write_caption_store

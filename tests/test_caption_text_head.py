@@ -14,14 +14,6 @@ CAPTIONS = ["a person standing raises the left arm out to the side",
             "a standing person nods the head"]
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture(scope="module")
 def teacher_config() -> TeacherConfig:
     return TeacherConfig(frame_encoder="cnn", cnn_width=4, cnn_dim=16, frame_size=32, text_encoder="minilm",

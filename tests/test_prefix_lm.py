@@ -5,7 +5,7 @@ import torch
 
 from wifisense.caption.config import load_pretrained
 from wifisense.caption.offline_lm import train_caption_lm, train_caption_tokenizer
-from wifisense.caption.prefix_lm import PrefixLM, encode_captions, prefix_geometry
+from wifisense.caption.prefix_lm import PrefixLM, encode_captions
 from wifisense.caption.student import CSIStudent
 from wifisense.errors import ConfigError
 
@@ -20,15 +20,6 @@ CORPUS = [
     "a person bends the torso forward",
 ]
 EMBED_DIM = 16
-
-
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    # The test machines' few cores are shared: tiny models run far faster single-threaded.
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def _tiny_config(arch: str, vocab_size: int):

@@ -8,14 +8,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from wifisense.cli import main as cli
 from wifisense.io.recording import CSIRecording
 from wifisense.io.store import read_multiband_store, write_multiband_store
 from wifisense.track.evaluate import region_labels
 
-torch.set_num_threads(1)
 
 SMALL = ["model.encoder_hidden_dim=8", "model.encoder_ode_hidden_dim=8", "model.ode_hidden_dim=8",
          "model.decoder_hidden=[8]", "optim.batch_size=8", "cae.channels=[4,8]", "cae.embed_dim=4",

@@ -9,14 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 
 from wifisense.errors import ConfigError
 from wifisense.io.store import read_multiband_store, write_multiband_store
 from wifisense.track import compare
 from wifisense.track import data as track_data
 
-torch.set_num_threads(1)   # tiny ops on a shared 2-core machine run far slower with 2 threads
 
 # small shapes and a fixed-step solver keep each NDF run to a few seconds
 SMALL = ["model.encoder_hidden_dim=8", "model.encoder_ode_hidden_dim=8", "model.ode_hidden_dim=8",

@@ -33,15 +33,6 @@ from wifisense.track.losses import coordinate_error, track_loss
 from wifisense.track.ndf import DDND, NeuralDynamicFusion
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    # tiny tensors: intra-op threads only add contention on shared CI machines
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 @pytest.fixture(scope="module")
 def tiny() -> TrackConfig:
     return load_track_config("tiny")

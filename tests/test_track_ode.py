@@ -10,15 +10,6 @@ from wifisense.track.losses import gaussian_kl
 from wifisense.track.ode_rnn import ODERNNEncoder, encode_loop
 
 
-@pytest.fixture(autouse=True)
-def single_thread():
-    # tiny tensors: intra-op threads only add contention on shared CI machines
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def rotation_decay_matrix() -> torch.Tensor:
     return torch.tensor([[-0.3, 2.0, 0.0], [-2.0, -0.3, 0.5], [0.0, 0.0, -1.0]], dtype=torch.float64)
 

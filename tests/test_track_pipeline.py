@@ -17,7 +17,6 @@ from wifisense.io.store import read_multiband_store, write_multiband_store
 from wifisense.track import data as track_data
 from wifisense.track.train import prepare_data, pretrain_cae
 
-torch.set_num_threads(1)   # tiny ops on a shared 2-core machine run far slower with 2 threads
 
 SMALL_MODEL = ["model.encoder_hidden_dim=8", "model.encoder_ode_hidden_dim=8", "model.ode_hidden_dim=8",
                "model.decoder_hidden=[8]", "model.baseline_mlp_hidden=[8]", "optim.batch_size=8",

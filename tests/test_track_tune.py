@@ -8,7 +8,6 @@ from pathlib import Path
 
 import optuna
 import pytest
-import torch
 
 from wifisense.cli import main as cli
 from wifisense.errors import ConfigError
@@ -16,7 +15,6 @@ from wifisense.io.store import write_multiband_store
 from wifisense.track import tune
 from wifisense.track.config import load_track_config
 
-torch.set_num_threads(1)
 
 SMALL = ["model.encoder_hidden_dim=8", "model.encoder_ode_hidden_dim=8", "model.ode_hidden_dim=8",
          "model.decoder_hidden=[8]", "optim.batch_size=8", "model.solver=rk4", "model.ode_step_size=0.5"]

@@ -20,15 +20,6 @@ TRUE_WEIGHTS = torch.tensor([1.0, -2.0, 0.5, 3.0])
 TENSORBOARD_INSTALLED = importlib.util.find_spec("tensorboard") is not None
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # The test machine's cores are shared; one intra-op thread is much faster for tiny models.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
 def linear_data(n: int, seed: int, sign: float = 1.0) -> TensorDataset:
     generator = torch.Generator().manual_seed(seed)
     x = torch.randn(n, 4, generator=generator)
