@@ -599,12 +599,6 @@ def read_multiband_store(path: str | os.PathLike) -> MultiBandDataset:
 # --------------------------------------------------------------------------- either kind
 
 
-def read_store(path: str | os.PathLike) -> CaptionDataset | MultiBandDataset:
-    """Read a store of either kind into memory."""
-    kind = store_kind(path)
-    return read_caption_store(path) if kind == "caption" else read_multiband_store(path)
-
-
 def write_store(path: str | os.PathLike, ds: CaptionDataset | MultiBandDataset,
                 overwrite: bool = False, compression: str | None = DEFAULT_COMPRESSION) -> Path:
     """Write either dataset kind (dispatch on its type)."""
