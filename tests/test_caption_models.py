@@ -6,9 +6,11 @@ import math
 import pytest
 import torch
 
-from wifisense.caption.config import (CaptionModelConfig, TeacherConfig, create_caption_model, list_presets,
-                                      load_caption_config, load_pretrained)
+from wifisense.caption.config import OFFLINE_LM, CaptionModelConfig, TeacherConfig, list_presets, load_caption_config
+from wifisense.caption.mirror import MirrorConsistencyLoss
 from wifisense.caption.offline_lm import train_caption_tokenizer
+from wifisense.caption.prefix_lm import PrefixLM
+from wifisense.caption.pretrained import load_pretrained
 from wifisense.caption.student import CSIStudent, masked_mean
 from wifisense.caption.teacher import CaptionTeacher, FeatureCache
 from wifisense.errors import ConfigError
@@ -204,9 +206,17 @@ def test_teacher_with_clip_towers_loaded_by_path_caches_frozen_features(tiny_cli
     assert attention.encode_text(CAPTIONS[:2]).shape == (2, 16)
 
 
+def _training_losses(config: CaptionModelConfig) -> dict[str, torch.nn.Module]:
+    """The losses as caption training builds them (CaptionPipeline.new_loss / new_mirror)."""
+    loss = config.loss
+    return {"contrastive": ContrastiveLoss(loss.temperature, loss.learnable_temperature),
+            "mirror": MirrorConsistencyLoss(loss.mirror_mode, loss.mirror_margin, loss.mirror_weight)}
+
+
 def test_tiny_preset_teacher_trains_its_cnn_and_uses_packaged_minilm():
-    model = create_caption_model("tiny", components=("teacher", "student"))
-    teacher = model["teacher"].train()
+    config = load_caption_config("tiny")
+    teacher = CaptionTeacher(config.teacher, config.embed_dim).train()
+    CSIStudent.from_config(config.student, config.embed_dim)   # the tiny student builds next to it
     assert type(teacher.text_encoder.model).__name__ == "BertModel"
     text = teacher.encode_text(CAPTIONS)
     assert text.shape == (3, 64)
@@ -214,7 +224,7 @@ def test_tiny_preset_teacher_trains_its_cnn_and_uses_packaged_minilm():
     assert similar > (text[0] @ text[2]).item()
     video = teacher.encode_video(_frames(3, 8), sample_ids=[0, 1, 2])
     assert len(teacher.frame_cache) == 0      # the CNN trains, so its features are never cached
-    model["teacher_contrastive"](video, text).backward()
+    _training_losses(config)["contrastive"](video, text).backward()
     assert teacher.frame_encoder.head.weight.grad is not None
 
 
@@ -232,7 +242,7 @@ def test_feature_cache_computes_only_missing_keys():
     assert computed == [[0, 1], [1]] and len(cache) == 3
 
 
-# ----------------------------------------------------------------------------- configs and factory
+# ----------------------------------------------------------------------------- configs and building from them
 
 def test_presets_load_and_overrides_apply():
     assert {"tiny", "paper"} <= set(list_presets())
@@ -258,19 +268,33 @@ def test_bad_configs_name_the_field(tmp_path):
         load_caption_config(broken)
 
 
-def test_factory_needs_the_trained_offline_lm_and_builds_a_prefix_lm_from_a_directory(tmp_path):
-    with pytest.raises(ConfigError, match="prefix_lm.lm"):
-        create_caption_model("tiny", components=("prefix_lm",))
+def _prefix_lm(config: CaptionModelConfig) -> PrefixLM:
+    """The prefix LM of a config as caption training loads it (load_caption_run)."""
+    p = config.prefix_lm
+    return PrefixLM.from_pretrained(p.lm, config.embed_dim, prefix_length=p.prefix_length, hidden_dim=p.hidden_dim,
+                                    max_caption_tokens=p.max_caption_tokens)
+
+
+def test_tiny_preset_needs_the_trained_offline_lm_and_builds_a_prefix_lm_from_a_directory(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.chdir(tmp_path)                       # no directory named "offline" can stand in for the LM
+    tiny = load_caption_config("tiny")
+    assert tiny.prefix_lm.lm == OFFLINE_LM
+    with pytest.raises(ConfigError, match="'offline'.*save_pretrained"):
+        _prefix_lm(tiny)
     from transformers import GPT2Config, GPT2LMHeadModel
     tokenizer = train_caption_tokenizer(CAPTIONS, vocab_size=280)
     GPT2LMHeadModel(GPT2Config(vocab_size=len(tokenizer), n_positions=64, n_embd=32, n_layer=2,
                                n_head=2)).save_pretrained(tmp_path / "lm")
     tokenizer.save_pretrained(tmp_path / "lm")
-    model = create_caption_model("tiny", {"prefix_lm.lm": str(tmp_path / "lm")}, components=("prefix_lm",))
-    prefix_lm = model["prefix_lm"]
+    config = load_caption_config("tiny", {"prefix_lm.lm": str(tmp_path / "lm")})
+    prefix_lm = _prefix_lm(config)
     assert prefix_lm.prefix_length == 4 and prefix_lm.geometry.num_layers == 2
     assert prefix_lm.caption_loss(torch.randn(2, 64), CAPTIONS[:2]).isfinite()
-    assert {"teacher_contrastive", "student_contrastive", "text_contrastive", "mirror"} <= set(model)
+    losses = _training_losses(config)
+    video, text = torch.nn.functional.normalize(torch.randn(2, 3, 64), dim=-1)
+    assert losses["contrastive"](video, text).isfinite()
+    assert losses["mirror"].teacher_loss(video, text, video.flip(-1), text.flip(-1)).isfinite()
 
 
 def test_missing_clip_weights_give_a_clear_error(tmp_path):

@@ -3,9 +3,9 @@
 import pytest
 import torch
 
-from wifisense.caption.config import load_pretrained
 from wifisense.caption.offline_lm import train_caption_lm, train_caption_tokenizer
 from wifisense.caption.prefix_lm import PrefixLM, encode_captions
+from wifisense.caption.pretrained import load_pretrained
 from wifisense.caption.student import CSIStudent
 from wifisense.errors import ConfigError
 

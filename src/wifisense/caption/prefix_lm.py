@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wifisense.caption.pretrained import freeze, load_pretrained
 from wifisense.nn.mlp import make_mlp
 
 IGNORE_INDEX = -100
@@ -73,13 +74,6 @@ def encode_captions(tokenizer, captions: Sequence[str], max_tokens: int) -> tupl
     return input_ids, attention_mask
 
 
-def freeze(module: nn.Module) -> nn.Module:
-    """No gradients and eval mode (dropout off) for a pretrained part that must not change."""
-    module.requires_grad_(False)
-    module.eval()
-    return module
-
-
 def _checkpointing_enabled(lm: nn.Module) -> bool:
     # transformers 5 renamed is_gradient_checkpointing (deprecated) to is_activation_checkpointing.
     for name in ("is_activation_checkpointing", "is_gradient_checkpointing"):
@@ -123,7 +117,6 @@ class PrefixLM(nn.Module):
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike, embed_dim: int, **kwargs) -> PrefixLM:
         """Load the LM and its tokenizer by hub name or directory (clear ConfigError when missing)."""
-        from wifisense.caption.config import load_pretrained
         lm = load_pretrained(name_or_path, "causal_lm")
         tokenizer = load_pretrained(name_or_path, "tokenizer")
         return cls(lm, tokenizer, embed_dim, **kwargs)

@@ -17,9 +17,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wifisense.caption.config import TeacherConfig, load_pretrained
+from wifisense.caption.config import TeacherConfig
 from wifisense.caption.mirror import flip_frames
-from wifisense.caption.prefix_lm import freeze
+from wifisense.caption.pretrained import freeze, load_pretrained
 
 # CLIP's pixel normalisation (openai/clip-vit-*), also used for the small CNN so the two
 # frame encoders see identically prepared frames.
