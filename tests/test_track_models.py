@@ -17,12 +17,11 @@ from wifisense.track.batching import IrregularBatch, TrackBatch, collate_union
 from wifisense.track.cae import CSIAutoencoder, csi_frame_channels
 from wifisense.track.config import (
     TrackConfig,
-    create_track_model,
     load_track_config,
-    make_optimizer,
     track_config_from_dict,
     track_presets,
 )
+from wifisense.track.factory import create_track_model, make_optimizer
 from wifisense.track.fusion import (
     MLPFusion,
     PairwiseFusion,

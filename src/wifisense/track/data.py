@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from wifisense.errors import ConfigError
+from wifisense.track.config import read_task
 
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -92,6 +93,20 @@ class FrameScaler:
         return ((frames - mean) / std).astype(np.float32)
 
 
+def load_cae(cae_dir: str | os.PathLike, device: str = "cpu"):
+    """(CSIAutoencoder with pretrained weights, FrameScaler) from a CAE directory."""
+    from wifisense.track.cae import CSIAutoencoder
+    from wifisense.training import load_weights
+
+    task = read_task(cae_dir)
+    if task.get("kind") != "track-cae":
+        raise ConfigError(f"{cae_dir}: not a CAE directory (made by `wifisense track pretrain-cae`)")
+    cfg = task["cae"]
+    model = CSIAutoencoder(cfg["in_channels"], cfg["length"], cfg["embed_dim"], cfg["channels"], cfg["kernel_size"])
+    load_weights(model, cae_dir)
+    return model.to(device).eval(), FrameScaler(**task["frame_scaler"])
+
+
 def store_fingerprint(path: str | os.PathLike) -> str:
     """A short key for a store file's current content: resolved path, size and mtime."""
     p = Path(path).resolve()
@@ -102,8 +117,6 @@ def store_fingerprint(path: str | os.PathLike) -> str:
 def cached_embeddings(store_path, csi_x, subcarriers, cae_dir, device: str = "cpu",
                       batch_size: int = 4096) -> np.ndarray:
     """CAE embeddings ``[Nc, d]`` of every CSI frame of the store, computed once and cached in ``cae_dir``."""
-    from wifisense.track.train import load_cae
-
     cae_dir = Path(cae_dir)
     weights = cae_dir / "model.safetensors"
     key = hashlib.sha1(f"{store_fingerprint(store_path)}|{weights.stat().st_mtime_ns}".encode()).hexdigest()[:16]

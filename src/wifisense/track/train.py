@@ -28,8 +28,10 @@ from wifisense.track.config import (
     MODEL_NAMES,
     TrackConfig,
     load_track_config,
+    read_task,
     track_config_from_dict,
 )
+from wifisense.track.data import load_cae  # noqa: F401  (re-exported: evaluate and older callers import it from here)
 
 log = logging.getLogger(__name__)
 
@@ -71,31 +73,6 @@ def parse_bands(bands) -> tuple[str, ...]:
 
 
 # --------------------------------------------------------------------------- CAE
-
-
-def load_cae(cae_dir: str | os.PathLike, device: str = "cpu"):
-    """(CSIAutoencoder with pretrained weights, FrameScaler) from a CAE directory."""
-    from wifisense.track.cae import CSIAutoencoder
-    from wifisense.training import load_weights
-
-    task = read_task(cae_dir)
-    if task.get("kind") != "track-cae":
-        raise ConfigError(f"{cae_dir}: not a CAE directory (made by `wifisense track pretrain-cae`)")
-    cfg = task["cae"]
-    model = CSIAutoencoder(cfg["in_channels"], cfg["length"], cfg["embed_dim"], cfg["channels"], cfg["kernel_size"])
-    load_weights(model, cae_dir)
-    return model.to(device).eval(), track_data.FrameScaler(**task["frame_scaler"])
-
-
-def read_task(run_dir: str | os.PathLike) -> dict:
-    """The task settings a run recorded in its config.json."""
-    path = Path(run_dir) / "config.json"
-    if not path.is_file():
-        raise ConfigError(f"{path}: not found; is {run_dir} a wifisense track run directory?")
-    try:
-        return json.loads(path.read_text())["task"]
-    except (json.JSONDecodeError, KeyError) as exc:
-        raise ConfigError(f"{path}: not a run config ({exc})") from exc
 
 
 def pretrain_cae(store: str | os.PathLike, run_dir: str | os.PathLike, preset: str = "tiny",
@@ -271,7 +248,7 @@ def make_eval_fn(weights, xy_scaler: track_data.MinMax):
 
 def build_model(task: dict):
     """The untrained model a run's task settings describe."""
-    from wifisense.track.config import create_track_model
+    from wifisense.track.factory import create_track_model
 
     config = track_config_from_dict(task["config"])
     return create_track_model(task["model"], bands=task["bands"], fusion=task["fusion"], config=config), config
@@ -310,7 +287,7 @@ def train_model(store: str | os.PathLike, model_name: str = "ndf", bands=("csi",
     error (metres) are kept in ``run_dir/model.safetensors``. When the CSI band is used and no
     CAE is found (see :func:`find_cae`), one is pretrained into ``run_dir/cae`` first.
     """
-    from wifisense.track.config import create_track_model, make_optimizer
+    from wifisense.track.factory import create_track_model, make_optimizer
     from wifisense.training import TrainConfig, Trainer, build_loader, seed_everything
     from wifisense.training.device import select_device
 
