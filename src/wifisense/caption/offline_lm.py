@@ -67,31 +67,34 @@ def train_caption_lm(captions: Sequence[str], output_dir: str | os.PathLike | No
     if max_prefix_length + max_caption_tokens > n_positions:
         raise ValueError(f"n_positions={n_positions} is smaller than max_prefix_length + max_caption_tokens "
                          f"= {max_prefix_length + max_caption_tokens}")
-    generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
-    tokenizer = train_caption_tokenizer(captions, vocab_size=vocab_size)
-    model = make_small_gpt2(tokenizer, n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=n_positions)
-    input_ids, attention_mask = encode_captions(tokenizer, captions, max_caption_tokens)
-    labels = input_ids.masked_fill(attention_mask == 0, -100)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=steps,
-                                                    pct_start=0.1)
-    model.train()
-    bar = tqdm(range(steps), desc="offline LM", disable=not progress)
-    for _ in bar:
-        rows = torch.randint(len(captions), (min(batch_size, len(captions)),), generator=generator)
-        offset = int(torch.randint(max_prefix_length + 1, (1,), generator=generator))
-        length = int(attention_mask[rows].sum(1).max())
-        ids = input_ids[rows, :length]
-        positions = torch.arange(offset, offset + length).expand_as(ids)
-        loss = model(input_ids=ids, attention_mask=attention_mask[rows, :length], position_ids=positions,
-                     labels=labels[rows, :length]).loss
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-        optimizer.step()
-        scheduler.step()
-        bar.set_postfix(loss=f"{loss.item():.3f}")
+    generator = torch.Generator().manual_seed(seed)   # batch rows and position offsets
+    # Weight initialisation and dropout draw from torch's global CPU generator (transformers
+    # offers no other): seed it inside a fork, so the caller's RNG state comes back untouched.
+    with torch.random.fork_rng(devices=[]):
+        torch.random.default_generator.manual_seed(seed)
+        tokenizer = train_caption_tokenizer(captions, vocab_size=vocab_size)
+        model = make_small_gpt2(tokenizer, n_layer=n_layer, n_embd=n_embd, n_head=n_head, n_positions=n_positions)
+        input_ids, attention_mask = encode_captions(tokenizer, captions, max_caption_tokens)
+        labels = input_ids.masked_fill(attention_mask == 0, -100)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=learning_rate, weight_decay=0.01)
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=learning_rate, total_steps=steps,
+                                                        pct_start=0.1)
+        model.train()
+        bar = tqdm(range(steps), desc="offline LM", disable=not progress)
+        for _ in bar:
+            rows = torch.randint(len(captions), (min(batch_size, len(captions)),), generator=generator)
+            offset = int(torch.randint(max_prefix_length + 1, (1,), generator=generator))
+            length = int(attention_mask[rows].sum(1).max())
+            ids = input_ids[rows, :length]
+            positions = torch.arange(offset, offset + length).expand_as(ids)
+            loss = model(input_ids=ids, attention_mask=attention_mask[rows, :length], position_ids=positions,
+                         labels=labels[rows, :length]).loss
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            optimizer.step()
+            scheduler.step()
+            bar.set_postfix(loss=f"{loss.item():.3f}")
     model.eval()
     if output_dir is not None:
         save_caption_lm(model, tokenizer, output_dir)
