@@ -1,0 +1,182 @@
+"""Broadcom Nexmon CSI captures (.pcap of CSI UDP packets): packet walk, chip check and reader."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wifisense.errors import CaptureError
+from wifisense.io.readers.common import (NotThisFormat, csiread_call, hint_int, timestamps_or_rate,
+                                         truncated)
+from wifisense.io.readers.registry import CaptureFormat
+from wifisense.io.recording import CSIRecording
+
+NEXMON_CHIPS = ("4358", "4366c0", "43455c0", "4339")
+
+PCAP_MAGICS = {  # first four bytes -> (byte order, timestamps in nanoseconds)
+    b"\xd4\xc3\xb2\xa1": ("<", False), b"\xa1\xb2\xc3\xd4": (">", False),
+    b"\x4d\x3c\xb2\xa1": ("<", True), b"\xa1\xb2\x3c\x4d": (">", True),
+}
+NEXMON_PREFIX_BYTES = 42 + 18  # Ethernet+IPv4+UDP headers, then the nexmon CSI header
+
+# An uncorrupted Nexmon decode has (near-)empty DC and edge guard bins; a decode with the
+# wrong chip's number format does not. Ratio of median |CSI| on those bins to the rest.
+NEXMON_NULL_RATIO_MAX = 0.25
+
+
+@dataclass
+class NexmonScan:
+    packets: int
+    nfft: int
+
+
+def scan(path: Path, data: bytes, limit: int | None) -> NexmonScan:
+    """Walk a pcap file and check that its packets are Nexmon CSI UDP packets."""
+    if data[:4] not in PCAP_MAGICS:
+        raise NotThisFormat("no pcap magic number")
+    order, _ = PCAP_MAGICS[data[:4]]
+    if len(data) < 24:
+        raise truncated(path, "pcap global header is incomplete")
+    record = struct.Struct(order + "IIII")
+    pos, n, packets, nffts = 24, len(data), 0, set()
+    while pos < n and (limit is None or packets < limit):
+        if n - pos < record.size:
+            raise truncated(path, f"{n - pos} trailing byte(s) at offset {pos} are not a packet")
+        _, _, incl_len, _ = record.unpack_from(data, pos)
+        body = pos + record.size
+        if body + incl_len > n:
+            raise truncated(path, f"packet {packets} at byte {pos} needs {incl_len} bytes, "
+                                  f"only {n - body} left")
+        csi_bytes = incl_len - NEXMON_PREFIX_BYTES
+        magic = data[body + 42:body + 44]
+        if magic != b"\x11\x11" or csi_bytes <= 0 or csi_bytes % 4:
+            raise NotThisFormat(f"packet {packets} at byte {pos} is not a Nexmon CSI packet "
+                                f"(no 0x1111 magic after the UDP header)")
+        nffts.add(csi_bytes // 4)
+        pos = body + incl_len
+        packets += 1
+    if packets == 0:
+        raise NotThisFormat("pcap file holds no packets")
+    if len(nffts) > 1:
+        raise CaptureError(path, f"packets carry different CSI sizes {sorted(nffts)} bins; "
+                                 "split the capture by bandwidth first")
+    nfft = nffts.pop()
+    if nfft not in (64, 128, 256):
+        raise CaptureError(path, f"Nexmon packets carry {nfft} CSI bins; supported: 64, 128, 256 "
+                                 "(20/40/80 MHz)")
+    return NexmonScan(packets, nfft)
+
+
+def null_bins(nfft: int) -> np.ndarray:
+    """bool [nfft] over k = -nfft/2..nfft/2-1: DC and outer guard bins, empty in every
+    802.11 a/n/ac layout of that width (outermost 3-4 bins at each edge)."""
+    k = np.arange(-nfft // 2, nfft // 2)
+    return (k == 0) | (np.abs(k) >= nfft // 2 - 3)
+
+
+def decode_ok(csi_shifted: np.ndarray) -> tuple[bool, str]:
+    """Whether a Nexmon decode looks like a channel, with the reason if not."""
+    amp = np.abs(csi_shifted)
+    if not np.isfinite(amp).all():
+        return False, "non-finite values"
+    if not amp.any():
+        return False, "all-zero CSI"
+    null = null_bins(amp.shape[1])
+    data_amp = amp[:, ~null]
+    zero_frac = float((data_amp == 0).mean())
+    if zero_frac > 0.25:
+        return False, f"{zero_frac:.0%} of the in-band values are exactly zero"
+    ratio = np.median(amp[:, null], axis=1) / np.maximum(np.median(data_amp, axis=1), 1e-12)
+    if float(np.median(ratio)) > NEXMON_NULL_RATIO_MAX:
+        return False, (f"no empty DC/guard subcarriers (their level is {np.median(ratio):.2f} "
+                       f"of the in-band level), which is what a wrong number format gives")
+    return True, ""
+
+
+def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
+    import csiread
+
+    found = scan(path, data, limit=None)
+    file_bw = {64: 20, 128: 40, 256: 80}[found.nfft]
+    bw = hint_int(hints, "bw", file_bw)
+    if bw != file_bw:
+        raise CaptureError(path, f"hint bw={bw} is wrong: the packets carry {found.nfft} CSI bins "
+                                 f"({file_bw} MHz)")
+    chip = hints.get("chip")
+    if chip is not None and str(chip) not in NEXMON_CHIPS:
+        raise CaptureError(path, f"unknown Nexmon chip {chip!r}; csiread supports "
+                                 f"{', '.join(NEXMON_CHIPS)}")
+
+    def decode(c):
+        def make():
+            parsed = csiread.Nexmon(str(path), chip=c, bw=bw, if_report=False)
+            parsed.read()
+            return parsed
+        parsed = csiread_call(path, "nexmon", make)
+        # csiread returns FFT order (DC first); shift so subcarriers run -nfft/2..nfft/2-1.
+        return parsed, np.fft.fftshift(np.asarray(parsed.csi), axes=1)
+
+    # csiread decodes any chip's number format without complaint, so a wrong chip gives
+    # noise: the decode is judged by its empty DC/guard bins instead.
+    if chip is not None:
+        parsed, csi = decode(str(chip))
+        ok, why = decode_ok(csi)
+        if not ok:
+            others = [c for c in NEXMON_CHIPS if c != str(chip) and decode_ok(decode(c)[1])[0]]
+            better = f"; it decodes plausibly with --chip {others[0]}" if others else ""
+            raise CaptureError(path, f"CSI decoded with chip={chip} looks like garbage ({why}): "
+                                     f"--chip is probably wrong{better}")
+        chip_guessed = False
+    else:
+        for candidate in NEXMON_CHIPS:
+            parsed, csi = decode(candidate)
+            if decode_ok(csi)[0]:
+                chip, chip_guessed = candidate, True
+                break
+        else:
+            raise CaptureError(path, "no Nexmon chip decodes this capture plausibly; give the "
+                                     f"chip with --chip ({', '.join(NEXMON_CHIPS)})")
+    n = int(parsed.count)
+    frac = 1e-9 if parsed.nano else 1e-6
+    ticks = np.asarray(parsed.sec).astype(np.int64) * (1_000_000_000 if parsed.nano else 1_000_000) \
+        + np.asarray(parsed.usec).astype(np.int64)
+    t, derived = timestamps_or_rate(path, ticks, 1.0 / frac, hints, n)
+    chanspec = int(np.asarray(parsed.chan_spec)[0]) if n else 0
+    carrier = broadcom_chanspec_carrier_hz(chanspec)
+    source = {
+        "format": "nexmon", "path": str(path), "device": f"Broadcom bcm{chip}",
+        "tool": "Nexmon CSI", "reader": "csiread.Nexmon", "chip": str(chip),
+        "chip_guessed": chip_guessed, "bw": bw, "chanspec": f"0x{chanspec:04x}",
+        "clock": "pcap capture time (host clock)" if not derived else "none",
+        "cores": sorted(int(c) for c in np.unique(parsed.core)),
+        "spatial_streams": sorted(int(s) for s in np.unique(parsed.spatial)),
+        # One packet per (core, spatial stream): regroup by seq/core/spatial if needed.
+        "per_packet": {"seq": np.asarray(parsed.seq), "core": np.asarray(parsed.core),
+                       "spatial": np.asarray(parsed.spatial)},
+    }
+    subcarriers = np.arange(-found.nfft // 2, found.nfft // 2)
+    return CSIRecording(csi=csi[:, :, None, None], timestamps=t, subcarriers=subcarriers,
+                        timestamps_derived=derived, bandwidth_mhz=float(bw), carrier_hz=carrier,
+                        rssi=None, source=source)
+
+
+def broadcom_chanspec_carrier_hz(chanspec: int) -> float | None:
+    """Centre frequency from a d11ac chanspec (channel in bits 0-7, band in bits 14-15)."""
+    channel, band = chanspec & 0xFF, chanspec & 0xC000
+    if channel == 0:
+        return None
+    if band == 0xC000:
+        return (5000 + 5 * channel) * 1e6
+    if band == 0x0000:
+        return (2484 if channel == 14 else 2407 + 5 * channel) * 1e6
+    return None
+
+
+FORMAT = CaptureFormat(
+    name="nexmon", description="Broadcom, Nexmon CSI (.pcap)",
+    check=scan, read=read, hints=("chip", "bw", "rate_hz"), extensions=(".pcap",),
+    detect_order=10,  # pcap magic number, then the 0x1111 Nexmon magic in every packet
+)
