@@ -40,7 +40,8 @@ import torch
 
 from wifisense.machine import cpu_model
 from wifisense.track import data as track_data
-from wifisense.track.config import create_track_model, load_track_config, make_optimizer
+from wifisense.track.config import load_track_config
+from wifisense.track.factory import create_track_model, make_optimizer
 from wifisense.track.losses import track_loss
 from wifisense.track.ode_rnn import encode_loop
 

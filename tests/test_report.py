@@ -34,10 +34,14 @@ def _caption_row(name, bleu, cider, mirror="full", baseline=None):
             "not_computed": {"SPICE": "SPICE needs Java and the SPICE jar, which are not installed"}}
 
 
-def _track_row(method, bands, mean):
-    return {"method": method, "bands": bands, "fusion": "mlp", "split": "random", "window_s": 5.0,
-            "mean_m": mean, "median_m": mean * 0.8, "p90_m": mean * 2.0, "n": 1234, "train_s": 12.3,
-            "run": f"runs/I/{method}_{bands}"}
+def _track_lines(method, bands, mean):
+    """Typed result lines (one seed, aggregated) of one Table I cell."""
+    from dataclasses import asdict
+
+    from wifisense.runs import Result
+
+    return [asdict(Result("track", "I", method, bands, "all", "test", metric, value, 11))
+            for metric, value in (("mean_m", mean), ("median_m", mean * 0.8), ("p90_m", mean * 2.0))]
 
 
 @pytest.fixture
@@ -64,17 +68,16 @@ def demo_dir(tmp_path):
                                               "references": ["someone kicks with the right leg",
                                                              "a person kicks the right leg <fast>"],
                                               "prediction": "a person kicks the left leg"}}}
-    rows = [_track_row(m, b, mean) for m, b, mean in (
+    lines = [line for m, b, mean in (
         ("ndf", "csi", 0.9), ("ndf", "snr", 0.8), ("ndf", "csi+snr", 0.51),
         ("linear-int", "csi", 1.5), ("linear-int", "snr", 1.4), ("linear-int", "csi+snr", 1.3),
-        ("ddnd", "csi", 0.7), ("ddnd", "snr", 0.95))]
-    compare = {"store": "trajectories.h5", "preset": "tiny", "seed": 7, "epochs": None, "wall_s": 55.0,
-               "tables": {"I": {"title": "Table I: methods x bands (random split, 5 s windows)", "rows": rows}},
-               "figures": {"error_cdf": "figures/error_cdf_table1.png", "trajectories": "figures/trajectories.png",
-                           "tsne": "figures/tsne_latent.png"}}
+        ("ddnd", "csi", 0.7), ("ddnd", "snr", 0.95)) for line in _track_lines(m, b, mean)]
+    figures = {"error_cdf": "figures/error_cdf_table1.png", "trajectories": "figures/trajectories.png",
+               "tsne": "figures/tsne_latent.png"}
     (out / "summary.json").write_text(json.dumps(summary))
     (out / "caption" / "ablation.json").write_text(json.dumps(ablation))
-    (out / "track" / "compare.json").write_text(json.dumps(compare))
+    (out / "track" / "results.json").write_text(json.dumps(lines))
+    (out / "track" / "figures.json").write_text(json.dumps(figures))
     return out
 
 
@@ -98,8 +101,8 @@ def test_every_section_is_rendered_with_formatted_numbers(demo_dir):
     assert "<strong>0.432</strong>" in page and "**0.432**" in md       # best BLEU-4 in bold
     assert "<strong>0.200</strong>" not in page                          # every row ties on METEOR: nothing bold
     ndf = _cells(page, "NDF")
-    assert ndf[:3] == ["0.90", "0.72", "1.80"] and ndf[6:] == ["0.51", "0.41", "1.02"]
-    assert "<strong>0.51</strong>" in page and "**0.51**" in md          # lowest multi-band mean error
+    assert ndf[:3] == ["0.900", "0.720", "1.800"] and ndf[6:] == ["0.510", "0.408", "1.020"]
+    assert "<strong>0.510</strong>" in page and "**0.510**" in md         # lowest multi-band mean error
     ddnd = _cells(page, "DDND")
     assert ddnd[6:] == ["—a", "—a", "—a"]                                # footnote a: single-band model
     assert "DDND is a single-band model" in page
@@ -123,7 +126,7 @@ def test_html_is_self_contained_and_images_are_embedded(demo_dir):
 
 
 def test_missing_part_is_shown_as_not_run_with_its_reason(demo_dir):
-    (demo_dir / "track" / "compare.json").unlink()
+    (demo_dir / "track" / "results.json").unlink()
     summary = json.loads((demo_dir / "summary.json").read_text())
     summary["parts"]["track"] = {"status": "failed", "reason": "RuntimeError: the ODE solver diverged"}
     (demo_dir / "summary.json").write_text(json.dumps(summary))

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import json
-import math
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +47,9 @@ def test_shared_configurations_map_to_one_run_directory():
     ndf_default = compare.RunSpec("I", "x", "ndf", ("csi", "snr")).key()
     window5 = next(s for s in compare.ndf_study_specs("II") if s.window_s == 5.0)
     mlp = next(s for s in compare.ndf_study_specs("III") if s.fusion == "mlp")
-    assert dirs[window5.key()] == dirs[mlp.key()] == dirs[ndf_default] == "runs/I/ndf_csi+snr"
+    assert dirs[window5.key()] == dirs[mlp.key()] == dirs[ndf_default] == "I/ndf_csi+snr"
     weighted = next(s for s in compare.ndf_study_specs("III") if s.fusion == "weighted")
-    assert dirs[weighted.key()] == "runs/III/ndf_weighted"
+    assert dirs[weighted.key()] == "III/ndf_weighted"
     # fusion does not change a baseline, so it is not part of its key
     assert (compare.RunSpec("I", "a", "rnn-dt", ("csi", "snr"), fusion="mlp").key()
             == compare.RunSpec("I", "b", "rnn-dt", ("csi", "snr"), fusion="weighted").key())
@@ -81,66 +79,92 @@ def test_default_region_is_a_corner_holding_out_a_minority_of_windows(store):
     assert 0 < len(windows["test"]) <= total / 3 + 1
 
 
+def _line(row, setting, metric, value, seed="all", **kw):
+    from wifisense.runs import Result
+
+    return Result("track", "I", row, setting, seed, "test", metric, value, 10, **kw)
+
+
 def test_markdown_has_band_columns_and_bolds_the_best_mean():
-    rows = [{"method": m, "bands": b, "fusion": "mlp", "split": "random", "window_s": 5.0, "mean_m": mean,
-             "median_m": mean * 0.9, "p90_m": mean * 2, "n": 10, "train_s": 1.0, "run": f"runs/I/{m}_{b}"}
-            for m, b, mean in (("ndf", "csi+snr", 0.5), ("linear-int", "csi+snr", 0.8), ("ndf", "csi", 1.2))]
-    text = compare.compare_markdown({"store": "s.h5", "preset": "tiny", "seed": 0, "epochs": 1,
-                                     "tables": {"I": {"title": "Table I", "rows": rows}}})
+    results = []
+    for m, b, mean in (("ndf", "csi+snr", 0.5), ("linear-int", "csi+snr", 0.8), ("ndf", "csi", 1.2),
+                       ("training mean", "none", 1.9)):
+        results += [_line(m, b, "mean_m", mean, low=mean - 0.1, high=mean + 0.1, ci="t-seeds", seeds=2),
+                    _line(m, b, "median_m", mean * 0.9), _line(m, b, "p90_m", mean * 2)]
+    text = compare.compare_markdown({"settings": {"store": "s.h5", "preset": "tiny", "epochs": 1}, "seeds": [0, 1],
+                                     "results": results})
     header = next(line for line in text.splitlines() if line.startswith("| Method"))
-    assert "CSI mean" in header and "CSI + beam SNR p90" in header and "beam SNR" not in header.split("CSI + ")[0]
-    ndf_line = next(line for line in text.splitlines() if line.startswith("| ndf"))
-    assert "**0.500**" in ndf_line and "**1.200**" in ndf_line
-    assert "**0.800**" not in text
+    assert "CSI (5 GHz) mean" in header and "Both bands p90" in header and "Beam SNR" not in header
+    ndf_line = next(line for line in text.splitlines() if line.startswith("| NDF"))
+    assert "**0.500 ± 0.100**" in ndf_line and "**1.200 ± 0.100**" in ndf_line
+    assert "**0.800" not in text
+    # the trivial reference row is there, its one value in every band column
+    reference = next(line for line in text.splitlines() if line.startswith("| training mean"))
+    assert reference.count("1.900 ± 0.100") == 2
+    assert "mean over 2 seeds" in text
 
 
 @pytest.mark.slow
-def test_compare_writes_tables_figures_and_skips_finished_runs(store, tmp_path, monkeypatch):
+def test_compare_writes_results_over_seeds_and_skips_finished_runs(store, tmp_path, monkeypatch):
+    from wifisense.runs import read_results, select
+
     out = tmp_path / "cmp"
-    kwargs = {"tables": ("I",), "methods": ("ndf", "linear-int"), "epochs": 1, "seed": 0, "overrides": SMALL,
+    kwargs = {"tables": ("I",), "methods": ("ndf", "linear-int"), "epochs": 1, "seeds": "0,1", "overrides": SMALL,
               "device": "cpu", "quiet": True, "cae_epochs": 1}
     summary = compare.run_compare(store, out, **kwargs)
-    on_disk = json.loads((out / "compare.json").read_text())
-    assert on_disk["tables"] == json.loads(json.dumps(summary["tables"]))
-    rows = on_disk["tables"]["I"]["rows"]
-    assert {(r["method"], r["bands"]) for r in rows} == {(m, b) for m in ("ndf", "linear-int")
-                                                         for b in ("csi", "snr", "csi+snr")}
-    for row in rows:
-        assert all(math.isfinite(row[k]) and row[k] >= 0 for k in ("mean_m", "median_m", "p90_m", "train_s"))
-        assert row["median_m"] <= row["p90_m"] and row["n"] > 0
-        metrics = json.loads((out / row["run"] / "metrics.json").read_text())
-        assert metrics["test"]["mean"] == pytest.approx(row["mean_m"])
+    results = read_results(out)
+    assert results == summary["results"]
+    csv_lines = (out / "results.csv").read_text().splitlines()
+    assert csv_lines[0].startswith("task,study,row,setting,seed,split,metric,value,n,low,high,ci")
+    assert len(csv_lines) == len(results) + 1
+    cells = {(r.row, r.setting) for r in select(results, metric="mean_m", seed="all")}
+    assert cells == {(m, b) for m in ("ndf", "linear-int") for b in ("csi", "snr", "csi+snr")} | {
+        ("training mean", "none")}
+    for row, setting in cells:
+        per_seed = select(results, row=row, setting=setting, metric="mean_m")
+        seeds = {r.seed: r for r in per_seed}
+        assert set(seeds) == {0, 1, "all"}
+        for seed in (0, 1):   # one seed: a bootstrap interval over test windows around the value
+            r = seeds[seed]
+            assert r.ci == "bootstrap-items" and r.low <= r.value <= r.high and r.n > 0
+            run = out / "runs" / ("I/" + f"{row}_{setting}" if row != "training mean" else "reference/random_w5")
+            errors = np.loadtxt(run / f"seed{seed}" / "test_predictions.csv", delimiter=",", skiprows=1)[:, -1]
+            assert r.value == pytest.approx(errors.mean(), abs=1e-4)   # the CSV keeps 4 decimals
+        overall = seeds["all"]
+        assert overall.ci == "t-seeds" and overall.seeds == 2
+        assert overall.value == pytest.approx((seeds[0].value + seeds[1].value) / 2)
+        assert overall.low < overall.value < overall.high
     for name in ("error_cdf", "trajectories", "tsne"):
-        assert (out / on_disk["figures"][name]).stat().st_size > 1000
+        assert (out / summary["figures"][name]).stat().st_size > 1000
     text = (out / "compare.md").read_text()
-    assert "Table I" in text and text.count("| ndf |") == 1 and text.count("| linear-int |") == 1
-    ndf_row = next(r for r in rows if r["method"] == "ndf" and r["bands"] == "csi+snr")
-    assert f"{ndf_row['mean_m']:.3f}" in text
+    assert "Table I" in text and text.count("| NDF |") == 1 and text.count("| LinearInt |") == 1
 
-    # a second call retrains nothing and gives the same rows
+    # a second call retrains nothing and gives the same results
     def no_training(*args, **kw):
         raise AssertionError("a finished run was retrained")
 
     monkeypatch.setattr("wifisense.track.train.train_model", no_training)
     monkeypatch.setattr("wifisense.track.train.pretrain_cae", no_training)
     again = compare.run_compare(store, out, **kwargs)
-    assert again["tables"]["I"]["rows"] == summary["tables"]["I"]["rows"]
+    assert again["results"] == results
     with pytest.raises(ConfigError, match="other settings"):
         compare.run_compare(store, out, **{**kwargs, "epochs": 2})
 
 
 @pytest.mark.slow
 def test_coordinate_table_holds_out_the_region(store, tmp_path):
+    from wifisense.runs import select
+
     region = (5.0, 3.5, 8.0, 6.0)
     summary = compare.run_compare(store, tmp_path / "cmp", tables=("coordinate",), methods=("linear-int",),
                                   epochs=1, overrides=SMALL, device="cpu", quiet=True, cae_epochs=1, region=region)
-    table = summary["tables"]["coordinate"]
-    assert table["region"] == list(region)
-    (row,) = table["rows"]
-    assert row["method"] == "linear-int" and row["split"] == "coordinate:5,3.5,8,6"
-    assert np.isfinite(row["mean_m"])
-    truth = np.loadtxt(tmp_path / "cmp" / row["run"] / "test_predictions.csv", delimiter=",", skiprows=1)
+    assert summary["region"] == list(region)
+    (mean,) = select(summary["results"], study="coordinate", row="linear-int", metric="mean_m", seed="all")
+    assert np.isfinite(mean.value)
+    truth = np.loadtxt(tmp_path / "cmp" / "runs" / "coordinate" / "linear-int_coordinate" / "seed0"
+                       / "test_predictions.csv", delimiter=",", skiprows=1)
     windows = truth[:, 0].astype(int)
     inside = track_data.in_region(truth[:, 2:4], region)
     # every test window touches the held-out region
     assert all(inside[windows == w].any() for w in np.unique(windows))
+    assert "Coordinate split" in (tmp_path / "cmp" / "compare.md").read_text()

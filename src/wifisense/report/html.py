@@ -1,7 +1,7 @@
 """The demo report: reads a ``wifisense demo`` output folder and writes one self-contained report.html (and report.md).
 
 The report is built in two steps. ``report_sections`` turns the three result files of a
-demo folder (``summary.json``, ``caption/ablation.json``, ``track/compare.json``; shapes in
+demo folder (``summary.json``, ``caption/ablation.json``, ``track/results.json``; shapes in
 the session contracts) into a small document model (sections of paragraphs, tables,
 figures, examples and "not run" notes); ``render_html`` here and
 ``wifisense.report.markdown.render_markdown`` write that model out, so both files carry
@@ -21,82 +21,31 @@ import json
 import math
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-# ----------------------------------------------------------------------------- document model
-
-Span = str | tuple[str, str]   # plain text, or (style, text) with style "b" (bold) or "code"
-
-
-@dataclass
-class Paragraph:
-    spans: list[Span]
-    kind: str = "p"            # "p", "note" (small print) or "warning" (a highlighted box)
-
-
-@dataclass
-class Cell:
-    text: str
-    numeric: bool = False
-    bold: bool = False
-    note: str | None = None    # footnote text; cells with the same text share a marker
-
-
-@dataclass
-class Table:
-    columns: list[str]
-    rows: list[list[Cell]]
-    caption: str = ""
-    groups: list[tuple[str, int]] | None = None   # column-group header (label, span) above ``columns``
-    notes: list[str] = field(default_factory=list)  # extra notes printed under the table
-
-
-@dataclass
-class Figure:
-    path: Path                 # PNG on disk
-    caption: str
-    name: str                  # file name used under report_files/ for the Markdown report
-
-
-@dataclass
-class NotRun:
-    what: str
-    reason: str
-
-
-@dataclass
-class Example:
-    title: str
-    class_name: str
-    reference: list[tuple[str, bool]]    # words of the closest reference, True = differs
-    prediction: list[tuple[str, bool]]   # words of the prediction, True = differs
-    other_references: int
-
-
-Block = Paragraph | Table | Figure | NotRun | Example
-
-
-@dataclass
-class Section:
-    anchor: str
-    title: str
-    blocks: list[Block]
-
-
-@dataclass
-class Report:
-    title: str
-    subtitle: str
-    sections: list[Section]
-
+from wifisense.report.document import (
+    Block,
+    Cell,
+    Example,
+    Figure,
+    NotRun,
+    Paragraph,
+    Report,
+    Section,
+    Span,
+    Table,
+    bold_best,
+    footnote_markers,
+)
 
 # ----------------------------------------------------------------------------- reading results
 
 SUMMARY_FILE = "summary.json"
 ABLATION_FILE = Path("caption") / "ablation.json"
-COMPARE_FILE = Path("track") / "compare.json"
+COMPARE_FILE = Path("track") / "results.json"
+TRACK_FIGURES_FILE = Path("track") / "figures.json"
 HTML_FILE = "report.html"
 MD_FILE = "report.md"
 MD_FILES_DIR = "report_files"
@@ -116,8 +65,6 @@ TRACK_DESCRIPTIONS = (  # (methods, one sentence shown under Table I when any of
     (("ddnd",), "DDND is a single-band latent ODE."),
     (("ndf",), "NDF fuses both bands through a shared latent ODE."),
 )
-TRACK_BANDS = (("csi", "CSI (5 GHz)"), ("snr", "Beam SNR (60 GHz)"), ("csi+snr", "Both bands"))
-TRACK_STATS = (("mean_m", "mean"), ("median_m", "median"), ("p90_m", "p90"))
 
 
 @dataclass
@@ -131,31 +78,36 @@ class DemoResults:
     reasons: dict[str, str]
 
 
-def _read_json(path: Path) -> tuple[dict | None, str]:
+def _read_json(path: Path, kind: type = dict) -> tuple[dict | list | None, str]:
     if not path.is_file():
         return None, f"{path.name} was not written"
     try:
         payload = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         return None, f"{path} could not be read ({error})"
-    if not isinstance(payload, dict):
-        return None, f"{path} does not hold a JSON object"
+    if not isinstance(payload, kind):
+        return None, f"{path} does not hold a JSON {'object' if kind is dict else 'list'}"
     return payload, ""
 
 
 def load_results(out_dir: str | os.PathLike) -> DemoResults:
-    """Read summary.json, caption/ablation.json and track/compare.json; raise ConfigError when none exists."""
+    """Read summary.json, caption/ablation.json and track/results.json; raise ConfigError when none exists."""
     from wifisense.errors import ConfigError
 
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
         raise ConfigError(f"{out_dir}: no such folder (give the --out folder of `wifisense demo`)")
-    loaded = {key: _read_json(out_dir / name) for key, name in
-              (("summary", SUMMARY_FILE), ("caption", ABLATION_FILE), ("track", COMPARE_FILE))}
+    loaded = {key: _read_json(out_dir / name, kind) for key, name, kind in
+              (("summary", SUMMARY_FILE, dict), ("caption", ABLATION_FILE, dict), ("track", COMPARE_FILE, list))}
     if all(payload is None for payload, _ in loaded.values()) and not any(
             (out_dir / name).exists() for name in (SUMMARY_FILE, ABLATION_FILE, COMPARE_FILE)):
         raise ConfigError(f"{out_dir}: holds none of {SUMMARY_FILE}, {ABLATION_FILE}, {COMPARE_FILE}; "
                           "is this the --out folder of `wifisense demo`?")
+    if loaded["track"][0] is not None:
+        from wifisense.runs import read_results
+
+        figures = _read_json(out_dir / TRACK_FIGURES_FILE)[0] or {}
+        loaded["track"] = ({"results": read_results(out_dir / COMPARE_FILE), "figures": figures}, "")  # typed
     summary = loaded["summary"][0]
     reasons = {}
     for part in ("caption", "track"):
@@ -203,20 +155,6 @@ def format_seconds(value: Any) -> str:
 def _shown(value: Any, digits: int) -> float | None:
     """The value as the table shows it, so two cells that read the same are never told apart in bold."""
     return round(float(value), digits) if _finite(value) else None
-
-
-def _bold_best(rows: list[list[Cell]], values: list[list[float | None]], columns: range,
-               lower_is_better: bool) -> None:
-    """Bold the best shown value of each column (ties all bold; nothing when every row ties)."""
-    for col in columns:
-        column = [(i, v[col]) for i, v in enumerate(values) if v[col] is not None]
-        if len(column) < 2:
-            continue
-        best = min(v for _, v in column) if lower_is_better else max(v for _, v in column)
-        winners = [i for i, v in column if v == best]
-        if len(winners) < len(column):
-            for i in winners:
-                rows[i][col].bold = True
 
 
 def short_reason(text: str, limit: int = 140) -> str:
@@ -270,19 +208,8 @@ def _caption_rows(ablation: dict) -> list[dict]:
     return (((ablation.get("designs") or {}).get("main") or {}).get("rows")) or []
 
 
-def _track_rows(compare: dict) -> list[dict]:
-    return (((compare.get("tables") or {}).get("I") or {}).get("rows")) or []
-
-
 def _row_by_name(rows: list[dict], name: str) -> dict | None:
     return next((r for r in rows if r.get("name") == name), None)
-
-
-def _band_key(bands: Any) -> str:
-    """``"csi,snr"`` / ``["csi", "snr"]`` / ``"snr+csi"`` -> ``"csi+snr"``."""
-    parts = bands if isinstance(bands, (list, tuple)) else re.split(r"[+,\s]+", str(bands))
-    parts = [p.strip().lower() for p in parts if p and p.strip()]
-    return "+".join(sorted(set(parts), key=lambda p: ("csi", "snr").index(p) if p in ("csi", "snr") else 9))
 
 
 def overview_section(results: DemoResults) -> Section:
@@ -334,16 +261,21 @@ def _headline_table(results: DemoResults) -> Table:
         add("Caption", "not run", "—", note=results.reasons.get("caption"))
     if results.compare is not None:
         # NDF's point is fusing both bands: headline it there, against the best baseline on both bands
-        track_rows = [r for r in _track_rows(results.compare) if _finite(r.get("mean_m"))]
-        both = [r for r in track_rows if _band_key(r.get("bands")) == "csi+snr"]
-        ndf = [r for r in both if r.get("method") == "ndf"]
+        from wifisense.runs import format_interval, select
+
+        both = [r for r in select(results.compare["results"], study="I", setting="csi+snr", metric="mean_m",
+                                  seed="all") if r.value is not None]
+        ndf = [r for r in both if r.row == "ndf"]
         if ndf:
-            add("Track", "NDF, both bands: mean error", f"{format_metres(ndf[0]['mean_m'])} m")
-        others = [r for r in both if r.get("method") != "ndf"]
+            add("Track", "NDF, both bands: mean error", f"{format_interval(ndf[0], 2)} m")
+        others = [r for r in both if r.row != "ndf"]
         if others:
-            best = min(others, key=lambda r: r["mean_m"])
-            add("Track", f"best baseline on both bands ({TRACK_METHODS.get(best.get('method'), best.get('method'))}):"
-                " mean error", f"{format_metres(best['mean_m'])} m")
+            best = min(others, key=lambda r: r.value)
+            add("Track", f"best baseline on both bands ({TRACK_METHODS.get(best.row, best.row)}): mean error",
+                f"{format_interval(best, 2)} m")
+        reference = select(results.compare["results"], study="I", row="training mean", metric="mean_m", seed="all")
+        if reference:
+            add("Track", "reference: training-mean position, mean error", f"{format_interval(reference[0], 2)} m")
     else:
         add("Track", "not run", "—", note=results.reasons.get("track"))
     total = (results.summary or {}).get("wall_s")
@@ -397,7 +329,7 @@ def _caption_table(title: str, rows: list[dict], split: str) -> Table:
         cells.append(line)
         # scores show 3 decimals, percentages 1 decimal of a percent: both are 3 decimals of the value
         values.append([None, *[_shown(m.get(metric), 3) for metric in metrics], None])
-    _bold_best(cells, values, range(1, len(metrics) + 1), lower_is_better=False)
+    bold_best(cells, values, range(1, len(metrics) + 1), lower_is_better=False)
     return Table(columns, cells, caption=f"{title} ({split} split)")
 
 
@@ -459,54 +391,14 @@ def track_table_section(results: DemoResults) -> Section:
     title = "Track: Table I analogue"
     if results.compare is None:
         return Section("track-table", title, [_not_run("the track comparison", results.reasons.get("track", ""))])
-    rows = _track_rows(results.compare)
-    if not rows:
-        return Section("track-table", title, [_not_run("Table I", "compare.json has no Table I rows")])
-    table_title = ((results.compare.get("tables") or {}).get("I") or {}).get("title") or "Table I"
-    by_method: dict[str, dict[str, dict]] = {}
-    for row in rows:
-        by_method.setdefault(str(row.get("method")), {})[_band_key(row.get("bands"))] = row
-    order = [m for m in ("linear-int", "nearest-int", "rnn-decay", "rnn-dt", "ddnd", "ndf") if m in by_method]
-    order += [m for m in by_method if m not in order]
-    bands = [(key, label) for key, label in TRACK_BANDS if any(key in r for r in by_method.values())]
-    bands += sorted({(k, k) for r in by_method.values() for k in r} - {(k, k) for k, _ in TRACK_BANDS})
-    columns = ["Method"] + [name for _ in bands for _, name in TRACK_STATS]
-    cells, values = [], []
-    for method in order:
-        line, numbers = [Cell(TRACK_METHODS.get(method, method))], [None]
-        for band, band_label in bands:
-            row = by_method[method].get(band)
-            for stat, _ in TRACK_STATS:
-                value = row.get(stat) if row else None
-                if row is None:
-                    if method == "ddnd" and "+" in band:
-                        note = "DDND is a single-band model"
-                    elif method == "ndf" and "+" not in band and by_method.get("ddnd", {}).get(band):
-                        note = "NDF on one band is DDND: see the DDND row"
-                    else:
-                        note = "not run for this band"
-                else:
-                    note = None if _finite(value) else "no finite error (the run failed or diverged)"
-                line.append(Cell(format_metres(value), numeric=True, note=note))
-                numbers.append(_shown(value, 2))
-        cells.append(line)
-        values.append(numbers)
-    _bold_best(cells, values, range(1, len(columns)), lower_is_better=True)
-    counts = sorted({r.get("n") for r in rows if isinstance(r.get("n"), int)})
-    n_text = f" over {counts[0]} test query points" if len(counts) == 1 else ""
-    # the fusion scheme only means something for NDF on both bands (baselines concatenate or use none)
-    fusion = sorted({str(r["fusion"]) for r in rows if r.get("method") == "ndf" and "+" in _band_key(r.get("bands"))
-                     and r.get("fusion")})
-    table = Table(columns, cells, caption=f"{table_title}: localisation error in metres{n_text} "
-                  "(lower is better; best per column in bold)", groups=[("", 1)] + [(label, len(TRACK_STATS))
-                                                                                   for _, label in bands])
-    described = [text for methods, text in TRACK_DESCRIPTIONS if any(m in by_method for m in methods)]
-    window = rows[0].get("window_s")
-    notes = [Paragraph([f"{str(rows[0].get('split') or 'random').capitalize()} split, "
-                        f"{_plain(window) if _finite(window) else '?'} s windows"
-                        + (f", NDF with {'/'.join(fusion)} fusion on both bands" if fusion else "") + ". "
-                        + " ".join(described)], kind="note")]
-    return Section("track-table", title, [table, *notes])
+    from wifisense.track.report import table1
+
+    table = table1(results.compare["results"])
+    if table is None:
+        return Section("track-table", title, [_not_run("Table I", "results.json has no Table I lines")])
+    names = {r.row for r in results.compare["results"]}
+    described = [text for methods, text in TRACK_DESCRIPTIONS if any(m in names for m in methods)]
+    return Section("track-table", title, [table, Paragraph([" ".join(described)], kind="note")])
 
 
 def _track_figure(results: DemoResults, key: str) -> Path | None:
@@ -692,19 +584,6 @@ mark { background: var(--mark); padding: 0 2px; border-radius: 2px; }
 footer { margin-top: 48px; color: var(--muted); font-size: 0.85rem; }
 """
 
-_FOOTNOTE_LETTERS = "abcdefghijklmnopqrstuvwxyz"
-
-
-def footnote_markers(table: Table) -> dict[str, str]:
-    """One letter per distinct footnote text, in reading order."""
-    markers: dict[str, str] = {}
-    for row in table.rows:
-        for cell in row:
-            if cell.note and cell.note not in markers:
-                markers[cell.note] = _FOOTNOTE_LETTERS[len(markers) % len(_FOOTNOTE_LETTERS)]
-    return markers
-
-
 def _spans_html(spans: list[Span]) -> str:
     out = []
     for span in spans:
@@ -806,7 +685,7 @@ def render_html(report: Report) -> str:
         f"<h1>{html.escape(report.title)}</h1>", f'<p class="subtitle">{html.escape(report.subtitle)}</p>',
         f'<nav class="toc"><h2>Contents</h2><ol>{toc}</ol></nav>', *body,
         ("<footer>Written by <code>wifisense report</code> from summary.json, caption/ablation.json and "
-        "track/compare.json; rebuild with <code>wifisense report DIR</code>.</footer>"),
+        "track/results.json; rebuild with <code>wifisense report DIR</code>.</footer>"),
         "</main></body>", "</html>", ""])
 
 

@@ -7,7 +7,7 @@ import re
 import shutil
 from pathlib import Path
 
-from wifisense.report.html import (
+from wifisense.report.document import (
     Example,
     Figure,
     NotRun,
@@ -35,7 +35,7 @@ def _spans_md(spans: list[Span]) -> str:
     return "".join(out)
 
 
-def _table_md(table: Table) -> list[str]:
+def table_markdown(table: Table) -> list[str]:
     markers = footnote_markers(table)
     numeric_cols = {j for row in table.rows for j, cell in enumerate(row) if cell.numeric}
     headers = list(table.columns)
@@ -93,7 +93,7 @@ def render_markdown(report: Report, files_dir: str | os.PathLike, relative_to: s
                 lines.append(f"> **Note:** {text}" if block.kind == "warning" else
                              f"<sub>{text}</sub>" if block.kind == "note" else text)
             elif isinstance(block, Table):
-                lines += _table_md(block)
+                lines += table_markdown(block)
             elif isinstance(block, Figure):
                 rel = _copy_figure(block, files_dir).relative_to(relative_to).as_posix()
                 lines += [f"![{_escape(block.caption)}]({rel})", "", f"*{_escape(block.caption)}*"]

@@ -1,27 +1,25 @@
-"""The NDF paper's comparisons on one store: Table I (methods x bands), II (windows), III (fusions), IV (temporal ratios), coordinate split.
+"""The NDF paper's comparisons on one store, as a Study: Table I (methods x bands), II (windows), III (fusions), IV (temporal ratios), coordinate split.
 
-``run_compare(store, out_dir)`` trains and evaluates every run a table needs with the public
-track pipeline (:func:`~wifisense.track.train.train_model`, :func:`~wifisense.track.evaluate.evaluate_run`)
-and writes::
+``run_compare(store, out_dir, seeds=...)`` declares every table's rows (plus the trivial
+"training mean" reference row) and runs them on :class:`wifisense.runs.Study`, which trains
+each distinct run once per seed, shares the CSI autoencoder between the runs of a seed,
+skips finished runs (an interrupted compare resumes) and refuses a folder made with other
+settings. It writes::
 
-    OUT/cae/                       one CSI autoencoder, pretrained once, shared by every run
-    OUT/runs/<table>/<name>/       one run per distinct configuration (see below)
-    OUT/compare.json               all rows (atomic), OUT/compare.md the same as Markdown tables
-    OUT/figures/error_cdf_table1.png, trajectories.png, tsne_latent.png
+    OUT/runs/<table>/<name>/seed<k>/   one run per distinct configuration and seed
+    OUT/results.csv, results.json      typed results: per seed and aggregated over seeds with 95 % intervals
+    OUT/compare.md                     the tables, rendered from those results
+    OUT/figures/error_cdf_table1.png, trajectories.png, tsne_latent.png (first seed)
 
 A configuration that several tables share (NDF, csi+snr, mlp, random split, 5-s windows is in
-Tables I, II and III) is trained once, in the directory of the first table of the full plan
-that contains it, so the layout does not depend on which tables a call asks for. A run whose
-``metrics.json`` already has a ``"test"`` entry is not retrained, so an interrupted compare
-resumes where it stopped; the settings (preset, epochs, seed, overrides) are recorded in
-compare.json and a rerun with different ones into the same directory is refused.
+Tables I, II and III) is one run, named after the first table of the full plan that contains
+it, so the layout does not depend on which tables a call asks for.
 """
 
 from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -115,7 +113,7 @@ def coordinate_specs(methods: Sequence[str], region: Sequence[float]) -> list[Ru
 
 
 def canonical_dirs(region: Sequence[float] | None) -> dict[tuple, str]:
-    """Run key -> directory (relative to OUT) of the first spec in the FULL plan with that key."""
+    """Run key -> run name ("<table>/<name>", under OUT/runs/) of the first spec in the FULL plan with that key."""
     # + single-band NDF, which is planned only when DDND is not in the method list
     specs = table1_specs(METHODS) + table1_specs(["ndf"])
     specs += [s for t in ("II", "III", "IV") for s in ndf_study_specs(t)]
@@ -123,7 +121,7 @@ def canonical_dirs(region: Sequence[float] | None) -> dict[tuple, str]:
         specs += coordinate_specs(METHODS, region)
     dirs: dict[tuple, str] = {}
     for spec in specs:
-        dirs.setdefault(spec.key(), f"runs/{spec.table}/{spec.name}")
+        dirs.setdefault(spec.key(), f"{spec.table}/{spec.name}")
     return dirs
 
 
@@ -202,7 +200,94 @@ def default_region(store, window_s: float = DEFAULT_WINDOW_S, query_hz: float = 
     return best
 
 
-# --------------------------------------------------------------------------- running
+# --------------------------------------------------------------------------- study rows
+
+REFERENCE = "training-mean"            # the trivial reference row: predict the training positions' mean
+REFERENCE_LABEL = "training mean"
+METRICS = ("mean_m", "median_m", "p90_m")
+
+
+def run_name(spec: RunSpec, dirs: dict[tuple, str]) -> str:
+    """The canonical run name ("<table>/<name>"): the first spec of the FULL plan with the same key."""
+    if spec.method == REFERENCE:
+        return f"reference/{spec.split.replace(':', '_').replace(',', '_')}_w{spec.window_s:g}"
+    return dirs[spec.key()]
+
+
+def reference_spec(table: str, split: str = "random", window_s: float = DEFAULT_WINDOW_S) -> RunSpec:
+    return RunSpec(table, REFERENCE, REFERENCE, (), split=split, window_s=window_s)
+
+
+def study_rows(plan: dict[str, list[RunSpec]], dirs: dict[tuple, str]) -> list:
+    """Study rows of every planned table, each with the trivial reference row(s) of its splits and windows."""
+    from wifisense.runs import Part, PlannedRun, Row
+
+    rows = []
+    for table, specs in plan.items():
+        if not specs:
+            continue
+        references = {(s.split, float(s.window_s)): reference_spec(table, s.split, s.window_s) for s in specs}
+        for spec in [*specs, *references.values()]:
+            parts = (Part("cae", "cae", chain=False),) if "csi" in spec.bands else ()
+            config = {"method": spec.method, "bands": list(spec.bands), "fusion": spec.fusion_label,
+                      "split": spec.split, "window_s": float(spec.window_s)}
+            run = PlannedRun(run_name(spec, dirs), config, parts)
+            rows.append(Row(table, row_label(table, spec), spec.band_label or "none", run))
+    return rows
+
+
+def row_label(table: str, spec: RunSpec) -> str:
+    """The row's name in its table: the method (Table I, coordinate) or the varied setting (II-IV)."""
+    if spec.method == REFERENCE:
+        suffix = {"II": f" ({spec.window_s:g} s)", "IV": f" ({spec.split.partition(':')[2]})"}.get(table, "")
+        return REFERENCE_LABEL + suffix
+    if table == "II":
+        return f"{spec.window_s:g} s"
+    if table == "III":
+        return spec.fusion
+    if table == "IV":
+        return spec.split.partition(":")[2]
+    return spec.method
+
+
+class TrackStudyTask:
+    """The track task on :class:`~wifisense.runs.Study`: train with ``train_model``, evaluate in metres."""
+
+    name = "track"
+
+    def __init__(self, store, device: str = "auto"):
+        self.store, self.device = str(store), device
+
+    def train(self, run, run_dir, context) -> None:
+        from wifisense.track.train import train_model
+
+        c, s = run.config, context.settings
+        if c["method"] == REFERENCE:
+            return                      # nothing to learn beyond the training positions' mean
+        train_model(self.store, c["method"], bands=tuple(c["bands"]), fusion=_train_fusion(c), split=c["split"],
+                    window=c["window_s"], run_dir=run_dir.path, preset=s["preset"], overrides=s["overrides"],
+                    epochs=s["epochs"], seed=context.seed, device=self.device, cae_epochs=s["cae_epochs"],
+                    quiet=context.progress.quiet)
+
+    def evaluate(self, run, run_dir, split, context):
+        from wifisense.track.evaluate import evaluate_run
+
+        c = run.config
+        if c["method"] == REFERENCE:
+            window_id, errors = evaluate_training_mean(self.store, c["split"], c["window_s"], context.seed, split,
+                                                       run_dir.predictions(split, "csv"))
+        else:
+            evaluate_run(run_dir.path, split=split, device=self.device, figures=False)
+            window_id, errors = read_errors(run_dir.path / f"{split}_predictions.csv")
+        return error_measurements(window_id, errors, seed=context.seed)
+
+    def part_finished(self, run_dir, part) -> bool:
+        cae = run_dir.path / part.name
+        return (cae / "model.safetensors").is_file() and bool(_read_json(cae / "metrics.json").get("stop_reason"))
+
+
+def _train_fusion(config: dict) -> str:
+    return config["fusion"] if config["fusion"] not in ("none", "concat") else "mlp"
 
 
 def _read_json(path: Path) -> dict:
@@ -212,252 +297,166 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def _run_state(run_dir: Path) -> str:
-    """"done" (evaluated on test), "trained" (training finished, not evaluated) or "todo"."""
-    metrics = _read_json(run_dir / "metrics.json")
-    if "test" in metrics:
-        return "done"
-    if "stop_reason" in metrics and (run_dir / "model.safetensors").is_file():
-        return "trained"
-    return "todo"
+def read_errors(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """(window id, error in metres) of every query point of a predictions CSV."""
+    pred = _read_predictions(path.parent, path.name)
+    if pred is None:
+        raise ConfigError(f"{path}: missing; evaluate the run first")
+    return pred["window"].astype(int), pred["error_m"]
 
 
-def _row(spec: RunSpec, rel_dir: str, out_dir: Path) -> dict:
-    metrics = _read_json(out_dir / rel_dir / "metrics.json")
-    test = metrics.get("test", {})
-    return {"method": spec.method, "bands": spec.band_label, "fusion": spec.fusion_label, "split": spec.split,
-            "window_s": float(spec.window_s), "mean_m": test.get("mean"), "median_m": test.get("median"),
-            "p90_m": test.get("p90"), "n": test.get("n"), "train_s": metrics.get("train_seconds"),
-            "run": rel_dir}
+def error_measurements(window_id: np.ndarray, errors: np.ndarray, seed: int = 0) -> list:
+    """Mean / median / p90 error (m) with 95 % intervals from a bootstrap over test *windows*.
+
+    Windows, not query points, are the resampled items: the points of one window share its
+    encoder state and are strongly correlated, so resampling points would give intervals far
+    too narrow.
+    """
+    from wifisense.metrics.intervals import bootstrap_interval
+    from wifisense.runs import Measurement
+    from wifisense.runs.results import CI_BOOTSTRAP
+
+    ids = np.unique(window_id)
+    groups = [errors[window_id == w] for w in ids]
+    stats = {"mean_m": np.mean, "median_m": np.median, "p90_m": lambda e: np.percentile(e, 90)}
+    out = []
+    for metric, stat in stats.items():
+        value = float(stat(errors))
+        low, high = bootstrap_interval(lambda idx, stat=stat: float(stat(np.concatenate([groups[i] for i in idx]))),
+                                       len(groups), seed=seed)
+        out.append(Measurement(metric, value, len(groups), low, high, CI_BOOTSTRAP,
+                               note=f"{errors.size} query points in {len(groups)} windows"))
+    return out
 
 
-class _Progress:
-    """One line per run on stderr: table, run, n of N, elapsed time."""
+def evaluate_training_mean(store, split_text: str, window_s: float, seed: int, split: str, out_csv: Path):
+    """The trivial reference: every query point predicted at the mean training position; writes the predictions CSV."""
+    from wifisense.metrics.localization import localization_errors
+    from wifisense.track.train import prepare_data
 
-    def __init__(self, total: int, quiet: bool):
-        self.total, self.quiet, self.done, self.started = total, quiet, 0, time.perf_counter()
-
-    def say(self, message: str) -> None:
-        if not self.quiet:
-            elapsed = time.perf_counter() - self.started
-            print(f"[compare {self.done}/{self.total} | {elapsed:6.0f} s] {message}", file=sys.stderr, flush=True)
-
-
-def _execute(spec: RunSpec, rel_dir: str, out_dir: Path, store, settings: dict, progress: _Progress) -> dict:
-    from wifisense.track.evaluate import evaluate_run
-    from wifisense.track.train import train_model
-
-    run_dir = out_dir / rel_dir
-    state = _run_state(run_dir)
-    progress.done += 1
-    what = (f"Table {spec.table} {spec.name} ({spec.method}, {spec.band_label}, {spec.fusion_label}, "
-            f"{spec.split}, {spec.window_s:g} s)")
-    if state == "done":
-        progress.say(f"{what}: finished earlier, skipped")
-    else:
-        if state == "todo":
-            progress.say(f"{what}: training -> {rel_dir}")
-            train_model(store, spec.method, bands=spec.bands, fusion=spec.fusion, split=spec.split,
-                        window=spec.window_s, run_dir=run_dir, preset=settings["preset"],
-                        overrides=settings["overrides"], epochs=settings["epochs"], seed=settings["seed"],
-                        device=settings["device"], cae=out_dir / "cae" if "csi" in spec.bands else None,
-                        quiet=settings["quiet"])
-        else:
-            progress.say(f"{what}: trained earlier, evaluating")
-        summary = evaluate_run(run_dir, split="test", device=settings["device"], figures=False)
-        progress.say(f"{what}: test mean {summary['mean']:.3f} m, median {summary['median']:.3f} m, "
-                     f"p90 {summary['p90']:.3f} m")
-    return _row(spec, rel_dir, out_dir)
+    prepared = prepare_data(store, ("snr",), split_text, window_s, seed=seed)
+    train = prepared.datasets["train"].windows
+    mean_xy = train.target_xy[train.query_mask > 0].mean(axis=0)
+    windows = prepared.datasets[split].windows
+    mask = windows.query_mask > 0
+    pred = np.broadcast_to(mean_xy, windows.target_xy.shape)
+    errors = localization_errors(pred, windows.target_xy, mask)
+    times = windows.starts[:, None] + prepared.query_t[None, :] * windows.window_s
+    window_id = np.broadcast_to(np.arange(len(windows))[:, None], mask.shape)[mask]
+    true = windows.target_xy[mask]
+    table = np.column_stack([window_id, times[mask], true[:, 0], true[:, 1], pred[mask][:, 0], pred[mask][:, 1],
+                             errors])
+    out_csv.parent.mkdir(parents=True, exist_ok=True)
+    np.savetxt(out_csv, table, delimiter=",", header="window,t,x_true,y_true,x_pred,y_pred,error_m", comments="",
+               fmt=["%d", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f"])
+    return window_id, errors
 
 
-def _best_baseline(out_dir: Path, methods: Sequence[str], dirs: dict[tuple, str]) -> str | None:
-    """The two-band baseline with the lowest Table I mean error found on disk (DDND is single-band)."""
-    best, best_mean = None, np.inf
-    for method in methods:
-        if method in ("ndf", "ddnd"):
-            continue
-        spec = RunSpec("I", "", method, ("csi", "snr"))
-        mean = _read_json(out_dir / dirs[spec.key()] / "metrics.json").get("test", {}).get("mean")
-        if mean is not None and mean < best_mean:
-            best, best_mean = method, mean
-    return best
+# --------------------------------------------------------------------------- running
 
 
-def _coordinate_methods(out_dir: Path, methods: Sequence[str], dirs: dict[tuple, str]) -> list[str]:
+def _best_baseline(results, methods: Sequence[str]) -> str | None:
+    """The two-band baseline with the lowest Table I mean error over seeds (DDND is single-band)."""
+    from wifisense.runs import select
+
+    candidates = [r for r in select(results, study="I", setting="csi+snr", metric="mean_m", seed="all")
+                  if r.row not in ("ndf", "ddnd", REFERENCE_LABEL) and r.row in methods and r.value is not None]
+    return min(candidates, key=lambda r: r.value).row if candidates else None
+
+
+def _coordinate_methods(results, methods: Sequence[str]) -> list[str]:
     chosen = ["ndf"] if "ndf" in methods else []
-    baseline = _best_baseline(out_dir, methods, dirs)
+    baseline = _best_baseline(results, methods)
     if baseline is None:
         candidates = [m for m in methods if m not in ("ndf", "ddnd")]
         baseline = candidates[0] if candidates else (FALLBACK_BASELINE if "ndf" in methods else None)
     return chosen + ([baseline] if baseline else [])
 
 
-def _check_settings(out_dir: Path, settings: dict) -> None:
-    """Refuse to mix runs trained with different settings in one compare directory."""
-    previous = _read_json(out_dir / "compare.json").get("settings")
-    if previous is None:
-        return
-    changed = [k for k in ("preset", "epochs", "seed", "overrides", "cae_epochs") if previous.get(k) != settings[k]]
-    if changed:
-        raise ConfigError(f"{out_dir}: its runs were made with other settings ({', '.join(changed)}: "
-                          f"{[previous.get(k) for k in changed]} -> {[settings[k] for k in changed]}); "
-                          "use a new --out directory or the same settings")
-
-
-def run_compare(store, out_dir, tables=TABLES, methods=None, preset="tiny", epochs=None, seed=0,
+def run_compare(store, out_dir, tables=TABLES, methods=None, preset="tiny", epochs=None, seed=0, seeds=None,
                 overrides=None, device="auto", quiet=False, region=None, cae_epochs=5) -> dict:
-    """Train and evaluate every run of ``tables`` on ``store``; write compare.json / compare.md / figures.
+    """Train and evaluate every run of ``tables`` for every seed; write results.csv/json, compare.md, figures.
 
     Args:
         store: multi-band store (.h5).
-        out_dir: output directory (see the module docstring for its layout).
+        out_dir: output directory (``runs/<table>/<name>/seed<k>/``, results.csv, compare.md, figures/).
         tables: any of TABLES ("I", "II", "III", "IV", "coordinate").
         methods: Table I methods as ``--model`` names (default: all six). Tables II-IV are NDF
             studies; the coordinate table runs NDF (when in ``methods``) and the two-band baseline
-            with the lowest Table I mean error found in ``out_dir`` (the first baseline in
-            ``methods``, else rnn-decay, when Table I has not run).
-        preset, overrides, epochs, seed, device: passed to every ``train_model`` call.
+            with the lowest Table I mean error over seeds (the first baseline in ``methods``, else
+            rnn-decay, when Table I has not run).
+        seeds: seeds to train every run with (default: ``(seed,)``); tables show the mean over
+            seeds with a 95 % interval.
+        preset, overrides, epochs, device: passed to every ``train_model`` call.
         region: ``(x0, y0, x1, y1)`` held out by the coordinate split (default: :func:`default_region`).
-        cae_epochs: epochs of the shared CAE pretraining.
+        cae_epochs: epochs of the CSI autoencoder pretraining (once per seed, shared by every run).
 
-    Returns the compare.json content.
+    Returns ``{"results": [Result, ...], "figures": {...}, "wall_s": ..., "tables": [...]}``.
     """
-    from wifisense.training.checkpoint import write_json
+    from wifisense.io.atomic import atomic_write_text
+    from wifisense.runs import Study, parse_seeds
+    from wifisense.runs.study import as_json
 
     started = time.perf_counter()
     tables, methods = parse_tables(tables), parse_methods(methods)
+    seeds = parse_seeds(seeds, default=seed)
     out_dir = Path(out_dir)
     if not Path(store).is_file():
         raise ConfigError(f"{store}: store not found")
     if isinstance(overrides, (list, tuple)):
         overrides = list(overrides)
-    settings = {"preset": str(preset), "epochs": epochs, "seed": seed, "overrides": overrides or None,
-                "cae_epochs": cae_epochs, "device": device, "quiet": quiet}
-    _check_settings(out_dir, settings)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    settings = as_json({"store": str(Path(store).resolve()), "preset": str(preset), "epochs": epochs,
+                        "overrides": overrides or None, "cae_epochs": cae_epochs})
     if "coordinate" in tables:
         region = parse_region(region) if region is not None else default_region(store)
     dirs = canonical_dirs(region)
-
     plan = {"I": table1_specs(methods) if "I" in tables else []}
     for table in ("II", "III", "IV"):
         plan[table] = ndf_study_specs(table) if table in tables else []
-    n_coordinate = len(_coordinate_methods(out_dir, methods, dirs)) if "coordinate" in tables else 0
-    unique = {s.key() for specs in plan.values() for s in specs}
-    progress = _Progress(len(unique) + n_coordinate, quiet)
+    task = TrackStudyTask(store, device)
 
-    if any("csi" in s.bands for specs in plan.values() for s in specs) or n_coordinate:
-        _ensure_cae(store, out_dir, settings, progress)
+    def study(rows):
+        return Study(task, rows, seeds, out_dir, settings, label="compare", quiet=quiet)
 
-    previous = _read_json(out_dir / "compare.json")
-    results = dict(previous.get("tables", {}))
-    seen: dict[tuple, dict] = {}
-
-    def run_table(table: str, specs: list[RunSpec]) -> None:
-        rows = []
-        for spec in specs:
-            if spec.key() not in seen:
-                seen[spec.key()] = _execute(spec, dirs[spec.key()], out_dir, store, settings, progress)
-            rows.append({**seen[spec.key()], "name": spec.name})
-        results[table] = {"title": TITLES[table], "rows": rows}
-        if table == "coordinate":
-            results[table]["region"] = list(region)
-
-    for table in ("I", "II", "III", "IV"):
-        if plan[table]:
-            run_table(table, plan[table])
+    results = study(study_rows(plan, dirs)).run() if any(plan.values()) else []
     if "coordinate" in tables:
-        run_table("coordinate", coordinate_specs(_coordinate_methods(out_dir, methods, dirs), region))
-
-    figures = dict(previous.get("figures", {}))
-    figures.update(_draw_figures(out_dir, results, store, seed, quiet))
-    summary = {"store": str(Path(store).resolve()), "preset": str(preset), "seed": seed, "epochs": epochs,
-               "wall_s": round(time.perf_counter() - started, 2),
-               "settings": {k: v for k, v in settings.items() if k not in ("device", "quiet")},
-               "tables": {t: results[t] for t in TABLES if t in results}, "figures": figures}
-    write_json(out_dir / "compare.json", summary)
-    _write_text_atomic(out_dir / "compare.md", compare_markdown(summary))
-    progress.say(f"done: {out_dir / 'compare.md'}")
+        previous = results or _previous_results(out_dir)
+        plan["coordinate"] = coordinate_specs(_coordinate_methods(previous, methods), region)
+        results = study(study_rows(plan, dirs)).run()
+    figures = _draw_figures(out_dir, results, study_rows(plan, dirs), store, seeds[0], quiet)
+    summary = {"results": results, "figures": figures, "tables": [t for t in TABLES if plan.get(t)],
+               "region": list(region) if region is not None else None, "settings": settings, "seeds": list(seeds),
+               "wall_s": round(time.perf_counter() - started, 2)}
+    atomic_write_text(out_dir / "compare.md", compare_markdown(summary))
+    atomic_write_text(out_dir / "figures.json", json.dumps(figures, indent=1) + "\n")
+    if not quiet:
+        print(f"[compare] done: {out_dir / 'compare.md'}", file=sys.stderr, flush=True)
     return summary
 
 
-def _ensure_cae(store, out_dir: Path, settings: dict, progress: _Progress) -> None:
-    from wifisense.track.train import pretrain_cae
+def _previous_results(out_dir: Path) -> list:
+    from wifisense.runs import read_results
 
-    if (out_dir / "cae" / "model.safetensors").is_file():
-        return
-    progress.say(f"pretraining the shared CSI autoencoder ({settings['cae_epochs']} epochs) -> {out_dir / 'cae'}")
-    pretrain_cae(store, out_dir / "cae", preset=settings["preset"], overrides=settings["overrides"],
-                 epochs=settings["cae_epochs"], seed=settings["seed"], device=settings["device"],
-                 quiet=settings["quiet"])
-
-
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    return read_results(out_dir) if (out_dir / "results.json").is_file() else []
 
 
 # --------------------------------------------------------------------------- Markdown
 
 
-def _fmt(value, digits: int = 3) -> str:
-    return "–" if value is None else f"{value:.{digits}f}"
-
-
-def _table1_markdown(rows: list[dict]) -> list[str]:
-    """Methods as rows; for each band set, mean / median / p90 columns; the lowest mean per band in bold."""
-    bands = [b for b in ("csi", "snr", "csi+snr") if any(r["bands"] == b for r in rows)]
-    best = {b: min((r["mean_m"] for r in rows if r["bands"] == b and r["mean_m"] is not None), default=None)
-            for b in bands}
-    header = ["Method"] + [f"{BAND_LABELS[b]} {stat}" for b in bands for stat in ("mean", "median", "p90")]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for method in dict.fromkeys(r["method"] for r in rows):
-        cells = [method]
-        for b in bands:
-            row = next((r for r in rows if r["method"] == method and r["bands"] == b), None)
-            if row is None:
-                cells += ["–"] * 3
-                continue
-            mean = _fmt(row["mean_m"])
-            cells += [f"**{mean}**" if row["mean_m"] is not None and row["mean_m"] == best[b] else mean,
-                      _fmt(row["median_m"]), _fmt(row["p90_m"])]
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
-
-
-def _study_markdown(table: str, rows: list[dict]) -> list[str]:
-    first = {"II": "Window", "III": "Fusion", "IV": "Training ratio", "coordinate": "Method"}[table]
-
-    def label(row):
-        if table == "II":
-            return f"{row['window_s']:g} s"
-        if table == "III":
-            return row["fusion"]
-        if table == "IV":
-            return row["split"].partition(":")[2]
-        return row["method"]
-
-    lines = [f"| {first} | mean (m) | median (m) | p90 (m) | n | train (s) |", "|---|---|---|---|---|---|"]
-    for row in rows:
-        lines.append(f"| {label(row)} | {_fmt(row['mean_m'])} | {_fmt(row['median_m'])} | {_fmt(row['p90_m'])} | "
-                     f"{row['n'] if row['n'] is not None else '–'} | {_fmt(row['train_s'], 1)} |")
-    return lines
-
-
 def compare_markdown(summary: dict) -> str:
-    """compare.json as Markdown: one table per paper table, errors in metres on the test split."""
-    epochs = summary["epochs"] if summary["epochs"] is not None else "from the preset"
-    intro = (f"Store `{summary['store']}`, preset `{summary['preset']}`, seed {summary['seed']}, epochs {epochs}; "
-             "errors in metres on each run's test split.")
-    lines = ["# Track comparison", "", intro, ""]
-    for table, content in summary["tables"].items():
-        lines += [f"## {content['title']}", ""]
-        if table == "coordinate" and content.get("region"):
-            lines += ["Held-out region (x0, y0, x1, y1): " + ", ".join(f"{v:g}" for v in content["region"]) + " m",
-                      ""]
-        lines += _table1_markdown(content["rows"]) if table == "I" else _study_markdown(table, content["rows"])
-        lines.append("")
+    """The typed results as Markdown: one table per paper table, mean over seeds with a 95 % interval."""
+    from wifisense.report.markdown import table_markdown
+    from wifisense.track.report import comparison_tables
+
+    s, seeds = summary["settings"], summary["seeds"]
+    epochs = s["epochs"] if s["epochs"] is not None else "from the preset"
+    lines = ["# Track comparison", "",
+             f"Store `{s['store']}`, preset `{s['preset']}`, seeds {', '.join(map(str, seeds))}, epochs {epochs}; "
+             "errors in metres on each run's test split. Each cell: mean over seeds "
+             + ("± half-width of the 95 % Student t interval over seeds." if len(seeds) > 1 else
+                "[95 % interval, bootstrap over test windows]."), ""]
+    for table in comparison_tables(summary["results"], region=summary.get("region")):
+        lines += table_markdown(table) + [""]
     if summary.get("figures"):
         lines += ["## Figures", ""] + [f"![{name}]({path})" for name, path in summary["figures"].items()] + [""]
     return "\n".join(lines)
@@ -466,9 +465,9 @@ def compare_markdown(summary: dict) -> str:
 # --------------------------------------------------------------------------- figures
 
 
-def _read_predictions(run_dir: Path) -> dict[str, np.ndarray] | None:
-    """Columns of RUN/test_predictions.csv (window, t, x/y true/pred, error_m), or None if missing."""
-    path = run_dir / "test_predictions.csv"
+def _read_predictions(run_dir: Path, name: str = "test_predictions.csv") -> dict[str, np.ndarray] | None:
+    """Columns of a run's predictions CSV (window, t, x/y true/pred, error_m), or None if missing."""
+    path = Path(run_dir) / name
     if not path.is_file():
         return None
     with path.open() as f:
@@ -484,58 +483,55 @@ def _windows(pred: dict[str, np.ndarray], limit: int = 6) -> list[np.ndarray]:
     return [np.flatnonzero(ids == w) for w in order]
 
 
-def _draw_figures(out_dir: Path, results: dict, store, seed: int, quiet: bool) -> dict[str, str]:
-    """Error CDFs of Table I, NDF vs best baseline trajectories and the NDF latent t-SNE (when NDF ran)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+def _draw_figures(out_dir: Path, results: list, rows: list, store, seed: int, quiet: bool) -> dict[str, str]:
+    """Error CDFs of Table I, NDF vs best baseline trajectories and the NDF latent t-SNE (when NDF ran), for ``seed``."""
     from wifisense.report import figures
+    from wifisense.runs import select
+    from wifisense.runs.study import run_dir_of
 
-    rows = results.get("I", {}).get("rows", [])
-    if not rows:
+    means = {(r.row, r.setting): r.value for r in select(results, study="I", metric="mean_m", seed="all")
+             if r.value is not None}
+    table1 = [row for row in rows if row.study == "I" and (row.name, row.setting) in means]
+    if not table1:
         return {}
     fig_dir = out_dir / "figures"
     fig_dir.mkdir(parents=True, exist_ok=True)
     written: dict[str, str] = {}
-    # one curve per method: its two-band row, or the best single band for DDND
-    curves: dict[str, dict] = {}
-    for row in rows:
-        if row["mean_m"] is None:
-            continue
-        current = curves.get(row["method"])
-        two_band = row["bands"] == "csi+snr"
-        if current is None or two_band or (current["bands"] != "csi+snr" and row["mean_m"] < current["mean_m"]):
-            curves[row["method"]] = row
-    errors = {}
-    for method, row in curves.items():
-        pred = _read_predictions(out_dir / row["run"])
-        if pred is not None:
-            errors[f"{method} ({row['bands']})"] = pred["error_m"]
+    # one curve per method: its two-band row, or its best single band (DDND, the reference)
+    curves: dict[str, object] = {}
+    for row in table1:
+        current = curves.get(row.name)
+        two_band = row.setting == "csi+snr"
+        if current is None or two_band or (current.setting != "csi+snr"
+                                           and means[(row.name, row.setting)] < means[(current.name, current.setting)]):
+            curves[row.name] = row
+    predictions = {name: _read_predictions(run_dir_of(out_dir, row.run, seed).path) for name, row in curves.items()}
+    errors = {f"{name} ({row.setting})" if row.setting != "none" else name: predictions[name]["error_m"]
+              for name, row in curves.items() if predictions[name] is not None}
     if errors:
         figures.plot_error_cdfs(errors, fig_dir / "error_cdf_table1.png",
-                                title="Table I: test error CDF (random split, 5 s windows)")
+                                title=f"Table I: test error CDF (random split, 5 s windows, seed {seed})")
         written["error_cdf"] = "figures/error_cdf_table1.png"
 
     ndf_row = curves.get("ndf")
-    baselines = [r for m, r in curves.items() if m != "ndf"]
-    best = min(baselines, key=lambda r: r["mean_m"]) if baselines else None
-    shown = [r for r in (ndf_row, best) if r is not None]
-    predictions = {r["method"]: _read_predictions(out_dir / r["run"]) for r in shown}
-    if shown and all(p is not None for p in predictions.values()):
-        reference = predictions[shown[0]["method"]]
+    baselines = [r for name, r in curves.items() if name not in ("ndf", REFERENCE_LABEL)]
+    best = min(baselines, key=lambda r: means[(r.name, r.setting)]) if baselines else None
+    shown = [r for r in (ndf_row, best) if r is not None and predictions.get(r.name) is not None]
+    if shown:
+        reference = predictions[shown[0].name]
         picks = _windows(reference)
         true = [np.column_stack([reference["x_true"][i], reference["y_true"][i]]) for i in picks]
         paths = {}
         for r in shown:
-            p = predictions[r["method"]]
+            p = predictions[r.name]
             # same split and seed give the same windows in the same order, so indices carry over
-            paths[f"{r['method']} ({r['bands']})"] = [np.column_stack([p["x_pred"][i], p["y_pred"][i]]) for i in picks]
+            paths[f"{r.name} ({r.setting})"] = [np.column_stack([p["x_pred"][i], p["y_pred"][i]]) for i in picks]
         from wifisense.track.train import prepare_data, read_task
 
         train = prepare_data(store, ("snr",), "random", DEFAULT_WINDOW_S, seed=seed).datasets["train"].windows
         figures.plot_trajectories(true, paths, fig_dir / "trajectories.png",
                                   train_xy=train.target_xy[train.query_mask > 0],
-                                  room=read_task(out_dir / shown[0]["run"]).get("room"),
+                                  room=read_task(run_dir_of(out_dir, shown[0].run, seed).path).get("room"),
                                   title="Test windows: NDF vs best baseline (grey: training positions)")
         written["trajectories"] = "figures/trajectories.png"
 
@@ -543,7 +539,7 @@ def _draw_figures(out_dir: Path, results: dict, store, seed: int, quiet: bool) -
         from wifisense.track.evaluate import plot_latent_tsne
 
         # every split, so each region has enough points; 500 iterations keep it to seconds on a CPU
-        plot_latent_tsne(out_dir / ndf_row["run"], fig_dir / "tsne_latent.png", splits=("train", "val", "test"),
-                         max_points=1500, device="cpu", seed=seed, max_iter=500)
+        plot_latent_tsne(run_dir_of(out_dir, ndf_row.run, seed).path, fig_dir / "tsne_latent.png",
+                         splits=("train", "val", "test"), max_points=1500, device="cpu", seed=seed, max_iter=500)
         written["tsne"] = "figures/tsne_latent.png"
     return written

@@ -75,7 +75,7 @@ def _train_trial(trial, prepared, base_config, model_name: str, bands, fusion: s
     import math
 
     from wifisense.track import data as track_data
-    from wifisense.track.config import create_track_model, make_optimizer
+    from wifisense.track.factory import create_track_model, make_optimizer
     from wifisense.track.train import make_eval_fn, make_step_fn, model_config_for_data
     from wifisense.training import TrainConfig, Trainer, build_loader, seed_everything
 

@@ -1,0 +1,106 @@
+"""The track system's report tables, built from typed study results (``results.json``), never from raw run files."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from wifisense.report.document import Cell, Table, bold_best
+from wifisense.runs.results import CI_SEEDS, Result, format_interval, select
+
+METHOD_LABELS = {"ndf": "NDF", "ddnd": "DDND", "rnn-dt": "RNN-Δt", "rnn-decay": "RNN-Decay",
+                 "linear-int": "LinearInt", "nearest-int": "NearestInt"}
+METHOD_ORDER = ("training mean", "linear-int", "nearest-int", "rnn-decay", "rnn-dt", "ddnd", "ndf")
+BANDS = (("csi", "CSI (5 GHz)"), ("snr", "Beam SNR (60 GHz)"), ("csi+snr", "Both bands"))
+TITLES = {
+    "I": "Table I: methods x bands (random split, 5 s windows; NDF on one band is DDND)",
+    "II": "Table II: NDF (csi+snr) window length (random split)",
+    "III": "Table III: NDF (csi+snr) fusion scheme (random split, 5 s windows)",
+    "IV": "Table IV: NDF (csi+snr) temporal split, training ratio (5 s windows)",
+    "coordinate": "Coordinate split: a held-out area (csi+snr, 5 s windows)",
+}
+REFERENCE_NOTE = ("training mean: every query point predicted at the mean training position (no band used), "
+                  "the trivial reference a collapsed model would match.")
+
+
+def method_label(name: str) -> str:
+    return METHOD_LABELS.get(name, name)
+
+
+def _interval_note(results: Sequence[Result]) -> str:
+    seeds = max((r.seeds for r in results), default=1)
+    if any(r.ci == CI_SEEDS for r in results):
+        return f"mean over {seeds} seeds ± half-width of the 95 % Student t interval over seeds"
+    return "one seed; [95 % interval, percentile bootstrap over test windows]"
+
+
+def table1(results: Sequence[Result]) -> Table | None:
+    """Methods x bands: mean [interval], median and p90 error (m); the lowest mean per band in bold."""
+    lines = select(results, study="I", seed="all")
+    if not lines:
+        return None
+    cell = {(r.row, r.setting, r.metric): r for r in lines}
+    methods = [m for m in METHOD_ORDER if any(r.row == m for r in lines)]
+    methods += sorted({r.row for r in lines} - set(methods))
+    bands = [(b, label) for b, label in BANDS if any(r.setting == b for r in lines)]
+    rows, values = [], []
+    for method in methods:
+        row, numbers = [Cell(method_label(method))], [None]
+        for band, _ in bands:
+            setting = "none" if method == "training mean" else band
+            for metric in ("mean_m", "median_m", "p90_m"):
+                r = cell.get((method, setting, metric))
+                note = None
+                if r is None:
+                    note = ("DDND is a single-band model" if method == "ddnd" else
+                            "NDF on one band is DDND: see the DDND row" if method == "ndf" else
+                            "not run for this band")
+                elif r.value is None:
+                    note = r.note or "no value"
+                text = format_interval(r) if metric == "mean_m" else format_interval(_plain(r))
+                row.append(Cell(text, numeric=True, note=note))
+                numbers.append(round(r.value, 3) if r is not None and r.value is not None else None)
+        rows.append(row)
+        values.append(numbers)
+    bold_best(rows, values, range(1, len(rows[0])), lower_is_better=True)
+    return Table(["Method"] + ["mean", "median", "p90"] * len(bands), rows,
+                 caption=f"{TITLES['I']}: test error in metres, {_interval_note(lines)} (lower is better; "
+                         "best per column in bold)",
+                 groups=[("", 1)] + [(label, 3) for _, label in bands], notes=[REFERENCE_NOTE])
+
+
+def _plain(result: Result | None) -> Result | None:
+    """The line without its interval (median and p90 columns stay readable)."""
+    if result is None:
+        return None
+    from dataclasses import replace
+    return replace(result, low=None, high=None)
+
+
+def study_table(results: Sequence[Result], study: str, region: Sequence[float] | None = None) -> Table | None:
+    """Tables II-IV and the coordinate split: one line per row, mean [interval], median, p90, windows."""
+    lines = select(results, study=study, seed="all")
+    if not lines:
+        return None
+    names = list(dict.fromkeys(r.row for r in lines))
+    first = {"II": "Window", "III": "Fusion", "IV": "Training ratio"}.get(study, "Method")
+    rows, values = [], []
+    for name in names:
+        by_metric = {r.metric: r for r in lines if r.row == name}
+        mean = by_metric.get("mean_m")
+        rows.append([Cell(method_label(name)), Cell(format_interval(mean), numeric=True),
+                     Cell(format_interval(_plain(by_metric.get("median_m"))), numeric=True),
+                     Cell(format_interval(_plain(by_metric.get("p90_m"))), numeric=True),
+                     Cell(str(mean.n // max(mean.seeds, 1)) if mean else "—", numeric=True)])
+        values.append([None, round(mean.value, 3) if mean and mean.value is not None else None, None, None, None])
+    bold_best(rows, values, range(1, 2), lower_is_better=True)
+    caption = f"{TITLES.get(study, study)}: test error in metres, {_interval_note(lines)}"
+    if study == "coordinate" and region:
+        caption += "; held-out region (x0, y0, x1, y1) " + ", ".join(f"{v:g}" for v in region) + " m"
+    return Table([first, "mean (m)", "median (m)", "p90 (m)", "test windows"], rows, caption=caption,
+                 notes=[REFERENCE_NOTE])
+
+
+def comparison_tables(results: Sequence[Result], region: Sequence[float] | None = None) -> list[Table]:
+    """Every table the results hold, in the paper's order."""
+    tables = [table1(results)] + [study_table(results, s, region) for s in ("II", "III", "IV", "coordinate")]
+    return [t for t in tables if t is not None]
