@@ -62,12 +62,16 @@ def test_every_metric_is_finite_or_null_with_a_reason(demo_out):
                 assert math.isfinite(value), f"{name}: {metric} = {value}"
     for key in ("correct", "partly_wrong"):
         assert ablation["examples"][key]["prediction"] and ablation["examples"][key]["references"]
-    track_rows = _json(out / "track" / "compare.json")["tables"]["I"]["rows"]
-    assert {r["method"] for r in track_rows} >= {"ndf", "linear-int", "nearest-int", "rnn-decay", "rnn-dt", "ddnd"}
-    for row in track_rows:
-        assert row["n"] > 0
-        for stat in ("mean_m", "median_m", "p90_m"):
-            assert math.isfinite(row[stat]) and row[stat] >= 0, f"{row['run']}: {stat} = {row[stat]}"
+    from wifisense.runs import read_results, select
+
+    track = select(read_results(out / "track"), study="I", seed="all")
+    assert {r.row for r in track} >= {"ndf", "linear-int", "nearest-int", "rnn-decay", "rnn-dt", "ddnd",
+                                      "training mean"}
+    for r in track:
+        assert r.n > 0
+        assert r.metric in ("mean_m", "median_m", "p90_m")
+        assert math.isfinite(r.value) and r.value >= 0, f"{r.row} {r.setting}: {r.metric} = {r.value}"
+        assert r.low <= r.value <= r.high, f"{r.row} {r.setting}: {r.metric} outside its interval"
 
 
 def test_report_has_every_section_and_embedded_images(demo_out):
