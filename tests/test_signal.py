@@ -141,7 +141,9 @@ def test_remove_sto_in_numpy_blocks_equals_one_shot(monkeypatch):
     monkeypatch.setattr(phase_module, "_BLOCK_BYTES", 3000)  # a few packets per block
     for (csi, kw), (expected, expected_slope) in zip(cases, one_shot):
         got, slope = remove_sto(csi, K, return_slope=True, **kw)
-        np.testing.assert_allclose(got, expected, rtol=1e-6, atol=1e-6)
+        # complex64 input: blocks and one shot sum in another order (NumPy's SIMD paths), which
+        # moves a few of 13,500 elements by up to ~4e-6 (30 float32 ulps) with numpy 2.x here
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(slope, expected_slope, rtol=1e-6, atol=1e-7)
         assert got.dtype == csi.dtype
 
