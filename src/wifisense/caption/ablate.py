@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from wifisense.errors import ConfigError, StoreError
+from wifisense.runs.rundir import share_tree
 
 DESIGNS = ("main", "stages", "mirror", "lm", "text")
 DESIGN_TITLES = {
@@ -262,23 +263,6 @@ def stage_finished(stage_dir: Path) -> bool:
         return bool(json.loads((stage_dir / "metrics.json").read_text()).get("stop_reason"))
     except (OSError, json.JSONDecodeError):
         return False
-
-
-def _link_or_copy(src: str, dst: str) -> None:
-    # Hard links cost no space; the trainer replaces files atomically (write + rename), so a
-    # later write to one run never changes the other. Copy where links are not possible.
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
-def share_tree(src: Path, dst: Path) -> None:
-    """Link ``src`` into ``dst`` (complete or absent: built under a temporary name, then renamed)."""
-    tmp = dst.with_name(dst.name + ".sharing")
-    shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(src, tmp, copy_function=_link_or_copy)
-    os.replace(tmp, dst)
 
 
 def read_record(run_dir: Path) -> dict:

@@ -56,8 +56,6 @@ METRIC_LABELS = {"direction_accuracy": "Direction acc.", "class_top1": "CSI↔te
                  "clip_top1": "clip top-1", "R@1": "R@1", "R@5": "R@5"}
 CAPTION_ROW_LABELS = {"full": "Full (mirror: full)", "baseline": "CSI→LM baseline",
                       "mirror-none": "Mirror: none", "mirror-teacher": "Mirror: teacher only"}
-TRACK_METHODS = {"ndf": "NDF", "ddnd": "DDND", "rnn-dt": "RNN-Δt", "rnn-decay": "RNN-Decay",
-                 "linear-int": "LinearInt", "nearest-int": "NearestInt"}
 TRACK_DESCRIPTIONS = (  # (methods, one sentence shown under Table I when any of them is in it)
     (("linear-int", "nearest-int"), "LinearInt / NearestInt map interpolated frames to positions (frame to frame)."),
     (("rnn-decay", "rnn-dt"), ("RNN-Decay and RNN-Δt are sequence-to-sequence recurrent baselines for irregular "
@@ -104,10 +102,10 @@ def load_results(out_dir: str | os.PathLike) -> DemoResults:
         raise ConfigError(f"{out_dir}: holds none of {SUMMARY_FILE}, {ABLATION_FILE}, {COMPARE_FILE}; "
                           "is this the --out folder of `wifisense demo`?")
     if loaded["track"][0] is not None:
-        from wifisense.runs import read_results
+        from wifisense.runs.results import results_from_json
 
         figures = _read_json(out_dir / TRACK_FIGURES_FILE)[0] or {}
-        loaded["track"] = ({"results": read_results(out_dir / COMPARE_FILE), "figures": figures}, "")  # typed
+        loaded["track"] = ({"results": results_from_json(loaded["track"][0]), "figures": figures}, "")  # typed
     summary = loaded["summary"][0]
     reasons = {}
     for part in ("caption", "track"):
@@ -262,6 +260,7 @@ def _headline_table(results: DemoResults) -> Table:
     if results.compare is not None:
         # NDF's point is fusing both bands: headline it there, against the best baseline on both bands
         from wifisense.runs import format_interval, select
+        from wifisense.track.report import REFERENCE_LABEL, method_label
 
         both = [r for r in select(results.compare["results"], study="I", setting="csi+snr", metric="mean_m",
                                   seed="all") if r.value is not None]
@@ -271,9 +270,9 @@ def _headline_table(results: DemoResults) -> Table:
         others = [r for r in both if r.row != "ndf"]
         if others:
             best = min(others, key=lambda r: r.value)
-            add("Track", f"best baseline on both bands ({TRACK_METHODS.get(best.row, best.row)}): mean error",
+            add("Track", f"best baseline on both bands ({method_label(best.row)}): mean error",
                 f"{format_interval(best, 2)} m")
-        reference = select(results.compare["results"], study="I", row="training mean", metric="mean_m", seed="all")
+        reference = select(results.compare["results"], study="I", row=REFERENCE_LABEL, metric="mean_m", seed="all")
         if reference:
             add("Track", "reference: training-mean position, mean error", f"{format_interval(reference[0], 2)} m")
     else:

@@ -18,4 +18,5 @@ from wifisense.runs.rundir import RunDir, config_hash
 from wifisense.runs.study import Part, PlannedRun, Row, Study, StudyContext, StudyTask, parse_seeds
 
 __all__ = ["ALL_SEEDS", "Measurement", "Part", "PlannedRun", "Result", "Row", "RunDir", "Study", "StudyContext",
-           "StudyTask", "aggregate", "config_hash", "format_interval", "parse_seeds", "read_results", "select", "write_results"]
+           "StudyTask", "aggregate", "config_hash", "format_interval", "parse_seeds", "read_results", "select",
+           "write_results"]

@@ -141,7 +141,12 @@ def read_results(path: str | os.PathLike) -> list[Result]:
     path = Path(path)
     if path.is_dir():
         path = path / JSON_FILE
-    return [Result(**{k: line.get(k) for k in FIELDS if k in line}) for line in json.loads(path.read_text())]
+    return results_from_json(json.loads(path.read_text()))
+
+
+def results_from_json(lines: Iterable[dict]) -> list[Result]:
+    """Results from the parsed content of a ``results.json`` file."""
+    return [Result(**{k: line.get(k) for k in FIELDS if k in line}) for line in lines]
 
 
 def select(results: Iterable[Result], **where) -> list[Result]:

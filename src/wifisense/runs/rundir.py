@@ -70,9 +70,6 @@ class RunDir:
     def config(self) -> dict | None:
         return self.record.get("config")
 
-    def matches(self, config: Any) -> bool:
-        return self.record.get("hash") == config_hash(config)
-
     def claim(self, config: Any, parts: dict[str, str] | None = None) -> None:
         """Record ``config`` as this run's (a new folder, or one already holding the same config).
 
@@ -131,10 +128,10 @@ class RunDir:
     def predictions(self, split: str, ext: str) -> Path:
         return self.path / f"{split}_predictions.{ext}"
 
-    def write_measurements(self, split: str, measurements: list[Measurement], extra: dict | None = None) -> None:
+    def write_measurements(self, split: str, measurements: list[Measurement]) -> None:
         from wifisense.io.atomic import atomic_write_text
 
-        payload = {"split": split, "measurements": [asdict(m) for m in measurements], **(extra or {})}
+        payload = {"split": split, "measurements": [asdict(m) for m in measurements]}
         atomic_write_text(self.path / RESULTS_DIR / f"{split}.json", json.dumps(payload, indent=1) + "\n")
 
     def measurements(self, split: str) -> list[Measurement]:
@@ -142,11 +139,6 @@ class RunDir:
         if not isinstance(payload, dict):
             return []
         return [Measurement(**m) for m in payload.get("measurements", [])]
-
-    def extra(self, split: str) -> dict:
-        payload = _read_json(self.path / RESULTS_DIR / f"{split}.json")
-        return {k: v for k, v in payload.items() if k not in ("split", "measurements")} \
-            if isinstance(payload, dict) else {}
 
 
 def _link_or_copy(src: str, dst: str) -> None:

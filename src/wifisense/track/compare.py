@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from wifisense.errors import ConfigError
+from wifisense.track.report import REFERENCE_LABEL
 
 TABLES = ("I", "II", "III", "IV", "coordinate")
 METHODS = ("ndf", "linear-int", "nearest-int", "rnn-decay", "rnn-dt", "ddnd")
@@ -40,14 +41,6 @@ DEFAULT_WINDOW_S = 5.0
 FALLBACK_BASELINE = "rnn-decay"        # coordinate split when no Table I result names the best baseline
 HELD_OUT_TARGET = 0.2                  # default coordinate region: about this fraction of windows held out
 
-TITLES = {
-    "I": "Table I: methods x bands (random split, 5 s windows; NDF on one band is DDND)",
-    "II": "Table II: NDF (csi+snr) window length (random split)",
-    "III": "Table III: NDF (csi+snr) fusion scheme (random split, 5 s windows)",
-    "IV": "Table IV: NDF (csi+snr) temporal split, training ratio (5 s windows)",
-    "coordinate": "Coordinate split: a held-out area (csi+snr, 5 s windows)",
-}
-BAND_LABELS = {"csi": "CSI", "snr": "beam SNR", "csi+snr": "CSI + beam SNR"}
 
 
 @dataclass(frozen=True)
@@ -203,8 +196,6 @@ def default_region(store, window_s: float = DEFAULT_WINDOW_S, query_hz: float = 
 # --------------------------------------------------------------------------- study rows
 
 REFERENCE = "training-mean"            # the trivial reference row: predict the training positions' mean
-REFERENCE_LABEL = "training mean"
-METRICS = ("mean_m", "median_m", "p90_m")
 
 
 def run_name(spec: RunSpec, dirs: dict[tuple, str]) -> str:
@@ -270,15 +261,14 @@ class TrackStudyTask:
                     quiet=context.progress.quiet)
 
     def evaluate(self, run, run_dir, split, context):
-        from wifisense.track.evaluate import evaluate_run
+        from wifisense.track.evaluate import evaluate_split
 
         c = run.config
         if c["method"] == REFERENCE:
             window_id, errors = evaluate_training_mean(self.store, c["split"], c["window_s"], context.seed, split,
                                                        run_dir.predictions(split, "csv"))
         else:
-            evaluate_run(run_dir.path, split=split, device=self.device, figures=False)
-            window_id, errors = read_errors(run_dir.path / f"{split}_predictions.csv")
+            _, window_id, errors = evaluate_split(run_dir.path, split=split, device=self.device, figures=False)
         return error_measurements(window_id, errors, seed=context.seed)
 
     def part_finished(self, run_dir, part) -> bool:
@@ -295,14 +285,6 @@ def _read_json(path: Path) -> dict:
         return json.loads(path.read_text()) if path.is_file() else {}
     except json.JSONDecodeError:
         return {}
-
-
-def read_errors(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(window id, error in metres) of every query point of a predictions CSV."""
-    pred = _read_predictions(path.parent, path.name)
-    if pred is None:
-        raise ConfigError(f"{path}: missing; evaluate the run first")
-    return pred["window"].astype(int), pred["error_m"]
 
 
 def error_measurements(window_id: np.ndarray, errors: np.ndarray, seed: int = 0) -> list:
@@ -331,25 +313,14 @@ def error_measurements(window_id: np.ndarray, errors: np.ndarray, seed: int = 0)
 
 def evaluate_training_mean(store, split_text: str, window_s: float, seed: int, split: str, out_csv: Path):
     """The trivial reference: every query point predicted at the mean training position; writes the predictions CSV."""
-    from wifisense.metrics.localization import localization_errors
+    from wifisense.track.evaluate import write_predictions
     from wifisense.track.train import prepare_data
 
     prepared = prepare_data(store, ("snr",), split_text, window_s, seed=seed)
     train = prepared.datasets["train"].windows
     mean_xy = train.target_xy[train.query_mask > 0].mean(axis=0)
     windows = prepared.datasets[split].windows
-    mask = windows.query_mask > 0
-    pred = np.broadcast_to(mean_xy, windows.target_xy.shape)
-    errors = localization_errors(pred, windows.target_xy, mask)
-    times = windows.starts[:, None] + prepared.query_t[None, :] * windows.window_s
-    window_id = np.broadcast_to(np.arange(len(windows))[:, None], mask.shape)[mask]
-    true = windows.target_xy[mask]
-    table = np.column_stack([window_id, times[mask], true[:, 0], true[:, 1], pred[mask][:, 0], pred[mask][:, 1],
-                             errors])
-    out_csv.parent.mkdir(parents=True, exist_ok=True)
-    np.savetxt(out_csv, table, delimiter=",", header="window,t,x_true,y_true,x_pred,y_pred,error_m", comments="",
-               fmt=["%d", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f"])
-    return window_id, errors
+    return write_predictions(out_csv, windows, prepared.query_t, np.broadcast_to(mean_xy, windows.target_xy.shape))
 
 
 # --------------------------------------------------------------------------- running
@@ -418,12 +389,15 @@ def run_compare(store, out_dir, tables=TABLES, methods=None, preset="tiny", epoc
     def study(rows):
         return Study(task, rows, seeds, out_dir, settings, label="compare", quiet=quiet)
 
-    results = study(study_rows(plan, dirs)).run() if any(plan.values()) else []
+    rows = study_rows(plan, dirs)
+    results = study(rows).run() if rows else []
     if "coordinate" in tables:
-        previous = results or _previous_results(out_dir)
-        plan["coordinate"] = coordinate_specs(_coordinate_methods(previous, methods), region)
-        results = study(study_rows(plan, dirs)).run()
-    figures = _draw_figures(out_dir, results, study_rows(plan, dirs), store, seeds[0], quiet)
+        # the coordinate table runs the best Table I baseline, so it is planned once those results exist
+        plan["coordinate"] = coordinate_specs(_coordinate_methods(results or _previous_results(out_dir), methods),
+                                              region)
+        rows = study_rows(plan, dirs)
+        results = study(rows).run()
+    figures = _draw_figures(out_dir, results, rows, store, seeds[0], quiet)
     summary = {"results": results, "figures": figures, "tables": [t for t in TABLES if plan.get(t)],
                "region": list(region) if region is not None else None, "settings": settings, "seeds": list(seeds),
                "wall_s": round(time.perf_counter() - started, 2)}
@@ -465,9 +439,8 @@ def compare_markdown(summary: dict) -> str:
 # --------------------------------------------------------------------------- figures
 
 
-def _read_predictions(run_dir: Path, name: str = "test_predictions.csv") -> dict[str, np.ndarray] | None:
+def _read_predictions(path: Path) -> dict[str, np.ndarray] | None:
     """Columns of a run's predictions CSV (window, t, x/y true/pred, error_m), or None if missing."""
-    path = Path(run_dir) / name
     if not path.is_file():
         return None
     with path.open() as f:
@@ -505,7 +478,8 @@ def _draw_figures(out_dir: Path, results: list, rows: list, store, seed: int, qu
         if current is None or two_band or (current.setting != "csi+snr"
                                            and means[(row.name, row.setting)] < means[(current.name, current.setting)]):
             curves[row.name] = row
-    predictions = {name: _read_predictions(run_dir_of(out_dir, row.run, seed).path) for name, row in curves.items()}
+    predictions = {name: _read_predictions(run_dir_of(out_dir, row.run, seed).predictions("test", "csv"))
+                   for name, row in curves.items()}
     errors = {f"{name} ({row.setting})" if row.setting != "none" else name: predictions[name]["error_m"]
               for name, row in curves.items() if predictions[name] is not None}
     if errors:

@@ -90,14 +90,30 @@ def _figures(run_dir: Path, name: str, errors: np.ndarray, true_xy: list, pred_x
     return written
 
 
-def evaluate_run(run_dir: str | os.PathLike, split: str = "test", device: str = "auto",
-                 batch_size: int = 64, figures: bool = True) -> dict:
-    """Evaluate a track run on one of its splits; writes the files listed in the module docstring."""
-    from wifisense.metrics.localization import (
-        error_cdf,
-        error_summary,
-        localization_errors,
-    )
+def write_predictions(path: Path, windows, query_t: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Write a predictions CSV (window, t, true and predicted x/y, error per real query point).
+
+    Returns ``(window id, error in metres)`` of those points, in the file's order.
+    """
+    from wifisense.metrics.localization import localization_errors
+
+    true = windows.target_xy
+    mask = windows.query_mask > 0
+    errors = localization_errors(pred, true, mask)
+    times = windows.starts[:, None] + query_t[None, :] * windows.window_s
+    window_id = np.broadcast_to(np.arange(len(windows))[:, None], mask.shape)[mask]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _write_csv(path, ["window", "t", "x_true", "y_true", "x_pred", "y_pred", "error_m"],
+               [window_id, times[mask], true[mask][:, 0], true[mask][:, 1], pred[mask][:, 0],
+                pred[mask][:, 1], errors], ["%d", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f"])
+    return window_id, errors
+
+
+def evaluate_split(run_dir: str | os.PathLike, split: str = "test", device: str = "auto", batch_size: int = 64,
+                   figures: bool = True) -> tuple[dict, np.ndarray, np.ndarray]:
+    """:func:`evaluate_run`, also returning ``(window id, error in metres)`` of every query point."""
+    from wifisense.metrics.localization import error_cdf, error_summary
+    from wifisense.runs import RunDir
     from wifisense.training.checkpoint import write_json
     from wifisense.training.device import select_device
 
@@ -111,20 +127,13 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", device: str = 
     dataset = prepared.datasets[split]
     windows = dataset.windows
     pred = normalisers.xy.inverse(predict_windows(model, dataset, prepared.query_t, task["bands"], batch_size, device))
-    true = windows.target_xy
-    mask = windows.query_mask > 0
-    errors = localization_errors(pred, true, mask)
+    window_id, errors = write_predictions(RunDir(run_dir).predictions(split, "csv"), windows, prepared.query_t, pred)
     summary = {**error_summary(errors), "split": split, "windows": len(windows)}
-
-    times = windows.starts[:, None] + prepared.query_t[None, :] * windows.window_s
-    window_id = np.broadcast_to(np.arange(len(windows))[:, None], mask.shape)
-    _write_csv(run_dir / f"{split}_predictions.csv", ["window", "t", "x_true", "y_true", "x_pred", "y_pred", "error_m"],
-               [window_id[mask], times[mask], true[mask][:, 0], true[mask][:, 1], pred[mask][:, 0],
-                pred[mask][:, 1], errors], ["%d", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f"])
     x, cdf = error_cdf(errors)
     _write_csv(run_dir / f"{split}_error_cdf.csv", ["error_m", "cdf"], [x, cdf], ["%.5f", "%.6f"])
     if figures:
         # a few windows in time order, so the overlay stays readable
+        true, mask = windows.target_xy, windows.query_mask > 0
         order = np.argsort(windows.starts)[:6]
         train = prepared.datasets["train"].windows
         summary["figures"] = _figures(run_dir, task["model"], errors, [true[i][mask[i]] for i in order],
@@ -134,7 +143,13 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", device: str = 
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     metrics[split] = summary
     write_json(metrics_path, metrics)
-    return summary
+    return summary, window_id, errors
+
+
+def evaluate_run(run_dir: str | os.PathLike, split: str = "test", device: str = "auto",
+                 batch_size: int = 64, figures: bool = True) -> dict:
+    """Evaluate a track run on one of its splits; writes the files listed in the module docstring."""
+    return evaluate_split(run_dir, split, device, batch_size, figures)[0]
 
 
 def check_capture_fits(task: dict, csi_shape, csi_path, snr_beams: int | None, snr_path) -> None:
@@ -155,7 +170,7 @@ def predict_trajectory(run_dir: str | os.PathLike, recording=None, snr_log=None,
     The common time span of the used bands is cut into back-to-back windows of the run's length;
     each window is predicted at the run's query grid.
     """
-    from wifisense.track.train import load_cae
+    from wifisense.track.data import load_cae
 
     model, task, _ = load_track_run(run_dir, device)
     bands = tuple(task["bands"])

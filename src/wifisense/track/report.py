@@ -9,7 +9,8 @@ from wifisense.runs.results import CI_SEEDS, Result, format_interval, select
 
 METHOD_LABELS = {"ndf": "NDF", "ddnd": "DDND", "rnn-dt": "RNN-Δt", "rnn-decay": "RNN-Decay",
                  "linear-int": "LinearInt", "nearest-int": "NearestInt"}
-METHOD_ORDER = ("training mean", "linear-int", "nearest-int", "rnn-decay", "rnn-dt", "ddnd", "ndf")
+REFERENCE_LABEL = "training mean"      # the trivial reference row of every table
+METHOD_ORDER = (REFERENCE_LABEL, "linear-int", "nearest-int", "rnn-decay", "rnn-dt", "ddnd", "ndf")
 BANDS = (("csi", "CSI (5 GHz)"), ("snr", "Beam SNR (60 GHz)"), ("csi+snr", "Both bands"))
 TITLES = {
     "I": "Table I: methods x bands (random split, 5 s windows; NDF on one band is DDND)",
@@ -46,7 +47,7 @@ def table1(results: Sequence[Result]) -> Table | None:
     for method in methods:
         row, numbers = [Cell(method_label(method))], [None]
         for band, _ in bands:
-            setting = "none" if method == "training mean" else band
+            setting = "none" if method == REFERENCE_LABEL else band
             for metric in ("mean_m", "median_m", "p90_m"):
                 r = cell.get((method, setting, metric))
                 note = None

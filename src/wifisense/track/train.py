@@ -12,7 +12,6 @@ pretrains one into ``RUN/cae`` when none exists, so every model of a tree shares
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from dataclasses import asdict, dataclass
@@ -31,7 +30,6 @@ from wifisense.track.config import (
     read_task,
     track_config_from_dict,
 )
-from wifisense.track.data import load_cae  # noqa: F401  (re-exported: evaluate and older callers import it from here)
 
 log = logging.getLogger(__name__)
 
