@@ -196,3 +196,14 @@ def test_headline_and_details_a_reader_would_trip_over(demo_dir):
     assert "the test split offered no other clip" in page
     assert "NDF, both bands: mean error" in page and "0.51 m" in page
     assert "best baseline on both bands (LinearInt)" in page and "1.30 m" in page
+
+
+def test_report_files_get_the_mode_open_would_give(demo_dir):
+    import os
+    import stat
+
+    html_path, md_path = build_report(demo_dir)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    for path in (html_path, md_path):
+        assert stat.S_IMODE(path.stat().st_mode) == 0o666 & ~umask

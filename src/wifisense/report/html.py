@@ -705,13 +705,5 @@ def build_report(out_dir: str | os.PathLike) -> tuple[Path, Path]:
     md_path = results.out_dir / MD_FILE
     atomic_write_text(html_path, render_html(report))
     atomic_write_text(md_path, render_markdown(report, results.out_dir / MD_FILES_DIR, relative_to=results.out_dir))
-    for path in (html_path, md_path):
-        _share_like_a_normal_file(path)
+    # atomic_write_text already gives both the mode open() would (0666 minus the umask)
     return html_path, md_path
-
-
-def _share_like_a_normal_file(path: Path) -> None:
-    """Give the report the permissions ``open()`` would have (atomic writes go through mkstemp, which makes 0600)."""
-    umask = os.umask(0o022)
-    os.umask(umask)
-    path.chmod(0o666 & ~umask)
