@@ -89,8 +89,10 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--run", required=True, metavar="DIR", help="run directory to create or resume")
     t.add_argument("--preset", default="tiny", help="model preset (tiny, paper) or a JSON config (default: %(default)s)")
     t.add_argument("--stages", default="all", help=STAGE_HELP + " (default: %(default)s)")
-    t.add_argument("--baseline", choices=["csi-lm"],
-                   help="csi-lm: student + prefix MLP trained only with the LM loss (no teacher, no mirror)")
+    t.add_argument("--baseline", choices=["csi-lm", "no-csi"],
+                   help="csi-lm: student + prefix MLP trained only with the LM loss (no teacher, no mirror); "
+                   "no-csi: the reference that ignores the CSI (prefix MLP on one constant embedding: the "
+                   "language prior)")
     t.add_argument("--mirror", choices=["none", "teacher", "full"],
                    help="mirror-consistency loss: off, teacher only (stage 1) or teacher and student (default: preset)")
     t.add_argument("--lm", metavar="NAME_OR_PATH",

@@ -106,7 +106,8 @@ def similarity_analysis(run: CaptionRun, generated: dict[str, Any], store: str |
     from wifisense.metrics.retrieval import retrieval_metrics, similarity_matrix
 
     if run.teacher is None:
-        reason = ("the csi-lm baseline has no text embedding space" if run.run_config.get("baseline")
+        baseline = run.run_config.get("baseline")
+        reason = (f"the {baseline} baseline has no text embedding space" if baseline
                   else "the run has no trained text side (no stage s1 or s2-2)")
         return {"computed": False, "reason": reason}
     class_id = torch.tensor(generated["class_id"])

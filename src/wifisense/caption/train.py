@@ -9,7 +9,10 @@ Stages (each a resumable sub-run ``RUN/<stage>/`` of :class:`wifisense.training.
            (eq. 7) when mirror is full. Without a stage-1 teacher the text projection
            trains here too (a random projection would otherwise define the space);
 - ``s3``   prefix MLP over the frozen LM from the frozen student's embedding (LM loss);
-- ``csi-lm`` (baseline): student + prefix MLP trained together by the LM loss only.
+- ``csi-lm`` (baseline): student + prefix MLP trained together by the LM loss only;
+- ``no-csi`` (reference): the prefix MLP over the frozen LM given one constant (zero)
+           embedding for every clip, i.e. the language prior: the caption a model that
+           ignores the CSI writes. It shows at a glance whether a model uses its input.
 
 Only trainable parts are saved: each stage's ``model.safetensors`` holds tensors named
 ``student.*``, ``teacher.*`` (temporal Transformer, projections and a trainable frame
@@ -69,8 +72,8 @@ from wifisense.overrides import parse_assignments
 log = logging.getLogger(__name__)
 
 STAGES = ("s1", "s2-1", "s2-2", "s3")
-BASELINE_STAGES = {"csi-lm": ("csi-lm",)}
-ALL_STAGE_NAMES = STAGES + ("csi-lm",)
+BASELINE_STAGES = {"csi-lm": ("csi-lm",), "no-csi": ("no-csi",)}
+ALL_STAGE_NAMES = STAGES + ("csi-lm", "no-csi")
 RUN_CONFIG_FILE = "config.json"
 LM_DIR = "lm"
 RUN_KIND = "wifisense-caption-run"
@@ -92,15 +95,16 @@ DEFAULT_EPOCHS = 10
 # caption away from its left/right swap: on the demo store (230 training clips) 6 epochs left
 # them at cosine 0.97 with a mean teacher margin of 0.03 (< m = 0.2); 30 epochs gave cosine
 # 0.59 and a margin above m for 97% of training / 80% of validation clips.
-DEFAULT_STAGE_EPOCHS = {"s1": 30, "s2-1": 6, "s2-2": 16, "s3": 400, "csi-lm": 22}
-DEFAULT_LR = {"s1": 5e-4, "s2-1": 2e-3, "s2-2": 2e-3, "s3": 2e-3, "csi-lm": 2e-3}
+# no-csi reads captions only, like s3, and gets s3's budget (the LM side is trained as long).
+DEFAULT_STAGE_EPOCHS = {"s1": 30, "s2-1": 6, "s2-2": 16, "s3": 400, "csi-lm": 22, "no-csi": 400}
+DEFAULT_LR = {"s1": 5e-4, "s2-1": 2e-3, "s2-2": 2e-3, "s3": 2e-3, "csi-lm": 2e-3, "no-csi": 2e-3}
 WEIGHT_DECAY = 0.01
 WARMUP_FRACTION = 0.05
 GRAD_CLIP = 1.0
 CONTRASTIVE_STAGES = ("s1", "s2-1", "s2-2")
 # Which model parts a stage trains (the rest of what it uses is frozen).
 STAGE_TRAINS = {"s1": ("teacher",), "s2-1": ("student",), "s2-2": ("student",), "s3": ("prefix",),
-                "csi-lm": ("student", "prefix")}
+                "csi-lm": ("student", "prefix"), "no-csi": ("prefix",)}
 
 
 # --------------------------------------------------------------------------- settings
@@ -421,6 +425,16 @@ class StageModel(nn.Module):
         loss = self.frozen["prefix_lm"].caption_loss(embedding, pick_captions(batch["captions"], self.training))
         return loss, {}
 
+    def _no_csi(self, batch):
+        captions = pick_captions(batch["captions"], self.training)
+        embedding = constant_embedding(len(captions), self.frozen["embed_dim"], self.frozen["device"])
+        return self.frozen["prefix_lm"].caption_loss(embedding, captions), {}
+
+
+def constant_embedding(batch_size: int, embed_dim: int, device) -> torch.Tensor:
+    """The no-csi reference's input: one and the same (zero) embedding for every clip."""
+    return torch.zeros(batch_size, embed_dim, device=device)
+
 
 def _call_model(model: nn.Module, batch: dict):
     return model(batch)
@@ -548,7 +562,7 @@ class CaptionPipeline:
         if changes:
             config = _from_dict(CaptionModelConfig, _apply_overrides(current, changes), "caption config")
             validate_caption_config(config)
-        if s.baseline == "csi-lm" and config.loss.mirror_mode != "none":
+        if s.baseline is not None and config.loss.mirror_mode != "none":
             config = _from_dict(CaptionModelConfig, _apply_overrides(config.to_dict(), {"loss.mirror_mode": "none"}),
                                 "caption config")
         self._check_previous_run(config)
@@ -731,6 +745,10 @@ class CaptionPipeline:
             prefix_lm = self.prefix_lm()
             parts = {"student": self.new_student(), "prefix": set_trainable(prefix_lm.prefix_mapper, True)}
             frozen["prefix_lm"] = prefix_lm
+        elif stage == "no-csi":
+            prefix_lm = self.prefix_lm()
+            parts = {"prefix": set_trainable(prefix_lm.prefix_mapper, True)}
+            frozen.update(prefix_lm=prefix_lm, embed_dim=self.config.embed_dim)
         else:
             raise ConfigError(f"unknown stage {stage!r}")
         model = StageModel(stage, parts, frozen)
@@ -873,8 +891,15 @@ class CaptionRun:
     def data(self) -> str:
         return self.run_config["data"]
 
+    @property
+    def blind(self) -> bool:
+        """The no-csi reference: every clip gets the same constant embedding."""
+        return self.run_config.get("baseline") == "no-csi"
+
     @torch.no_grad()
     def embed(self, amplitude: torch.Tensor, phase: torch.Tensor, rx_valid: torch.Tensor) -> torch.Tensor:
+        if self.blind:
+            return constant_embedding(amplitude.shape[0], self.config.embed_dim, self.device)
         return self.student(amplitude.to(self.device), phase.to(self.device), rx_valid.to(self.device))
 
     @torch.no_grad()
@@ -915,12 +940,13 @@ def load_caption_run(run: str | os.PathLike, device: str = "auto", with_teacher:
     student = CSIStudent.from_config(config.student, config.embed_dim)
     targets: dict[str, nn.Module] = {"student": student, "prefix": prefix_lm.prefix_mapper}
     teacher = None
+    blind = payload.get("baseline") == "no-csi"
     if with_teacher and payload.get("baseline") is None:
         with no_loading_bars():
             teacher = CaptionTeacher(config.teacher, config.embed_dim)
         targets["teacher"] = teacher_parts(teacher)
     found = load_components(targets, run, stages)
-    required = {k: v for k, v in targets.items() if k != "teacher"}
+    required = {k: v for k, v in targets.items() if k != "teacher" and not (k == "student" and blind)}
     require_complete(found, required, run, COMPONENT_HINT)
     if teacher is not None and "text_projection.weight" not in found["teacher"]:
         teacher = None    # no trained caption side (e.g. stages s2-1,s3 only): no text space to compare in
