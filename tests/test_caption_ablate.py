@@ -42,7 +42,13 @@ def _base(**changes) -> CaptionTrainSettings:
 
 
 def _plan(designs, lms=(), texts=(), **changes):
-    return ablate.plan_runs(designs, _base(**changes), "x.h5", list(lms), list(texts))
+    """(rows, distinct runs in order of first use)."""
+    rows = ablate.caption_rows(designs, _base(**changes), "x.h5", list(lms), list(texts))
+    return rows, list({r.run.name: r.run for r in rows}.values())
+
+
+def _keys(run) -> dict[str, str]:
+    return {part.name: part.key for part in run.parts}
 
 
 # --------------------------------------------------------------------------- planning (fast)
@@ -54,6 +60,7 @@ def test_designs_parse_and_rows_follow_the_paper():
     with pytest.raises(ConfigError, match="unknown design.*colour"):
         ablate.parse_designs("main,colour")
     assert [r.name for r in ablate.design_rows("main")] == ["full", "baseline", "mirror-none", "mirror-teacher"]
+    assert [r.name for r in ablate.design_rows("main", reference=True)][-1] == "no CSI"
     assert [r.name for r in ablate.design_rows("stages")] == ["s2-2+s3", "s1+s2-1+s3", "all"]
     assert [r.name for r in ablate.design_rows("mirror")] == ["none", "teacher", "full"]
     assert [r.name for r in ablate.design_rows("lm", lms=["gpt2", "offline"])] == ["offline", "gpt2"]
@@ -62,23 +69,28 @@ def test_designs_parse_and_rows_follow_the_paper():
 
 
 def test_identical_configurations_share_one_run():
-    by_design, runs = _plan(("main", "stages", "mirror", "lm"), lms=["Qwen/Qwen2-0.5B"])
+    rows, runs = _plan(("main", "stages", "mirror", "lm"), lms=["Qwen/Qwen2-0.5B"])
     names = [r.name for r in runs]
     assert names[0] == "full" and len(names) == len(set(names))
     assert set(names) == {"full", "baseline", "mirror-none", "mirror-teacher", "s2-2+s3", "s1+s2-1+s3",
-                          "lm-Qwen-Qwen2-0.5B"}
-    run_of = {(d, row.name): planned.name for d, rows in by_design.items() for row, planned in rows}
+                          "lm-Qwen-Qwen2-0.5B", "no-csi"}
+    run_of = {(row.study, row.name): row.run.name for row in rows}
     assert run_of["stages", "all"] == run_of["mirror", "full"] == run_of["lm", "offline"] == "full"
     assert run_of["mirror", "none"] == "mirror-none" and run_of["mirror", "teacher"] == "mirror-teacher"
-    full = next(r for r in runs if r.name == "full")
-    assert set(full.rows) == {("main", "full"), ("stages", "all"), ("mirror", "full"), ("lm", "offline")}
+    # every table has the reference row, and all of them are one run
+    assert {run_of[d, "no CSI"] for d in ("main", "stages", "mirror", "lm")} == {"no-csi"}
+    assert {(row.study, row.name) for row in rows if row.run.name == "full"} == \
+        {("main", "full"), ("stages", "all"), ("mirror", "full"), ("lm", "offline")}
     baseline = next(r for r in runs if r.name == "baseline")
-    assert baseline.settings.stages == ("csi-lm",) and baseline.model["loss"]["mirror_mode"] == "none"
+    assert baseline.config["stages"] == ["csi-lm"] and baseline.config["model"]["loss"]["mirror_mode"] == "none"
+    reference = next(r for r in runs if r.name == "no-csi")
+    assert reference.config["stages"] == ["no-csi"] and reference.config["baseline"] == "no-csi"
+    assert [p.name for p in reference.parts] == ["no-csi", "lm"]
 
 
 def test_stage_keys_say_which_earlier_stages_runs_can_share():
     _, runs = _plan(("main", "stages", "lm", "text"), lms=["gpt2"], texts=["openai/clip-vit-base-patch32"])
-    keys = {r.name: r.stage_keys for r in runs}
+    keys = {r.name: _keys(r) for r in runs}
     full = keys["full"]
     # mirror teacher vs full: the teacher hinge is the same, only S2-2's student hinge differs
     assert keys["mirror-teacher"]["s1"] == full["s1"] and keys["mirror-teacher"]["s2-1"] == full["s2-1"]
@@ -95,32 +107,49 @@ def test_stage_keys_say_which_earlier_stages_runs_can_share():
     assert [lm[s] == full[s] for s in ablate.ALL_STAGES] == [True, True, True, False]
     assert keys["text-openai-clip-vit-base-patch32"]["s1"] != full["s1"]
     # the offline LM is shared only between runs that train it the same way
-    lm_keys = {r.name: r.lm_key for r in runs}
-    assert lm_keys["baseline"] == lm_keys["full"] and lm_keys["lm-gpt2"] is None
+    assert keys["baseline"]["lm"] == keys["no-csi"]["lm"] == full["lm"] and "lm" not in lm
+    # the study adds the seed to a part's key: the declared keys do not depend on it
     _, other_seed = _plan(("main",), seed=1)
-    assert other_seed[0].stage_keys["s1"] != full["s1"] and other_seed[0].lm_key != lm_keys["full"]
+    assert _keys(other_seed[0]) == full
+    # chain parts (stages) carry the fitted input normalisation along; the LM is shared on its own
+    parts = {p.name: p for p in runs[0].parts}
+    assert parts["s1"].chain and parts["s1"].files == ("preprocess.json",) and not parts["lm"].chain
 
 
 def test_run_names_follow_the_preset_defaults():
     _, runs = _plan(("text", "lm"), texts=["minilm"], lms=["offline"], preset="paper")
     # the paper preset uses CLIP's text tower and GPT-2: MiniLM and the offline LM are the variants there
-    assert {r.name for r in runs} == {"text-minilm", "lm-offline"}
+    assert {r.name for r in runs} == {"text-minilm", "lm-offline", "no-csi"}
 
 
-def test_metrics_not_computed_carry_their_reason():
-    split_metrics = {
-        "split": "test",
-        "captions": {"BLEU-4": 0.25, "METEOR": None, "ROUGE-L": 0.5, "CIDEr": 1.5, "SPICE": None,
-                     "not_computed": {"METEOR": "java not found", "SPICE": "needs CoreNLP"}},
-        "direction": {"accuracy": None},
-        "similarity": {"computed": False, "reason": "the csi-lm baseline has no text embedding space"},
-    }
-    values, reasons = ablate.row_metrics(split_metrics)
-    assert tuple(values) == ablate.METRIC_KEYS
-    assert values["BLEU-4"] == 0.25 and values["CIDEr"] == 1.5
-    assert {k for k, v in values.items() if v is None} == set(reasons)
-    assert reasons["METEOR"] == "java not found" and "direction word" in reasons["direction_accuracy"]
-    assert reasons["R@5"] == "the csi-lm baseline has no text embedding space"
+def test_measurements_carry_intervals_or_the_reason_there_is_none():
+    from wifisense.caption.evaluate import METRICS, caption_measurements
+    from wifisense.metrics.captions import caption_scores, direction_accuracy
+    from wifisense.metrics.intervals import wilson_interval
+
+    refs = {"0": ["a person raises the left arm"], "1": ["a person nods the head"],
+            "2": ["a person kicks with the right leg"], "3": ["a person raises the right arm"]}
+    preds = {"0": "a person raises the left arm", "1": "a person nods", "2": "a person kicks with the left leg",
+             "3": "a person raises the right arm"}
+    captions = caption_scores(refs, preds, spice=False, meteor=False, per_sample=True)
+    direction = direction_accuracy(refs, preds, per_sample=True)
+    metrics = {"split": "test", "num_clips": 4, "captions": captions, "direction": direction,
+               "similarity": {"computed": False, "reason": "the csi-lm baseline has no text embedding space"},
+               "per_sample": {"captions": captions.pop("per_sample"), "direction": direction.pop("correct")}}
+    by_name = {m.metric: m for m in caption_measurements(metrics, seed=3)}
+    assert tuple(by_name) == METRICS
+    bleu = by_name["BLEU-4"]
+    assert bleu.value == captions["BLEU-4"] and bleu.ci == "bootstrap-items" and bleu.n == 4
+    assert bleu.low <= bleu.value <= bleu.high and bleu.low < bleu.high
+    # 3 clips have a side in their references (not the nod); 2 of them are named right (clip 2 says left
+    # for right): a Wilson interval of 2 / 3
+    d = by_name["direction_accuracy"]
+    assert (d.value, d.n, d.ci) == (2 / 3, 3, "wilson") and (d.low, d.high) == wilson_interval(2, 3)
+    assert by_name["METEOR"].value is None and "not requested" in by_name["METEOR"].note
+    assert by_name["R@5"].value is None and "baseline" in by_name["R@5"].note
+    # the same inputs and seed give the same interval
+    again = {m.metric: m for m in caption_measurements(metrics, seed=3)}
+    assert again["BLEU-4"] == bleu
 
 
 def test_examples_pick_a_correct_and_a_wrong_side_caption():
@@ -147,65 +176,66 @@ def _stamps(out: Path) -> dict[str, int]:
 
 
 @pytest.mark.slow
-def test_main_design_end_to_end_then_resumes_without_retraining(store, tmp_path, monkeypatch, capsys):
-    # Without Java, METEOR is reported as not computed (and METEOR's JVM start-up is not paid).
-    monkeypatch.setenv("PATH", str(tmp_path / "no-java"))
-    out = tmp_path / "ablation"
-    result = ablate.run_ablation(store, out, designs=("main",), quiet=True, **TRAIN)
+def test_main_design_over_two_seeds_end_to_end_then_resumes_without_retraining(store, tmp_path, capsys):
+    from wifisense.runs import read_results, select
 
-    on_disk = json.loads((out / "ablation.json").read_text())
-    assert on_disk == json.loads(json.dumps(result))
-    assert {"store", "preset", "seed", "split", "wall_s", "designs", "figures", "examples"} <= set(on_disk)
-    rows = on_disk["designs"]["main"]["rows"]
-    assert [r["name"] for r in rows] == ["full", "baseline", "mirror-none", "mirror-teacher"]
-    for row in rows:
-        assert {"name", "stages", "mirror", "baseline", "lm", "text_encoder", "run", "train_s", "metrics",
-                "not_computed"} <= set(row)
-        assert tuple(row["metrics"]) == ablate.METRIC_KEYS
-        for name, value in row["metrics"].items():
-            if value is None:
-                assert row["not_computed"][name], (row["name"], name)
-            else:
-                assert math.isfinite(value) and value >= 0, (row["name"], name)
-        assert "java" in row["not_computed"]["METEOR"]
-        assert row["train_s"] is not None and row["train_s"] > 0
-        assert (out / row["run"] / "metrics.json").is_file()
-    full, baseline, none, teacher = rows
-    assert full["stages"] == "s1,s2-1,s2-2,s3" and full["mirror"] == "full" and full["lm"] == "offline"
-    assert baseline["baseline"] == "csi-lm" and baseline["stages"] == "csi-lm" and baseline["mirror"] == "none"
-    assert baseline["metrics"]["class_top1"] is None and "baseline" in baseline["not_computed"]["class_top1"]
-    assert full["metrics"]["class_top1"] is not None and 0 <= full["metrics"]["R@1"] <= full["metrics"]["R@5"] <= 1
-    assert (none["mirror"], teacher["mirror"]) == ("none", "teacher")
-    # the mirror-teacher run shares (hard-links or copies) the full run's S1 and S2-1 instead of training them
-    assert teacher["shared_stages"]["s1"] == "full" and teacher["shared_stages"]["s2-1"] == "full"
-    for stage in ("s1", "s2-1"):      # the same training record (its timing too): not trained again
-        assert (out / "runs/mirror-teacher" / stage / "metrics.json").read_text() == \
-            (out / "runs/full" / stage / "metrics.json").read_text()
-    assert "s2-2" not in teacher["shared_stages"] and "s1" not in none["shared_stages"]
-    assert sorted(p.name for p in (out / "runs").iterdir()) == ["baseline", "full", "mirror-none", "mirror-teacher"]
-    figure = out / on_disk["figures"]["similarity"]
-    assert figure.is_file() and figure.read_bytes()[:4] == b"\x89PNG"
-    assert on_disk["examples"]["correct"]["prediction"] is not None
-    assert set(on_disk["examples"]["correct"]) >= {"class", "references", "prediction"}
+    out = tmp_path / "ablation"
+    results = ablate.run_ablation(store, out, designs=("main",), quiet=True, seeds="0,1", **TRAIN)
+    assert results == read_results(out)
+    rows = ["full", "baseline", "mirror-none", "mirror-teacher", "no CSI"]
+    assert list(dict.fromkeys(r.row for r in results)) == rows
+    for seed in (0, 1, "all"):
+        lines = select(results, seed=seed, metric="BLEU-4")
+        assert [r.row for r in lines] == rows, seed
+    for r in results:
+        assert r.task == "caption" and r.study == "main" and r.split == "test"
+        if r.value is None:
+            assert r.note, r
+        elif r.metric != "train_s":
+            assert math.isfinite(r.value) and r.value >= 0, r
+    for r in select(results, seed="all"):
+        if r.value is not None and r.metric != "train_s":
+            assert r.ci == "t-seeds" and r.seeds == 2 and r.low <= r.value <= r.high, r
+    for r in select(results, seed=0, metric="BLEU-4"):
+        assert r.ci == "bootstrap-items" and r.low <= r.value <= r.high
+    assert select(results, seed=0, row="baseline", metric="class_top1")[0].value is None
+    assert select(results, seed=0, row="full", metric="class_top1")[0].ci == "wilson"
+    reference = select(results, seed=0, row="no CSI")
+    assert {r.metric for r in reference if r.value is not None} >= {"BLEU-4", "ROUGE-L", "CIDEr"}
+    # the constant embedding gives every clip the same caption
+    predictions = json.loads((out / "runs/no-csi/seed0/predictions_test.json").read_text())
+    assert len({p["prediction"] for p in predictions}) == 1
+    # the mirror-teacher run shares (hard-links or copies) the full run's S1 and S2-1 of the same seed
+    for seed in (0, 1):
+        for stage in ("s1", "s2-1"):      # the same training record (its timing too): not trained again
+            assert (out / f"runs/mirror-teacher/seed{seed}" / stage / "metrics.json").read_text() == \
+                (out / f"runs/full/seed{seed}" / stage / "metrics.json").read_text()
+    assert (out / "runs/full/seed0/s1/metrics.json").read_text() != (out / "runs/full/seed1/s1/metrics.json").read_text()
+    assert sorted(p.name for p in (out / "runs").iterdir()) == \
+        ["baseline", "full", "mirror-none", "mirror-teacher", "no-csi"]
+    figures = json.loads((out / "figures.json").read_text())
+    assert (out / figures["similarity"]).read_bytes()[:4] == b"\x89PNG"
+    examples = json.loads((out / "examples.json").read_text())
+    assert examples["run"] == "runs/full/seed0" and set(examples["correct"]) >= {"class", "references", "prediction"}
 
     markdown = (out / "ablation.md").read_text()
     assert "| Design | BLEU-4 | METEOR | ROUGE-L | CIDEr | SPICE | Direction acc. | Top-1 |" in markdown
-    for name in ("**full**", "| baseline |", "| mirror-none |", "| mirror-teacher |"):
-        assert name in markdown
-    assert "METEOR not computed: java" in markdown and "—[^" in markdown
+    for name in ("full", "baseline", "mirror-none", "mirror-teacher", "no CSI"):
+        assert f"| {name} |" in markdown or f"| **{name}** |" in markdown
+    assert "mean over 2 seeds" in markdown and "SPICE" in markdown and "— (" in markdown
 
     # a second call (through the CLI, same settings) trains and evaluates nothing
     stamps = _stamps(out)
     sets = [arg for key, value in SHRINK.items() for arg in ("--set", f"{key}={json.dumps(value)}")]
     code = cli.main(["caption", "ablate", "--data", str(store), "--out", str(out), "--designs", "main",
-                     "--epochs", "1", "--max-steps", "1", "--batch-size", "8", "--device", "cpu", *sets])
+                     "--seeds", "0,1", "--epochs", "1", "--max-steps", "1", "--batch-size", "8", "--device", "cpu",
+                     *sets])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert captured.err.count("skipped") == 4 and "training" not in captured.err
-    assert "| mirror-teacher |" in captured.out
+    assert captured.err.count("skipped") == 10 and "training" not in captured.err
+    assert "| mirror-teacher |" in captured.out or "| **mirror-teacher** |" in captured.out
     assert _stamps(out) == stamps
-    again = json.loads((out / "ablation.json").read_text())
-    assert again["designs"] == on_disk["designs"]
+    assert read_results(out) == results
 
     # other settings in the same directory are refused rather than mixed in
     with pytest.raises(ConfigError, match="other settings"):

@@ -399,3 +399,25 @@ def test_run_spice_maps_the_jar_output_back_to_the_clips(tmp_path):
     fake_java.write_text(f"#!{sys.executable}\nimport sys\nsys.stderr.write('Unsupported major.minor version')\nsys.exit(1)\n")
     with pytest.raises(RuntimeError, match="Unsupported major.minor"):
         run_spice(setup, [["a"]], ["a"], java=str(fake_java))
+
+
+def test_corpus_bleu_from_pooled_clip_counts_matches_pycocoevalcap_on_any_resample():
+    from pycocoevalcap.bleu.bleu import Bleu
+
+    from wifisense.metrics.captions import bleu_statistics, corpus_bleu
+
+    refs = [["a person raises the left arm", "someone lifts the left arm up"],
+            ["a person nods the head"],
+            ["a person kicks with the right leg", "the right leg kicks", "a kick with the right leg"],
+            ["a person sits down slowly"]]
+    preds = ["a person raises the right arm", "a person nods", "the right leg kicks forward", "a person"]
+    stats = bleu_statistics(refs, preds)
+    assert stats.shape == (4, 10)
+    for idx in ([0, 1, 2, 3], [2, 2, 0, 3], [1, 1, 1, 1], [3, 0]):
+        gts = {i: refs[j] for i, j in enumerate(idx)}
+        res = {i: [preds[j]] for i, j in enumerate(idx)}
+        expected = Bleu(4).compute_score(gts, res, verbose=0)[0][3]
+        assert corpus_bleu(stats[idx]) == pytest.approx(expected, rel=1e-12, abs=1e-15), idx
+    # corpus BLEU is not the mean of per-clip BLEU: pooling matters
+    per_clip = [Bleu(4).compute_score({0: refs[j]}, {0: [preds[j]]}, verbose=0)[0][3] for j in range(4)]
+    assert abs(sum(per_clip) / 4 - corpus_bleu(stats)) > 1e-3

@@ -28,6 +28,7 @@ import torch.nn.functional as F
 from wifisense.caption.data import ClipCollate, caption_dataset, check_store_matches
 from wifisense.caption.train import CaptionRun, load_caption_run
 from wifisense.errors import ConfigError
+from wifisense.runs.results import CI_BOOTSTRAP, CI_WILSON, Measurement
 
 log = logging.getLogger(__name__)
 
@@ -133,12 +134,15 @@ def similarity_analysis(run: CaptionRun, generated: dict[str, Any], store: str |
 
 def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data: str | os.PathLike | None = None,
                  beams: int = 1, max_tokens: int | None = None, batch_size: int = 32, examples: int = 10,
-                 device: str = "auto", progress: bool = True, meteor: Any = "auto") -> dict[str, Any]:
+                 device: str = "auto", progress: bool = True, meteor: Any = "auto",
+                 per_sample: bool = False) -> dict[str, Any]:
     """Evaluate a run on ``split`` (of its own store, or of ``data``); writes and returns the split's metrics.
 
     ``meteor``: as for ``wifisense.metrics.captions.caption_scores``; pass an open
     ``MeteorScorer`` when evaluating several runs, to start METEOR's Java process (which
-    loads a large paraphrase table) once instead of once per run.
+    loads a large paraphrase table) once instead of once per run. ``per_sample``: the
+    returned metrics also hold the per-clip scores (``"per_sample"``, not written to
+    ``metrics.json``) that :func:`caption_measurements` needs for its intervals.
     """
     from wifisense.metrics.captions import caption_scores, direction_accuracy
     from wifisense.training.checkpoint import write_json
@@ -155,8 +159,8 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data: str | os
     predictions = dict(zip(keys, generated["predictions"]))
     metrics: dict[str, Any] = {
         "split": split, "data": store, "beams": beams, "num_clips": len(keys),
-        "captions": caption_scores(references, predictions, meteor=meteor),
-        "direction": direction_accuracy(references, predictions),
+        "captions": caption_scores(references, predictions, meteor=meteor, per_sample=per_sample),
+        "direction": direction_accuracy(references, predictions, per_sample=per_sample),
         "similarity": similarity_analysis(run, generated, store, run_dir / FIGURES_DIR / f"similarity_{split}.png"),
     }
     metrics["retrieval"] = metrics["similarity"].get("retrieval")
@@ -164,6 +168,8 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data: str | os
     metrics["examples"] = [{"index": int(i), "class": names[c], "references": refs, "prediction": pred}
                            for i, c, refs, pred in list(zip(generated["index"], generated["class_id"],
                                                             generated["references"], generated["predictions"]))[:examples]]
+    samples = {"captions": metrics["captions"].pop("per_sample", None),
+               "direction": metrics["direction"].pop("correct", None)}
     all_metrics = _read_json(run_dir / METRICS_FILE)
     all_metrics[split] = metrics
     write_json(run_dir / METRICS_FILE, all_metrics)
@@ -171,7 +177,75 @@ def evaluate_run(run_dir: str | os.PathLike, split: str = "test", data: str | os
                [{"index": int(i), "class": names[c], "prediction": p, "references": r}
                 for i, c, p, r in zip(generated["index"], generated["class_id"], generated["predictions"],
                                       generated["references"])])
-    return metrics
+    return {**metrics, "per_sample": samples} if per_sample else metrics
+
+
+# --------------------------------------------------------------------------- typed measurements with intervals
+
+# (name in results, key in metrics["captions"]); CAPTION_METRICS order is the tables' column order.
+CAPTION_METRICS = ("BLEU-4", "METEOR", "ROUGE-L", "CIDEr", "SPICE")
+PROPORTION_METRICS = ("direction_accuracy", "class_top1", "clip_top1", "R@1", "R@5")
+METRICS = CAPTION_METRICS + PROPORTION_METRICS
+METEOR_NO_INTERVAL = ("no one-seed interval: corpus METEOR pools matches over clips (it is not a mean of "
+                      "per-clip scores) and METEOR's Java scorer has no subset API; use several seeds")
+
+
+def caption_measurements(metrics: dict[str, Any], seed: int = 0) -> list[Measurement]:
+    """The split's metrics as typed measurements with their one-seed 95 % intervals.
+
+    BLEU-4: percentile bootstrap over clips, corpus BLEU recomputed on every resample.
+    ROUGE-L, CIDEr (IDF of the whole split), SPICE: bootstrap of the mean per-clip score.
+    METEOR: no one-seed interval (see ``METEOR_NO_INTERVAL``). Direction accuracy, class
+    top-1 (over classes), clip top-1 and R@K (over clips): Wilson intervals. ``metrics`` is
+    what ``evaluate_run(..., per_sample=True)`` returns; a metric not computed is a
+    measurement with no value and the reason in ``note``.
+    """
+    from wifisense.metrics.captions import corpus_bleu
+    from wifisense.metrics.intervals import bootstrap_interval, mean_statistic, wilson_interval
+
+    captions, samples = metrics["captions"], metrics.get("per_sample") or {}
+    per_clip = samples.get("captions") or {}
+    n = int(metrics["num_clips"])
+    reasons = captions.get("not_computed") or {}
+    out: list[Measurement] = []
+    for name in CAPTION_METRICS:
+        value = captions.get(name)
+        if value is None:
+            out.append(Measurement(name, None, n, note=reasons.get(name, "not computed")))
+            continue
+        if name == "METEOR":
+            out.append(Measurement(name, float(value), n, note=METEOR_NO_INTERVAL))
+            continue
+        if name == "BLEU-4":
+            stats = np.asarray(per_clip["bleu_statistics"], dtype=np.float64)
+            low, high = bootstrap_interval(lambda idx: corpus_bleu(stats[idx]), n, seed=seed)
+        else:
+            low, high = bootstrap_interval(mean_statistic(per_clip[name]), n, seed=seed)
+        out.append(Measurement(name, float(value), n, low, high, CI_BOOTSTRAP))
+
+    direction = metrics["direction"]
+    if direction.get("accuracy") is None:
+        out.append(Measurement("direction_accuracy", None, 0,
+                               note=f"no {metrics['split']} clip has a direction word in its references"))
+    else:
+        k, m = int(direction["n_correct"]), int(direction["n_considered"])
+        out.append(Measurement("direction_accuracy", k / m, m, *wilson_interval(k, m), CI_WILSON,
+                               note="clips whose references name a side"))
+    similarity = metrics["similarity"]
+    if not similarity.get("computed"):
+        reason = similarity.get("reason", "similarity analysis not computed")
+        out += [Measurement(name, None, 0, note=reason) for name in PROPORTION_METRICS[1:]]
+        return out
+    retrieval = similarity["retrieval"]
+    for name, value, items, note in (
+            ("class_top1", similarity["class_top1_accuracy"], len(similarity["classes"]),
+             "classes whose mean CSI embedding is closest to their own caption"),
+            ("clip_top1", similarity["clip_top1_accuracy"], retrieval["n_csi"], "clips"),
+            ("R@1", retrieval["csi_to_text_R@1"], retrieval["n_csi"], "clips, CSI -> class caption"),
+            ("R@5", retrieval["csi_to_text_R@5"], retrieval["n_csi"], "clips, CSI -> class caption")):
+        k = int(round(value * items))
+        out.append(Measurement(name, float(value), items, *wilson_interval(k, items), CI_WILSON, note=note))
+    return out
 
 
 def _read_json(path: Path) -> dict:

@@ -45,6 +45,7 @@ with it, and ``tests/test_metrics_captions.py`` checks that they do.
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 import shutil
@@ -464,8 +465,47 @@ def caption_scores(references: Mapping[Hashable, Sequence[str]], predictions: Ma
 
     result.update(not_computed=not_computed, n=len(keys), tokenizer=tokenizer)
     if per_sample:
-        result["per_sample"] = {"keys": keys, **samples}
+        result["per_sample"] = {"keys": keys, **samples,
+                                "bleu_statistics": bleu_statistics(tok_refs, tok_preds).tolist()}
     return result
+
+
+# ----------------------------------------------------------------------------- corpus BLEU over a subset of clips
+
+# Corpus BLEU is not a mean of per-clip scores (n-gram counts are pooled over clips), so a
+# bootstrap over clips needs BLEU recomputed on each resample. pycocoevalcap computes it only
+# inside BleuScorer over whole lists; pooling its per-clip counts (its own cook_refs /
+# cook_test, "closest" reference length as Bleu(4) uses) and applying its corpus formula
+# below gives the same number without re-tokenising and re-counting 1,000 times.
+BLEU_SMALL, BLEU_TINY = 1e-9, 1e-15     # pycocoevalcap's guards against division by zero
+
+
+def bleu_statistics(tok_refs: Sequence[Sequence[str]], tok_preds: Sequence[str], n: int = 4) -> np.ndarray:
+    """Per clip ``[testlen, reflen, guess_1..n, correct_1..n]`` as pycocoevalcap's Bleu counts them ``[N, 2 + 2n]``."""
+    from pycocoevalcap.bleu.bleu_scorer import cook_refs, cook_test
+
+    rows = []
+    for refs, pred in zip(tok_refs, tok_preds, strict=True):
+        comps = cook_test(pred, cook_refs(list(refs), n=n), n=n)
+        testlen = comps["testlen"]
+        reflen = min((abs(length - testlen), length) for length in comps["reflen"])[1]    # "closest"
+        rows.append([testlen, reflen, *comps["guess"], *comps["correct"]])
+    return np.asarray(rows, dtype=np.float64).reshape(len(rows), 2 + 2 * n)
+
+
+def corpus_bleu(statistics: np.ndarray, n: int = 4) -> float:
+    """BLEU-n of the clips whose rows ``statistics`` holds (rows may repeat), by pycocoevalcap's corpus formula."""
+    total = np.asarray(statistics, dtype=np.float64).sum(axis=0)
+    testlen, reflen = total[0], total[1]
+    guess, correct = total[2:2 + n], total[2 + n:2 + 2 * n]
+    score = 1.0
+    for k in range(n):          # the same order of operations as BleuScorer.compute_score
+        score *= (correct[k] + BLEU_TINY) / (guess[k] + BLEU_SMALL)
+    score **= 1.0 / n
+    ratio = (testlen + BLEU_TINY) / (reflen + BLEU_SMALL)
+    if ratio < 1:
+        score *= math.exp(1 - 1 / ratio)
+    return float(score)
 
 
 # ----------------------------------------------------------------------------- direction accuracy

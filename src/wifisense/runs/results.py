@@ -102,9 +102,11 @@ def aggregate(per_seed: Sequence[Result]) -> list[Result]:
             continue
         values = [_number(r.value) for r in lines]
         if any(v is None for v in values):
-            missing = [str(r.seed) for r, v in zip(lines, values) if v is None]
+            missing = [r for r, v in zip(lines, values) if v is None]
+            note = missing[0].note if len(missing) == len(lines) else \
+                f"no value for seed(s) {', '.join(str(r.seed) for r in missing)}: {missing[0].note}"
             out.append(replace(first, seed=ALL_SEEDS, value=None, n=n, low=None, high=None, ci=CI_NONE,
-                               seeds=len(lines), note=f"no value for seed(s) {', '.join(missing)}: {first.note}"))
+                               seeds=len(lines), note=note))
             continue
         mean, low, high = seed_interval(values)
         out.append(replace(first, seed=ALL_SEEDS, value=mean, n=n, low=low, high=high, ci=CI_SEEDS,
