@@ -113,7 +113,7 @@ def test_s1_without_mirror_never_calls_the_hinge(teacher_config, monkeypatch, mo
                               "mirror": MirrorConsistencyLoss(mode)},
                        {"teacher": teacher, "class_aware": True, "device": torch.device("cpu")})
     batch = {"frames": torch.randint(0, 256, (3, 4, 32, 32, 3), dtype=torch.uint8), "index": torch.arange(3),
-             "captions": [[c] for c in CAPTIONS], "class_id": torch.arange(3)}
+             "captions": [[c] for c in CAPTIONS], "class_id": torch.arange(3), "caption_draw": [0.0] * 3}
     loss, metrics = model(batch)
     loss.backward()
     assert torch.isfinite(loss)

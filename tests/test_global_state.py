@@ -1,10 +1,17 @@
-"""No hidden global state: building models leaves the caller's RNG alone, and caches belong to their model."""
+"""No hidden global state: building models and drawing training augmentation leave the caller's RNGs alone, and caches belong to their model."""
 
+import random
+
+import numpy as np
 import torch
+from test_caption_augment import clip_items, tiny_spec
 
 from wifisense.caption.config import load_caption_config
+from wifisense.caption.data import ClipCollate
 from wifisense.caption.offline_lm import train_caption_lm
 from wifisense.caption.teacher import CaptionTeacher
+from wifisense.caption.train import pick_captions
+from wifisense.training.seeding import capture_rng_state
 
 CORPUS = [
     "a person raises the left arm",
@@ -53,3 +60,16 @@ def test_teacher_feature_caches_belong_to_each_teacher():
     assert one.text_cache is not two.text_cache and one.frame_cache is not two.frame_cache
     one.encode_text(CORPUS[:2])
     assert len(one.text_cache) == 2 and len(two.text_cache) == 0
+
+
+def test_caption_training_draws_leave_every_global_rng_alone():
+    items = clip_items(4)
+    random.seed(7)
+    np.random.seed(7)
+    torch.manual_seed(7)
+    before = capture_rng_state()
+    batch = ClipCollate(tiny_spec(), time_shift=True, seed=0)(items)
+    pick_captions(batch["captions"], batch["caption_draw"])
+    after = capture_rng_state()
+    assert torch.equal(after["torch"], before["torch"]) and after["python"] == before["python"]
+    assert torch.equal(after["numpy"]["key"], before["numpy"]["key"]) and after["numpy"]["pos"] == before["numpy"]["pos"]

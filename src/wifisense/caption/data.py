@@ -243,15 +243,26 @@ class ClipCollate:
     ``index`` ``[B]`` (store clip index, the sample id). Preprocessing runs once per batch,
     vectorised, in the loader (so in its worker processes when there are any).
 
-    ``time_shift=True`` (training augmentation) rolls every clip's features circularly in
-    time by its own random offset (torch's global RNG, so seeded runs repeat): actions are
-    repetitive and start at a random phase, so a shifted clip is another plausible
-    performance, and the network cannot key on *when* something happens in a clip.
+    A training collate has a ``seed``. Its batches also carry ``caption_draw`` (B floats in
+    ``[0, 1)``: which paraphrase each clip trains on, see ``caption.train.pick_captions``),
+    and with ``time_shift=True`` (augmentation) every clip's features are rolled circularly
+    in time by its own random offset: actions are repetitive and start at a random phase,
+    so a shifted clip is another plausible performance, and the network cannot key on
+    *when* something happens in a clip. Both are :func:`clip_uniforms` of (seed, epoch,
+    clip index); the Trainer hands the epoch to :meth:`set_epoch` before each epoch.
     """
 
-    def __init__(self, spec: CaptionInputSpec, time_shift: bool = False):
+    def __init__(self, spec: CaptionInputSpec, time_shift: bool = False, seed: int | None = None):
+        if time_shift and seed is None:
+            raise ConfigError("ClipCollate: time_shift (training augmentation) needs a seed")
         self.spec = spec
         self.time_shift = time_shift
+        self.seed = seed
+        self.epoch = 0
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch this collate's draws are for (called by the Trainer, like the sampler's)."""
+        self.epoch = int(epoch)
 
     def __call__(self, items: list[dict]) -> dict:
         from wifisense.io.datasets import collate_clips
@@ -261,16 +272,41 @@ class ClipCollate:
             csi = batch.pop("csi")
             batch["amplitude"], batch["phase"], batch["rx_valid"] = prepare_inputs(csi, batch["rx_valid"], self.spec)
             if self.time_shift:
-                shift = random_time_shifts(batch["amplitude"].shape[0], batch["amplitude"].shape[2])
+                shift = random_time_shifts(batch["index"], batch["amplitude"].shape[2], seed=self.seed,
+                                           epoch=self.epoch)
                 batch["amplitude"] = roll_time(batch["amplitude"], shift)
                 batch["phase"] = roll_time(batch["phase"], shift)
+        if self.seed is not None:
+            batch["caption_draw"] = clip_uniforms(batch["index"], CAPTION_STREAM, seed=self.seed,
+                                                  epoch=self.epoch).tolist()
         return batch
 
 
-def random_time_shifts(batch: int, steps: int):
-    """One uniform random offset in ``[0, steps)`` per clip (torch's global RNG)."""
+# Independent random streams per clip: the time shift and the paraphrase pick.
+SHIFT_STREAM, CAPTION_STREAM = 0, 1
+
+
+def clip_uniforms(index, stream: int, *, seed: int, epoch: int):
+    """One uniform draw in ``[0, 1)`` per clip (float64 ``[B]``), a pure function of (stream, seed, epoch, clip index).
+
+    Training randomness of the caption loaders comes from here, not from a generator that
+    carries state from batch to batch (torch's global RNG, or one passed around), because
+    a stateless draw is the simplest thing that stays right everywhere: a run is fixed by
+    its seed; a resumed run (even mid-epoch) redraws exactly what the interrupted one drew,
+    with no generator state to checkpoint; DataLoader workers (each holding a copy of the
+    collate) cannot repeat one another's draws, and a clip's draw does not depend on the
+    batch size, the number of workers or ranks; and the epoch in the key gives every epoch
+    new draws, even when one batch is the whole training set.
+    """
     import torch
-    return torch.randint(0, steps, (batch,))
+    values = [np.random.default_rng([stream, seed % 2**64, epoch, i]).random() for i in torch.as_tensor(index).tolist()]
+    return torch.tensor(values, dtype=torch.float64)
+
+
+def random_time_shifts(index, steps: int, *, seed: int, epoch: int):
+    """One uniform random offset in ``[0, steps)`` per clip (int64 ``[B]``), from :func:`clip_uniforms`."""
+    draws = clip_uniforms(index, SHIFT_STREAM, seed=seed, epoch=epoch)
+    return (draws * steps).long().clamp_(max=steps - 1)
 
 
 def roll_time(x, shift):

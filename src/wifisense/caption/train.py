@@ -305,11 +305,15 @@ COMPONENT_HINT = {"student": "train stage s2-1 or s2-2 (or --baseline csi-lm) fi
 # --------------------------------------------------------------------------- the stage models
 
 
-def pick_captions(captions: Sequence[Sequence[str]], training: bool) -> list[str]:
-    """One caption per clip: a random paraphrase while training (global torch RNG, so resumes are exact), else the first."""
-    if not training:
+def pick_captions(captions: Sequence[Sequence[str]], draws: Sequence[float] | None) -> list[str]:
+    """One caption per clip: the paraphrase ``draws`` (one float in ``[0, 1)`` per clip) points at, else the first.
+
+    While training, ``draws`` is the batch's ``caption_draw``, which the training collate
+    derives from (seed, epoch, clip index) (see ``caption.data.clip_uniforms``), so the
+    pick needs no RNG here and a resumed run picks exactly what the interrupted one did.
+    """
+    if draws is None:
         return [c[0] for c in captions]
-    draws = torch.rand(len(captions)).tolist()
     return [c[min(int(u * len(c)), len(c) - 1)] for u, c in zip(draws, captions)]
 
 
@@ -369,6 +373,10 @@ class StageModel(nn.Module):
     def forward(self, batch: dict) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return getattr(self, "_" + self.stage.replace("-", "_"))(batch)
 
+    def _captions(self, batch: dict) -> list[str]:
+        """A random paraphrase per clip while training (the training loader's ``caption_draw``), else the first."""
+        return pick_captions(batch["captions"], batch["caption_draw"] if self.training else None)
+
     def _csi_embedding(self, batch: dict) -> torch.Tensor:
         return self.student(batch["amplitude"], batch["phase"], batch["rx_valid"])
 
@@ -379,7 +387,7 @@ class StageModel(nn.Module):
 
     def _s1(self, batch):
         teacher, mirror = self.frozen["teacher"], self.mirror
-        captions = pick_captions(batch["captions"], self.training)
+        captions = self._captions(batch)
         ids = batch["index"].tolist()
         video = teacher.encode_video(batch["frames"], ids)
         text = teacher.encode_text(captions)
@@ -403,7 +411,7 @@ class StageModel(nn.Module):
     def _s2_2(self, batch):
         teacher, mirror = self.frozen["teacher"], self.mirror
         csi = self._csi_embedding(batch)
-        captions = pick_captions(batch["captions"], self.training)
+        captions = self._captions(batch)
         text = teacher.encode_text(captions)
         nce = self._contrastive(csi, text, batch)
         metrics = {"infonce": nce.detach(), "match_acc": in_batch_match_accuracy(csi, text, batch["class_id"])}
@@ -417,16 +425,16 @@ class StageModel(nn.Module):
 
     def _s3(self, batch):
         embedding = self.frozen["csi_table"][batch["index"]].to(self.frozen["device"])
-        loss = self.frozen["prefix_lm"].caption_loss(embedding, pick_captions(batch["captions"], self.training))
+        loss = self.frozen["prefix_lm"].caption_loss(embedding, self._captions(batch))
         return loss, {}
 
     def _csi_lm(self, batch):
         embedding = self._csi_embedding(batch)
-        loss = self.frozen["prefix_lm"].caption_loss(embedding, pick_captions(batch["captions"], self.training))
+        loss = self.frozen["prefix_lm"].caption_loss(embedding, self._captions(batch))
         return loss, {}
 
     def _no_csi(self, batch):
-        captions = pick_captions(batch["captions"], self.training)
+        captions = self._captions(batch)
         embedding = constant_embedding(len(captions), self.frozen["embed_dim"], self.frozen["device"])
         return self.frozen["prefix_lm"].caption_loss(embedding, captions), {}
 
@@ -668,7 +676,9 @@ class CaptionPipeline:
 
         dataset = caption_dataset(self.data, split, csi=csi, frames=frames)
         batch = max(1, min(self.settings.batch_size, len(dataset)))
-        collate = ClipCollate(self.spec, time_shift=augment and csi and self.settings.augment)
+        # A training loader (augment) draws its paraphrase picks and time shifts from (seed, epoch, clip).
+        collate = ClipCollate(self.spec, time_shift=augment and csi and self.settings.augment,
+                              seed=self.settings.seed if augment else None)
         return build_loader(dataset, batch, shuffle=shuffle, seed=self.settings.seed, drop_last=drop_last,
                             num_workers=self.settings.workers, collate_fn=collate,
                             pin_memory=self.device.type == "cuda")

@@ -113,7 +113,8 @@ class Trainer:
             other methods, so DDP synchronises gradients.
         optimizer: an optimizer, or a factory ``f(trainable_parameters) -> Optimizer``.
         train_loader: a sized iterable of batches; use ``build_loader`` for shuffling that
-            resumes exactly and shards across ranks.
+            resumes exactly and shards across ranks. Its sampler, batch sampler and
+            collate_fn get ``set_epoch(epoch)`` before each epoch when they have it.
         config: a ``TrainConfig``.
         val_loader: batches for validation; ``None`` disables best-model tracking and early
             stopping (``model.safetensors`` is then the latest weights).
@@ -278,9 +279,12 @@ class Trainer:
 
     def _epoch_batches(self) -> Iterator:
         """This epoch's batch iterator, fast-forwarded after a resume."""
-        for sampler in (getattr(self.train_loader, "sampler", None), getattr(self.train_loader, "batch_sampler", None)):
-            if hasattr(sampler, "set_epoch"):
-                sampler.set_epoch(self.epoch)
+        # The samplers' order, and a collate_fn's augmentation drawn from (seed, epoch, sample),
+        # are functions of the epoch. Set before iter(): that is when workers get their copies.
+        for name in ("sampler", "batch_sampler", "collate_fn"):
+            part = getattr(self.train_loader, name, None)
+            if hasattr(part, "set_epoch"):
+                part.set_epoch(self.epoch)
         rng_at_checkpoint, self._rng_to_restore = self._rng_to_restore, None
         if rng_at_checkpoint is not None and self.batches_done_in_epoch > 0:
             # Resuming mid-epoch: a DataLoader draws its shuffle and worker seeds from the
