@@ -73,3 +73,19 @@ def test_caption_training_draws_leave_every_global_rng_alone():
     after = capture_rng_state()
     assert torch.equal(after["torch"], before["torch"]) and after["python"] == before["python"]
     assert torch.equal(after["numpy"]["key"], before["numpy"]["key"]) and after["numpy"]["pos"] == before["numpy"]["pos"]
+
+
+def test_track_predict_plot_leaves_the_matplotlib_backend_alone(tmp_path):
+    import matplotlib
+
+    from wifisense.track.commands import _plot_trajectory
+
+    (tmp_path / "config.json").write_text('{"task": {"room": [0, 0, 4, 3]}}')
+    original = matplotlib.get_backend()
+    matplotlib.use("svg")                  # a caller's choice, which library code must keep
+    try:
+        _plot_trajectory(tmp_path, np.array([[1.0, 1.0], [2.0, 1.5], [3.0, 2.0]]), tmp_path / "path.png")
+        assert matplotlib.get_backend() == "svg"
+    finally:
+        matplotlib.use(original)
+    assert (tmp_path / "path.png").read_bytes().startswith(b"\x89PNG")

@@ -248,15 +248,14 @@ def run_predict(args) -> int:
 
 def _plot_trajectory(run_dir, xy, path: Path) -> None:
     """The predicted path inside the training room (no ground truth, so not report.figures' overlay)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    # A Figure object renders with the Agg canvas itself: no pyplot, no process-wide backend switch.
+    from matplotlib.figure import Figure
 
     from wifisense.track.train import read_task
 
     room = read_task(run_dir).get("room")
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig = Figure(figsize=(6, 5))
+    ax = fig.subplots()
     if room is not None:
         x0, y0, x1, y1 = room
         ax.plot([x0, x1, x1, x0, x0], [y0, y0, y1, y1, y0], color="0.5", linewidth=1)
@@ -266,5 +265,4 @@ def _plot_trajectory(run_dir, xy, path: Path) -> None:
     ax.set_ylabel("y (m)")
     ax.legend(loc="upper right")
     fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
     print(f"plot -> {path}")
