@@ -10,18 +10,19 @@ import pytest
 from test_readers import FILES, HINTS, real
 
 from wifisense.errors import CaptureError, ConfigError
-from wifisense.io.readers import (FORMAT_DESCRIPTIONS, KNOWN_HINTS, SUPPORTED_FORMATS,
-                                  CaptureFormat, NotThisFormat, detect_format, formats,
+from wifisense.io.readers import (KNOWN_HINTS, CaptureFormat, NotThisFormat, detect_format, formats,
                                   get_format, read_csi, register_format, registered_format)
 from wifisense.io.readers.common import timestamps_or_rate, truncated
 from wifisense.io.recording import CSIRecording
 
 
-def test_every_supported_format_is_registered_with_a_description():
-    assert tuple(fmt.name for fmt in formats()) == SUPPORTED_FORMATS
-    for name in SUPPORTED_FORMATS:
-        fmt = get_format(name)
-        assert fmt.description and fmt.description == FORMAT_DESCRIPTIONS[name]
+BUILT_IN = ("intel5300", "atheros", "nexmon", "esp32", "picoscenes")   # in registration (listing) order
+
+
+def test_every_built_in_format_is_registered_with_a_description():
+    assert tuple(fmt.name for fmt in formats()) == BUILT_IN
+    for fmt in formats():
+        assert get_format(fmt.name) is fmt and fmt.description
         assert set(fmt.hints) <= set(KNOWN_HINTS)
     with pytest.raises(ConfigError, match="unknown CSI format 'bogus'"):
         get_format("bogus")
@@ -49,7 +50,7 @@ def test_unknown_file_names_the_file_and_the_formats(tmp_path):
         read_csi(path)
     message = str(exc.value)
     assert str(path) in message and "suggests nexmon" in message
-    assert all(name in message for name in SUPPORTED_FORMATS)
+    assert all(name in message for name in BUILT_IN)
 
 
 # A toy format: magic, u32 packets T, u32 subcarriers S, then T*S complex64 values; no clock.
@@ -109,3 +110,18 @@ def test_a_registered_format_is_detected_and_read_then_removed(tmp_path):
         read_csi(path, rate_hz=10.0)
     with pytest.raises(ConfigError, match="gain"):
         read_csi(path, gain=2.0)
+
+
+def test_inspect_offers_and_describes_a_registered_format(tmp_path):
+    import argparse
+
+    from wifisense.io import inspect
+
+    rng = np.random.default_rng(1)
+    path = _write_toy(tmp_path / "capture.toy", (rng.normal(size=(5, 8)) + 1j * rng.normal(size=(5, 8))))
+    with registered_format(TOY):
+        parser = argparse.ArgumentParser()
+        inspect.add_arguments(parser)
+        assert parser.parse_args([str(path), "--format", "toy"]).format == "toy"
+        summary = inspect.summarise_file(path, rate_hz=10.0)
+    assert summary["format"] == "toy" and summary["description"] == TOY.description

@@ -13,7 +13,7 @@ import pytest
 from wifisense.errors import CaptureError, ConfigError
 from wifisense.io.logs import (BeamSNRLog, PositionLog, read_beam_snr_csv, read_positions_csv,
                                write_beam_snr_csv, write_positions_csv)
-from wifisense.io.readers import SUPPORTED_FORMATS, detect_format, read_csi
+from wifisense.io.readers import detect_format, formats, read_csi
 
 # The shared real captures live beside the project: <project root>/../shared/data/real/.
 REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
@@ -330,7 +330,7 @@ def test_bad_options_are_config_errors():
         read_csi(real("intel5300_example.dat"), chips="4358")
     with pytest.raises(ConfigError, match="format"):
         read_csi(real("intel5300_example.dat"), format="bogus")
-    assert set(SUPPORTED_FORMATS) == set(FILES.values())
+    assert {fmt.name for fmt in formats()} == set(FILES.values())
 
 
 # ------------------------------------------------------------------ CSV logs

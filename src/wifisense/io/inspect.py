@@ -26,11 +26,11 @@ STORE_PLOT_SECONDS = 10.0     # how much of a continuous CSI stream a store plot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from wifisense.io.readers import SUPPORTED_FORMATS
+    from wifisense.io.readers import formats
 
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="capture (.dat, .pcap, .csv, .csi), beam-SNR/positions CSV or HDF5 store")
-    parser.add_argument("--format", default="auto", choices=("auto",) + SUPPORTED_FORMATS,
+    parser.add_argument("--format", default="auto", choices=("auto",) + tuple(fmt.name for fmt in formats()),
                         help="CSI format (default: detect from the content)")
     parser.add_argument("--chip", default=None,
                         help="Nexmon chip, e.g. 4358, 4366c0, 43455c0, 4339 (default: the first "
@@ -124,13 +124,13 @@ def summarise_file(path: str | Path, fmt: str = "auto", **hints) -> dict:
                 "x_range_m": [float(log.xy[:, 0].min()), float(log.xy[:, 0].max())],
                 "y_range_m": [float(log.xy[:, 1].min()), float(log.xy[:, 1].max())],
                 "non_finite": int((~np.isfinite(log.xy)).sum())}
-    from wifisense.io.readers import FORMAT_DESCRIPTIONS, read_csi
+    from wifisense.io.readers import get_format, read_csi
 
     rec = read_csi(path, format=fmt, **hints)
     source = rec.source
     summary = {
         **_time_summary(path, source["format"], rec.timestamps),
-        "kind": "csi", "description": FORMAT_DESCRIPTIONS[source["format"]],
+        "kind": "csi", "description": get_format(source["format"]).description,
         "device": source.get("device"), "timestamps_derived": rec.timestamps_derived,
         "shape": list(rec.shape),
         "subcarriers": [int(rec.subcarriers.min()), int(rec.subcarriers.max()),

@@ -29,11 +29,7 @@ for _module in (intel5300, atheros, nexmon, esp32, picoscenes):
     register_format(_module.FORMAT)
 del _module
 
-# The built-in formats; a format registered later is in formats() but not in these.
-SUPPORTED_FORMATS = tuple(fmt.name for fmt in formats())
-FORMAT_DESCRIPTIONS = {fmt.name: fmt.description for fmt in formats()}
-
-__all__ = ["FORMAT_DESCRIPTIONS", "KNOWN_HINTS", "NEXMON_CHIPS", "SUPPORTED_FORMATS",
+__all__ = ["KNOWN_HINTS", "NEXMON_CHIPS",
            "CaptureFormat", "NotThisFormat", "detect_format", "formats", "get_format",
            "known_hints", "read_csi", "register_format", "registered_format",
            "unregister_format"]

@@ -63,7 +63,7 @@ class CaptureFormat:
         return True
 
 
-# Registration order is listing order (SUPPORTED_FORMATS, --format choices, errors).
+# Registration order is listing order (formats(), --format choices, errors).
 _FORMATS: dict[str, CaptureFormat] = {}
 
 
@@ -128,8 +128,8 @@ def read_csi(path: str | os.PathLike, format: str = "auto", **hints) -> CSIRecor
 
     Args:
         path: the capture file.
-        format: ``"auto"`` (detect by content) or a registered format name (the built-in
-            ones are ``SUPPORTED_FORMATS``).
+        format: ``"auto"`` (detect by content) or a registered format name (see
+            :func:`formats`).
         **hints: ``nrxnum``/``ntxnum`` (Intel: default 3/3, the NIC's maximum, so every
             Intel file has the same shape; Atheros: default from the records),
             ``tones`` (Atheros, default from the records), ``chip`` (Nexmon, e.g.
