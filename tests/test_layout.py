@@ -86,3 +86,22 @@ def test_no_import_cycles():
     graph = module_graph()
     assert "wifisense.runs.study" in graph and "wifisense.runs.results" in graph["wifisense.runs.study"]
     assert cycles(graph) == []
+
+
+SHARED_ROOMS = ("io", "signal", "sim", "nn", "training", "runs", "metrics", "report", "live")
+TASKS = ("caption", "track")
+
+
+def test_shared_rooms_import_no_task():
+    """DESIGN.md: arrows point one way; caption and track use the shared rooms, never the reverse."""
+    graph = module_graph()
+    wrong = sorted(f"{name} -> {target}" for name, targets in graph.items()
+                   if name.split(".")[1:2] and name.split(".")[1] in SHARED_ROOMS
+                   for target in targets if target.split(".")[1:2] and target.split(".")[1] in TASKS)
+    assert wrong == []
+    # and the two tasks do not import each other
+    crossing = sorted(f"{name} -> {target}" for name, targets in graph.items()
+                      if name.split(".")[1:2] and name.split(".")[1] in TASKS
+                      for target in targets if target.split(".")[1:2] and target.split(".")[1] in TASKS
+                      and target.split(".")[1] != name.split(".")[1])
+    assert crossing == []

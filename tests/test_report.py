@@ -1,4 +1,4 @@
-"""The demo report renderer on hand-written result files that follow the session contracts (summary, ablation, compare)."""
+"""The demo report on hand-written result files: summary.json and each part's typed results.json (+ figures, examples)."""
 
 import base64
 import json
@@ -9,12 +9,8 @@ from PIL import Image
 
 from wifisense.cli import main
 from wifisense.errors import ConfigError
-from wifisense.report.html import (
-    build_report,
-    closest_reference,
-    diff_words,
-    format_seconds,
-)
+from wifisense.demo_report import build_report
+from wifisense.report.text import closest_reference, diff_words, format_seconds
 
 SECTION_IDS = ("overview", "caption-metrics", "examples", "similarity", "track-table", "error-cdf", "trajectories",
                "settings")
@@ -26,12 +22,24 @@ def _png(path, colour):
     return path
 
 
-def _caption_row(name, bleu, cider, mirror="full", baseline=None):
-    return {"name": name, "stages": "s1,s2-1,s2-2,s3", "mirror": mirror, "baseline": baseline, "lm": "offline",
-            "text_encoder": "minilm", "run": f"runs/{name}", "train_s": 100.0,
-            "metrics": {"BLEU-4": bleu, "METEOR": 0.2, "ROUGE-L": 0.3, "CIDEr": cider, "SPICE": None,
-                        "direction_accuracy": 0.5, "class_top1": 0.25, "clip_top1": 0.125, "R@1": 0.2, "R@5": 0.6},
-            "not_computed": {"SPICE": "SPICE needs Java and the SPICE jar, which are not installed"}}
+SPICE_REASON = "SPICE needs Java and the SPICE jar, which are not installed"
+
+
+def _caption_lines(name, bleu, cider, seed=7):
+    """Typed result lines (per seed and aggregated) of one row of the main caption design."""
+    from dataclasses import asdict
+
+    from wifisense.caption.evaluate import METEOR_NO_INTERVAL
+    from wifisense.runs import Result
+
+    metrics = (("BLEU-4", bleu, bleu - 0.03, bleu + 0.03, "bootstrap-items", ""),
+               ("METEOR", 0.2, None, None, "", METEOR_NO_INTERVAL), ("ROUGE-L", 0.3, None, None, "", ""),
+               ("CIDEr", cider, None, None, "", ""), ("SPICE", None, None, None, "", SPICE_REASON),
+               ("direction_accuracy", 0.5, 0.3, 0.7, "wilson", ""), ("class_top1", 0.25, None, None, "", ""),
+               ("clip_top1", 0.125, None, None, "", ""), ("R@1", 0.2, None, None, "", ""),
+               ("R@5", 0.6, None, None, "", ""))
+    return [asdict(Result("caption", "main", name, "", s, "test", metric, value, 24, low, high, ci, note=note))
+            for s in (seed, "all") for metric, value, low, high, ci, note in metrics]
 
 
 def _track_lines(method, bands, mean):
@@ -47,7 +55,7 @@ def _track_lines(method, bands, mean):
 @pytest.fixture
 def demo_dir(tmp_path):
     out = tmp_path / "demo"
-    _png(out / "caption" / "runs" / "full" / "figures" / "similarity_test.png", "red")
+    _png(out / "caption" / "runs" / "full" / "seed7" / "figures" / "similarity_test.png", "red")
     for name, colour in (("error_cdf_table1", "green"), ("trajectories", "blue"), ("tsne_latent", "purple")):
         _png(out / "track" / "figures" / f"{name}.png", colour)
     summary = {"seed": 7, "quick": True, "wall_s": 143.2, "version": "0.1.0",
@@ -57,17 +65,17 @@ def demo_dir(tmp_path):
                "parts": {"simulate": {"status": "ok", "wall_s": 4.1}, "caption": {"status": "ok", "wall_s": 80.0},
                          "track": {"status": "ok", "wall_s": 55.0}},
                "machine": {"platform": "Linux", "cpu_count": 2, "torch": "2.13.0+cpu"}}
-    ablation = {"store": "actions.h5", "preset": "tiny", "seed": 7, "split": "test", "wall_s": 80.0,
-                "designs": {"main": {"title": "Full pipeline vs CSI->LM baseline vs mirror modes", "rows": [
-                    _caption_row("full", 0.4321, 1.25), _caption_row("baseline", 0.1, 0.5, "none", "csi-lm"),
-                    _caption_row("mirror-none", 0.3, 0.9, "none"), _caption_row("mirror-teacher", 0.35, 1.0, "teacher")]}},
-                "figures": {"similarity": "runs/full/figures/similarity_test.png"},
-                "examples": {"correct": {"class": "raise_left_arm", "references": ["a person raises the left arm"],
-                                         "prediction": "a person raises the left arm"},
-                             "partly_wrong": {"class": "kick_right_leg",
-                                              "references": ["someone kicks with the right leg",
-                                                             "a person kicks the right leg <fast>"],
-                                              "prediction": "a person kicks the left leg"}}}
+    caption = [line for name, bleu, cider in (("full", 0.4321, 1.25), ("baseline", 0.1, 0.5),
+                                              ("mirror-none", 0.3, 0.9), ("mirror-teacher", 0.35, 1.0),
+                                              ("no CSI", 0.05, 0.1))
+               for line in _caption_lines(name, bleu, cider)]
+    examples = {"run": "runs/full/seed7", "split": "test",
+                "correct": {"class": "raise_left_arm", "references": ["a person raises the left arm"],
+                            "prediction": "a person raises the left arm"},
+                "partly_wrong": {"class": "kick_right_leg",
+                                 "references": ["someone kicks with the right leg",
+                                                "a person kicks the right leg <fast>"],
+                                 "prediction": "a person kicks the left leg"}}
     lines = [line for m, b, mean in (
         ("ndf", "csi", 0.9), ("ndf", "snr", 0.8), ("ndf", "csi+snr", 0.51),
         ("linear-int", "csi", 1.5), ("linear-int", "snr", 1.4), ("linear-int", "csi+snr", 1.3),
@@ -75,7 +83,9 @@ def demo_dir(tmp_path):
     figures = {"error_cdf": "figures/error_cdf_table1.png", "trajectories": "figures/trajectories.png",
                "tsne": "figures/tsne_latent.png"}
     (out / "summary.json").write_text(json.dumps(summary))
-    (out / "caption" / "ablation.json").write_text(json.dumps(ablation))
+    (out / "caption" / "results.json").write_text(json.dumps(caption))
+    (out / "caption" / "figures.json").write_text(json.dumps({"similarity": "runs/full/seed7/figures/similarity_test.png"}))
+    (out / "caption" / "examples.json").write_text(json.dumps(examples))
     (out / "track" / "results.json").write_text(json.dumps(lines))
     (out / "track" / "figures.json").write_text(json.dumps(figures))
     return out
@@ -95,11 +105,13 @@ def test_every_section_is_rendered_with_formatted_numbers(demo_dir):
         assert f'<a id="{anchor}"></a>' in md and f"](#{anchor})" in md
     assert "not run" not in page.lower() and "not run" not in md.lower()
     full = _cells(page, "Full (mirror: full)")
-    # BLEU-4, METEOR, ROUGE-L, CIDEr, SPICE (missing: footnote a), direction, class top-1, R@1, R@5, train time
-    assert full == ["0.432", "0.200", "0.300", "1.250", "—a", "50.0 %", "25.0 %", "20.0 %", "60.0 %", "1 min 40 s"]
-    assert "SPICE needs Java" in page and "(a) SPICE needs Java" in md
-    assert "<strong>0.432</strong>" in page and "**0.432**" in md       # best BLEU-4 in bold
+    # BLEU-4 [interval], METEOR (no one-seed interval: footnote a), ROUGE-L, CIDEr, SPICE (missing: b),
+    # direction accuracy [Wilson], class top-1
+    assert full == ["0.432 [0.402, 0.462]", "0.200a", "0.300", "1.250", "—b", "0.500 [0.300, 0.700]", "0.250"]
+    assert "(b) SPICE needs Java" in md and "(a) no one-seed interval" in md
+    assert "<strong>0.432 [0.402, 0.462]</strong>" in page and "**0.432 \\[0.402, 0.462\\]**" in md  # best BLEU-4
     assert "<strong>0.200</strong>" not in page                          # every row ties on METEOR: nothing bold
+    assert _cells(page, "no CSI (reference)")[0] == "0.050 [0.020, 0.080]"   # the trivial reference row
     ndf = _cells(page, "NDF")
     assert ndf[:3] == ["0.900", "0.720", "1.800"] and ndf[6:] == ["0.510", "0.408", "1.020"]
     assert "<strong>0.510</strong>" in page and "**0.510**" in md         # lowest multi-band mean error
@@ -107,7 +119,7 @@ def test_every_section_is_rendered_with_formatted_numbers(demo_dir):
     assert ddnd[6:] == ["—a", "—a", "—a"]                                # footnote a: single-band model
     assert "DDND is a single-band model" in page
     assert "Both bands mean" in md and "|---|---:|" in md                  # grouped header flattened, numbers right
-    assert "25.0 %" in page and "12.5 %" in page                        # similarity top-1 (classes, clips)
+    assert "0.250</strong> of classes" in page and "0.125</strong> of single clips" in page   # similarity top-1
     assert "raise_left_arm" in page and "seed" in page and "2.13.0+cpu" in page
 
 
@@ -138,14 +150,14 @@ def test_missing_part_is_shown_as_not_run_with_its_reason(demo_dir):
         body = page.split(f'<section id="{section}">')[1].split("</section>")[0]
         assert "Not run:" in body and "the ODE solver diverged" in body
     assert md.count("**Not run:**") == 3 and "the ODE solver diverged" in md
-    assert "<strong>0.432</strong>" in page                              # the caption part is still reported
+    assert "<strong>0.432 [0.402, 0.462]</strong>" in page               # the caption part is still reported
 
 
 def test_caption_part_without_summary_reason_names_the_missing_file(demo_dir):
-    (demo_dir / "caption" / "ablation.json").unlink()
+    (demo_dir / "caption" / "results.json").unlink()
     page = build_report(demo_dir)[0].read_text()
     body = page.split('<section id="caption-metrics">')[1].split("</section>")[0]
-    assert "Not run:" in body and "ablation.json was not written" in body
+    assert "Not run:" in body and "caption/results.json was not written" in body
 
 
 def test_rebuild_is_byte_identical_and_the_cli_rebuilds(demo_dir):
@@ -179,17 +191,22 @@ def test_format_seconds(seconds, text):
 
 
 def test_headline_and_details_a_reader_would_trip_over(demo_dir):
-    path = demo_dir / "caption" / "ablation.json"
-    ablation = json.loads(path.read_text())
-    for row, bleu in zip(ablation["designs"]["main"]["rows"], (0.4321, 0.43205, 0.43207, 0.43206)):
-        row["metrics"]["BLEU-4"] = bleu                    # differ only beyond the three shown decimals
-        row["not_computed"]["SPICE"] = "SPICE needs two jars in /some/very/long/path: " + "download them " * 20
-    ablation["examples"]["correct"]["prediction"] = "a person raises the right arm"
-    ablation["examples"]["partly_wrong"] = ablation["examples"]["correct"]
-    path.write_text(json.dumps(ablation))
+    lines = [line for name, bleu in (("full", 0.4321), ("baseline", 0.43205), ("mirror-none", 0.43207),
+                                     ("mirror-teacher", 0.43206), ("no CSI", 0.4320))
+             for line in _caption_lines(name, bleu, 1.0)]   # BLEU-4 differs only beyond the three shown decimals
+    for line in lines:
+        line["low"] = line["high"] = None if line["metric"] == "BLEU-4" else line["low"]
+        if line["metric"] == "SPICE":
+            line["note"] = "SPICE needs two jars in /some/very/long/path: " + "download them " * 20
+    (demo_dir / "caption" / "results.json").write_text(json.dumps(lines))
+    path = demo_dir / "caption" / "examples.json"
+    examples = json.loads(path.read_text())
+    examples["correct"]["prediction"] = "a person raises the right arm"
+    examples["partly_wrong"] = examples["correct"]
+    path.write_text(json.dumps(examples))
     page = build_report(demo_dir)[0].read_text()
     assert "<strong>0.432</strong>" not in page            # equal as shown: no winner in bold
-    assert "SPICE needs two jars in /some/very/long/path (full text in the JSON file)" in page
+    assert "SPICE needs two jars in /some/very/long/path (full text in results.csv)" in page
     assert "download them download" not in page
     assert "The best caption (no prediction matched a reference exactly)" in page
     assert "A correct caption" not in page and page.count('class="example"') == 1

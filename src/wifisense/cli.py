@@ -24,7 +24,7 @@ COMMAND_MODULES = [
     "wifisense.io.commands",
     "wifisense.caption.commands",
     "wifisense.track.commands",
-    "wifisense.report.commands",
+    "wifisense.demo_report",
 ]
 
 

@@ -261,7 +261,7 @@ def _store_facts(path: Path, kind: str) -> dict[str, Any]:
     return facts
 
 
-def run_caption_part(out: Path, budget: DemoBudget, seed: int, quiet: bool) -> dict:
+def run_caption_part(out: Path, budget: DemoBudget, seed: int, quiet: bool) -> list:
     from wifisense.caption.ablate import run_ablation
 
     return run_ablation(out / "actions.h5", out / "caption", designs=CAPTION_DESIGNS, seed=seed, quiet=quiet,
@@ -336,7 +336,7 @@ def run_demo(out: str | os.PathLike, seed: int = 0, quick: bool = False, overwri
 
 def _run_parts(out: Path, seed: int, quick: bool, overwrite: bool, quiet: bool, debug: bool) -> dict:
     from wifisense import __version__
-    from wifisense.report.html import build_report
+    from wifisense.demo_report import build_report
 
     budget = BUDGETS["quick" if quick else "full"]
     settings = demo_settings(budget, seed, quick)

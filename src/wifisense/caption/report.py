@@ -34,11 +34,13 @@ def interval_note(results: Sequence[Result]) -> str:
 
 def _cell_note(r: Result | None) -> str | None:
     """Why a cell has no value, or no interval (METEOR at one seed); None when it has both."""
+    from wifisense.report.text import short_reason
+
     if r is None:
         return "not run"
     if r.value is None:
-        return r.note or "not computed"
-    return r.note if r.low is None and r.note else None
+        return short_reason(r.note or "not computed")
+    return short_reason(r.note) if r.low is None and r.note else None
 
 
 def design_table(results: Sequence[Result], design: str) -> Table | None:
@@ -82,3 +84,104 @@ def examples_table(examples: dict) -> Table | None:
         return None
     return Table(["Kind", "Class", "Reference", "Prediction"], rows,
                  caption=f"Examples from run {examples.get('run')} ({examples.get('split', 'test')} split)")
+
+
+# --------------------------------------------------------------------------- report sections
+
+ROW_LABELS = {"full": "Full (mirror: full)", "baseline": "CSI→LM baseline", "mirror-none": "Mirror: none",
+              "mirror-teacher": "Mirror: teacher only", "no CSI": "no CSI (reference)"}
+METRICS_NOTE = ("BLEU-4, METEOR, ROUGE-L and CIDEr from pycocoevalcap against every reference paraphrase of a clip "
+                "(higher is better). Full: all four stages (teacher, CSI student, CSI↔text, prefix LM) with the "
+                "mirror-consistency loss in teacher and student; CSI→LM baseline: the same student and prefix LM "
+                "trained only with the language-model loss; Mirror: none / teacher only: all stages, mirror loss "
+                "off / in the teacher only; no CSI: the prefix LM on one constant embedding (the language prior).")
+
+
+def row_label(name: str) -> str:
+    return ROW_LABELS.get(name, name)
+
+
+def caption_headline(results: Sequence[Result]) -> list[tuple[str, str]]:
+    """(what, value) lines for the report's headline table: full vs baseline vs the reference."""
+    out = []
+    for row in ("full", "baseline", "no CSI"):
+        lines = {r.metric: r for r in select(results, study="main", row=row, seed="all")}
+        if "BLEU-4" in lines:
+            out.append((f"{row_label(row)}: BLEU-4", format_interval(lines["BLEU-4"])))
+    full = {r.metric: r for r in select(results, study="main", row="full", seed="all")}
+    if full.get("direction_accuracy") is not None:
+        out.append(("Full: direction accuracy (left/right named correctly)",
+                    format_interval(full["direction_accuracy"])))
+    if full.get("class_top1") is not None:
+        out.append(("Full: CSI↔text top-1 matching accuracy (classes)", format_interval(full["class_top1"])))
+    return out
+
+
+def caption_sections(folder, reason: str = "") -> list:
+    """The caption part of a report from a ``caption ablate`` folder: metric tables, examples, similarity."""
+    from pathlib import Path
+
+    from wifisense.report.document import Figure, Paragraph, Section
+    from wifisense.report.text import read_json_object, read_study_results
+
+    folder = Path(folder)
+    results, missing = read_study_results(folder)
+    titles = (("caption-metrics", "Caption metrics"), ("examples", "Qualitative examples"),
+              ("similarity", "CSI–text similarity"))
+    if results is None:
+        from wifisense.report.text import not_run
+        return [Section(a, t, [not_run("the caption ablation", reason or missing)]) for a, t in titles]
+    tables = ablation_tables(results)
+    for table in tables:
+        for row in table.rows:
+            row[0].text = row_label(row[0].text)
+    metrics = Section(*titles[0], [*tables, Paragraph([METRICS_NOTE], kind="note")])
+    examples = Section(*titles[1], example_blocks(read_json_object(folder / "examples.json")[0] or {}))
+    figures = read_json_object(folder / "figures.json")[0] or {}
+    path = folder / figures["similarity"] if figures.get("similarity") else None
+    per_seed = [r for r in results if r.study == "main" and r.row == "full" and r.seed != "all"]
+    first = min((r.seed for r in per_seed), default=None)          # the seed the figure was drawn for
+    full = {r.metric: r for r in per_seed if r.seed == first}
+    if path is None or not path.is_file():
+        from wifisense.report.text import not_run
+        why = (full.get("class_top1").note if full.get("class_top1") is not None and full["class_top1"].note else
+               f"{path} was not written" if path else "figures.json names no similarity figure")
+        similarity = Section(*titles[2], [not_run("the similarity matrix", why)])
+    else:
+        text = ["Cosine similarity between the full model's class-mean CSI embeddings (rows) and the class caption "
+                "embeddings (columns) on the test split (first seed). Top-1 matching accuracy: ",
+                ("b", format_interval(full.get("class_top1"))), " of classes"]
+        if full.get("clip_top1") is not None and full["clip_top1"].value is not None:
+            text += [", ", ("b", format_interval(full["clip_top1"])), " of single clips"]
+        text.append(" (chance: one over the number of classes).")
+        similarity = Section(*titles[2], [Paragraph(text), Figure(
+            path, "CSI × text cosine similarity; a red box marks each row's best match.", "caption_similarity.png")])
+    return [metrics, examples, similarity]
+
+
+def example_blocks(examples: dict) -> list:
+    """A correct and a partly wrong caption, words that differ from the closest reference marked."""
+    from wifisense.report.document import Example, Paragraph
+    from wifisense.report.text import closest_reference, diff_words, not_run
+
+    blocks, shown = [], []
+    for key, label in (("correct", "A correct caption"), ("partly_wrong", "A partly wrong caption")):
+        example = examples.get(key)
+        if not example or not (example.get("prediction") or example.get("references")):
+            blocks.append(not_run(label.lower(), "examples.json has no such example"))
+            continue
+        if example in shown:  # a tiny test split can offer one clip for both roles
+            blocks.append(Paragraph([f"{label}: the test split offered no other clip than the one above."],
+                                    kind="note"))
+            continue
+        shown.append(example)
+        references = [str(r) for r in example.get("references") or []]
+        prediction = str(example.get("prediction") or "")
+        ref_words, pred_words = diff_words(closest_reference(references, prediction), prediction)
+        if key == "correct" and any(differs for _, differs in pred_words + ref_words):
+            label = "The best caption (no prediction matched a reference exactly)"
+        blocks.append(Example(label, str(example.get("class", "?")), ref_words, pred_words, len(references) - 1))
+    blocks.append(Paragraph([("Each clip has several reference paraphrases; the ground truth shown is the one closest "
+                              "to the prediction. Words that differ are highlighted (bold in the Markdown report).")],
+                            kind="note"))
+    return blocks

@@ -72,6 +72,7 @@ class Report:
     title: str
     subtitle: str
     sections: list[Section]
+    footer: list[Span] = field(default_factory=list)
 
 
 _FOOTNOTE_LETTERS = "abcdefghijklmnopqrstuvwxyz"

@@ -106,6 +106,6 @@ def render_markdown(report: Report, files_dir: str | os.PathLike, relative_to: s
             else:
                 raise TypeError(f"unknown report block {type(block).__name__}")
             lines.append("")
-    lines += ["---", "", ("Written by `wifisense report` from summary.json, caption/ablation.json and "
-              "track/compare.json; rebuild with `wifisense report DIR`."), ""]
+    if report.footer:
+        lines += ["---", "", _spans_md(report.footer), ""]
     return "\n".join(lines)

@@ -105,3 +105,74 @@ def comparison_tables(results: Sequence[Result], region: Sequence[float] | None 
     """Every table the results hold, in the paper's order."""
     tables = [table1(results)] + [study_table(results, s, region) for s in ("II", "III", "IV", "coordinate")]
     return [t for t in tables if t is not None]
+
+
+# --------------------------------------------------------------------------- report sections
+
+DESCRIPTIONS = (  # (methods, one sentence shown under Table I when any of them is in it)
+    (("linear-int", "nearest-int"), "LinearInt / NearestInt map interpolated frames to positions (frame to frame)."),
+    (("rnn-decay", "rnn-dt"), ("RNN-Decay and RNN-Δt are sequence-to-sequence recurrent baselines for irregular "
+                              "samples.")),
+    (("ddnd",), "DDND is a single-band latent ODE."),
+    (("ndf",), "NDF fuses both bands through a shared latent ODE."),
+)
+
+
+def track_headline(results: Sequence[Result]) -> list[tuple[str, str]]:
+    """(what, value) lines for the report's headline table: NDF vs the best baseline on both bands, the reference."""
+    out = []
+    both = [r for r in select(results, study="I", setting="csi+snr", metric="mean_m", seed="all")
+            if r.value is not None]
+    ndf = [r for r in both if r.row == "ndf"]
+    if ndf:
+        out.append(("NDF, both bands: mean error", f"{format_interval(ndf[0], 2)} m"))
+    others = [r for r in both if r.row != "ndf"]
+    if others:
+        best = min(others, key=lambda r: r.value)
+        out.append((f"best baseline on both bands ({method_label(best.row)}): mean error",
+                    f"{format_interval(best, 2)} m"))
+    reference = select(results, study="I", row=REFERENCE_LABEL, metric="mean_m", seed="all")
+    if reference:
+        out.append(("reference: training-mean position, mean error", f"{format_interval(reference[0], 2)} m"))
+    return out
+
+
+def track_sections(folder, reason: str = "") -> list:
+    """The track part of a report from a ``track compare`` folder: Table I, error CDFs, trajectories."""
+    from pathlib import Path
+
+    from wifisense.report.document import Figure, Paragraph, Section
+    from wifisense.report.text import not_run, read_json_object, read_study_results
+
+    folder = Path(folder)
+    results, missing = read_study_results(folder)
+    titles = (("track-table", "Track: Table I analogue"), ("error-cdf", "Error CDFs"), ("trajectories", "Trajectories"))
+    if results is None:
+        return [Section(a, t, [not_run("the track comparison", reason or missing)]) for a, t in titles]
+    figures = read_json_object(folder / "figures.json")[0] or {}
+
+    def figure(key: str) -> Path | None:
+        path = folder / figures[key] if figures.get(key) else None
+        return path if path is not None and path.is_file() else None
+
+    table = table1(results)
+    if table is None:
+        first = Section(*titles[0], [not_run("Table I", "results.json has no Table I lines")])
+    else:
+        names = {r.row for r in results}
+        described = [text for methods, text in DESCRIPTIONS if any(m in names for m in methods)]
+        first = Section(*titles[0], [table, Paragraph([" ".join(described)], kind="note")])
+    cdf = figure("error_cdf")
+    second = Section(*titles[1], [Figure(cdf, "Empirical CDF of the Table I localisation errors, one curve per "
+                                              "method (multi-band where it exists); further left is better.",
+                                         "track_error_cdf.png")] if cdf else
+                     [not_run("the error CDF figure", "figures.json names no existing error_cdf figure")])
+    blocks = []
+    overlay = figure("trajectories")
+    blocks.append(Figure(overlay, "Test windows: ground truth (black), NDF and the best baseline (dashed); training "
+                                  "positions faint.", "track_trajectories.png") if overlay else
+                  not_run("the trajectory overlay", "figures.json names no existing trajectories figure"))
+    tsne = figure("tsne")
+    if tsne is not None:
+        blocks.append(Figure(tsne, "t-SNE of NDF latent states, coloured by region of the room.", "track_tsne.png"))
+    return [first, second, Section(*titles[2], blocks)]
