@@ -147,7 +147,7 @@ def time_inference(run_dir: Path, store: Path, repeats: int) -> dict:
     import torch
 
     from wifisense.caption.data import caption_dataset, prepare_inputs
-    from wifisense.caption.train import load_caption_run
+    from wifisense.caption.run import load_caption_run
     from wifisense.io.datasets import collate_clips
 
     from wifisense.caption.prefix_lm import encode_captions
@@ -193,12 +193,8 @@ def time_inference(run_dir: Path, store: Path, repeats: int) -> dict:
 
 def bench_preset(preset: str, store: Path, root: Path, steps: int, batch_size: int, repeats: int,
                  overrides: dict) -> dict:
-    from wifisense.caption.train import (
-        CaptionPipeline,
-        CaptionTrainSettings,
-        train_caption,
-        training_captions,
-    )
+    from wifisense.caption.settings import CaptionTrainSettings
+    from wifisense.caption.train import CaptionPipeline, train_caption, training_captions
 
     if preset == "paper":
         overrides = {**random_paper_models(root / "models", training_captions(store)), **overrides}
@@ -259,7 +255,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     torch.set_num_interop_threads(1)
-    from wifisense.caption.train import no_loading_bars
+    from wifisense.caption.pretrained import no_loading_bars
     from wifisense.training.checkpoint import write_json
 
     started = time.perf_counter()

@@ -11,7 +11,7 @@ import pytest
 
 from wifisense import cli
 from wifisense.caption import ablate
-from wifisense.caption.train import CaptionTrainSettings
+from wifisense.caption.settings import CaptionTrainSettings
 from wifisense.errors import ConfigError
 
 # The tiny preset shrunk further so a whole design trains in seconds on two shared cores.

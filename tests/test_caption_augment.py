@@ -7,7 +7,7 @@ import torch
 from torch import nn
 
 from wifisense.caption.data import CaptionInputSpec, ClipCollate, random_time_shifts, roll_time
-from wifisense.caption.train import pick_captions
+from wifisense.caption.stages import pick_captions
 from wifisense.errors import ConfigError
 from wifisense.training import TrainConfig, Trainer, build_loader
 

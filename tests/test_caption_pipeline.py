@@ -12,6 +12,8 @@ import torch
 
 from wifisense import cli
 from wifisense.caption import data as cdata
+from wifisense.caption import run as crun
+from wifisense.caption import settings as csettings
 from wifisense.caption import train as ctrain
 from wifisense.errors import CaptureError, ConfigError
 from wifisense.io.recording import CSIRecording
@@ -137,8 +139,7 @@ def test_time_shift_augmentation_rolls_each_clip_by_its_own_offset():
 
 
 def test_class_aware_info_nce_is_infonce_for_distinct_classes_and_ignores_same_class_negatives():
-    from wifisense.caption.train import class_aware_info_nce
-    from wifisense.nn.contrastive import info_nce
+    from wifisense.nn.contrastive import class_aware_info_nce, info_nce
 
     gen = torch.Generator().manual_seed(0)
     a = torch.nn.functional.normalize(torch.randn(6, 8, generator=gen), dim=-1)
@@ -217,25 +218,25 @@ def test_capture_matching_rule(store):
 
 
 def test_stage_selection_and_options():
-    assert ctrain.parse_stages("all") == ctrain.STAGES
-    assert ctrain.parse_stages("s3,s2-2") == ("s2-2", "s3")
-    assert ctrain.parse_stages("s1, s2-1, s3") == ("s1", "s2-1", "s3")
-    assert ctrain.parse_stages("all", baseline="csi-lm") == ("csi-lm",)
+    assert csettings.parse_stages("all") == csettings.STAGES
+    assert csettings.parse_stages("s3,s2-2") == ("s2-2", "s3")
+    assert csettings.parse_stages("s1, s2-1, s3") == ("s1", "s2-1", "s3")
+    assert csettings.parse_stages("all", baseline="csi-lm") == ("csi-lm",)
     with pytest.raises(ConfigError, match="s4"):
-        ctrain.parse_stages("s1,s4")
+        csettings.parse_stages("s1,s4")
     with pytest.raises(ConfigError, match="baseline"):
-        ctrain.parse_stages("s1", baseline="csi-lm")
-    assert ctrain.parse_stage_values("s1=3,s3=5") == {"s1": 3, "s3": 5}
+        csettings.parse_stages("s1", baseline="csi-lm")
+    assert csettings.parse_stage_values("s1=3,s3=5") == {"s1": 3, "s3": 5}
     with pytest.raises(ConfigError, match="--stage-epochs"):
-        ctrain.parse_stage_values("s9=1")
-    assert ctrain.parse_overrides(["student.resnet_width=8", "teacher.text_model=minilm"]) == \
+        csettings.parse_stage_values("s9=1")
+    assert csettings.parse_overrides(["student.resnet_width=8", "teacher.text_model=minilm"]) == \
         {"student.resnet_width": 8, "teacher.text_model": "minilm"}
-    assert ctrain.encoder_overrides(text_encoder="openai/clip-vit-large-patch14", frame_encoder="cnn") == {
+    assert csettings.encoder_overrides(text_encoder="openai/clip-vit-large-patch14", frame_encoder="cnn") == {
         "teacher.frame_encoder": "cnn", "teacher.text_encoder": "clip",
         "teacher.clip_model": "openai/clip-vit-large-patch14"}
     with pytest.raises(ConfigError, match="one CLIP checkpoint"):
-        ctrain.encoder_overrides(text_encoder="openai/clip-vit-large-patch14",
-                                 frame_encoder="openai/clip-vit-base-patch32")
+        csettings.encoder_overrides(text_encoder="openai/clip-vit-large-patch14",
+                                    frame_encoder="openai/clip-vit-base-patch32")
 
 
 # --------------------------------------------------------------------------- training
@@ -247,7 +248,7 @@ def test_train_writes_every_stage_with_trainable_weights_only(trained_run):
 
     run, _ = trained_run
     config = json.loads((run / "config.json").read_text())
-    assert config["stages"] == list(ctrain.STAGES) and config["model"]["embed_dim"] == 16
+    assert config["stages"] == list(csettings.STAGES) and config["model"]["embed_dim"] == 16
     assert (run / "preprocess.json").is_file() and (run / "lm" / "config.json").is_file()
     expected = {"s1": {"teacher", "loss"}, "s2-1": {"student", "loss"}, "s2-2": {"student", "loss"}, "s3": {"prefix"}}
     for stage, parts in expected.items():
@@ -275,18 +276,18 @@ def test_train_writes_every_stage_with_trainable_weights_only(trained_run):
 @pytest.mark.slow
 def test_rerun_skips_finished_stages(trained_run, store, capsys):
     run, _ = trained_run
-    stamps = {s: (run / s / "model.safetensors").stat().st_mtime_ns for s in ctrain.STAGES}
+    stamps = {s: (run / s / "model.safetensors").stat().st_mtime_ns for s in csettings.STAGES}
     code, out, _ = _run_cli(capsys, _train_args(store, run, "--lr", "3e-3"))
     assert code == 0
     assert out.count("already finished") == 4
-    assert stamps == {s: (run / s / "model.safetensors").stat().st_mtime_ns for s in ctrain.STAGES}
+    assert stamps == {s: (run / s / "model.safetensors").stat().st_mtime_ns for s in csettings.STAGES}
 
 
 def test_run_refuses_a_different_model_config(trained_run, store):
     run, _ = trained_run
     args = _train_args(store, run, "--set", "student.resnet_width=8")
     with pytest.raises(ConfigError, match="student.resnet_width"):
-        ctrain.CaptionPipeline(ctrain.settings_from_args(cli.build_parser().parse_args(args[1:])))
+        ctrain.CaptionPipeline(csettings.settings_from_args(cli.build_parser().parse_args(args[1:])))
 
 
 @pytest.mark.slow
@@ -298,7 +299,7 @@ def test_baseline_csi_lm_trains_student_and_prefix(store, tmp_path, capsys):
     assert code == 0 and "csi-lm: 2 steps" in out
     assert {k.split(".")[0] for k in load_file(str(run / "csi-lm" / "model.safetensors"))} == {"student", "prefix"}
     assert not (run / "s1").exists()
-    loaded = ctrain.load_caption_run(run, "cpu")
+    loaded = crun.load_caption_run(run, "cpu")
     assert loaded.teacher is None and loaded.config.loss.mirror_mode == "none"
 
 
@@ -392,7 +393,7 @@ def test_default_s3_budget_is_thousands_of_steps_on_the_demo_store():
     """s3 learns the side word only after thousands of optimizer steps (see DEFAULT_STAGE_EPOCHS):
     the default must give at least 3,000 steps on the demo store's 230 training clips at batch 32."""
     import math
-    settings = ctrain.CaptionTrainSettings(data="store.h5", run="run")
+    settings = csettings.CaptionTrainSettings(data="store.h5", run="run")
     steps_per_epoch = math.ceil(230 / settings.batch_size)
     assert settings.stage_epochs("s3") * steps_per_epoch >= 3000
-    assert ctrain.CaptionTrainSettings(data="s", run="r", epochs={"s3": 5}).stage_epochs("s3") == 5
+    assert csettings.CaptionTrainSettings(data="s", run="r", epochs={"s3": 5}).stage_epochs("s3") == 5

@@ -6,7 +6,7 @@ import torch
 from wifisense.caption.config import TeacherConfig
 from wifisense.caption.mirror import MirrorConsistencyLoss, swap_directions
 from wifisense.caption.teacher import AttentionTextPooling, CaptionTeacher, FeatureCache, masked_mean
-from wifisense.caption.train import StageModel, teacher_parts
+from wifisense.caption.stages import StageModel, teacher_parts
 from wifisense.nn.contrastive import ContrastiveLoss
 
 CAPTIONS = ["a person standing raises the left arm out to the side",

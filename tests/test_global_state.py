@@ -10,7 +10,7 @@ from wifisense.caption.config import load_caption_config
 from wifisense.caption.data import ClipCollate
 from wifisense.caption.offline_lm import train_caption_lm
 from wifisense.caption.teacher import CaptionTeacher
-from wifisense.caption.train import pick_captions
+from wifisense.caption.stages import pick_captions
 from wifisense.training.seeding import capture_rng_state
 
 CORPUS = [

@@ -189,7 +189,7 @@ def offline_lm_key(model: dict, data: str) -> str | None:
 
 def row_settings(row: RowSpec, base):
     """The row's CaptionTrainSettings (no run directory, the base seed)."""
-    from wifisense.caption.train import BASELINE_STAGES, encoder_overrides
+    from wifisense.caption.settings import BASELINE_STAGES, encoder_overrides
 
     overrides = dict(base.overrides)
     overrides.update(encoder_overrides(lm=row.lm, text_encoder=row.text_encoder, mirror=row.mirror))
@@ -356,7 +356,7 @@ def pick_examples(predictions: list[dict]) -> dict[str, dict | None]:
 
 
 def _base_settings(store: str, preset: str, epochs, max_steps, batch_size, device, quiet, overrides):
-    from wifisense.caption.train import ALL_STAGE_NAMES, CaptionTrainSettings
+    from wifisense.caption.settings import ALL_STAGE_NAMES, CaptionTrainSettings
 
     if epochs is None:
         per_stage = {}
@@ -481,7 +481,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from wifisense.caption.train import (
+    from wifisense.caption.settings import (
         ALL_STAGE_NAMES,
         parse_overrides,
         parse_stage_values,

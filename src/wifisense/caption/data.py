@@ -244,7 +244,7 @@ class ClipCollate:
     vectorised, in the loader (so in its worker processes when there are any).
 
     A training collate has a ``seed``. Its batches also carry ``caption_draw`` (B floats in
-    ``[0, 1)``: which paraphrase each clip trains on, see ``caption.train.pick_captions``),
+    ``[0, 1)``: which paraphrase each clip trains on, see ``caption.stages.pick_captions``),
     and with ``time_shift=True`` (augmentation) every clip's features are rolled circularly
     in time by its own random offset: actions are repetitive and start at a random phase,
     so a shifted clip is another plausible performance, and the network cannot key on

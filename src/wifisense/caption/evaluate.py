@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 
 from wifisense.caption.data import ClipCollate, caption_dataset, check_store_matches
-from wifisense.caption.train import CaptionRun, load_caption_run
+from wifisense.caption.run import CaptionRun, load_caption_run
 from wifisense.errors import ConfigError
 from wifisense.runs.results import CI_BOOTSTRAP, CI_WILSON, Measurement
 

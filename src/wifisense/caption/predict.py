@@ -20,7 +20,7 @@ from wifisense.caption.data import (
     clip_from_captures,
     prepare_inputs,
 )
-from wifisense.caption.train import CaptionRun, load_caption_run
+from wifisense.caption.run import CaptionRun, load_caption_run
 from wifisense.errors import ConfigError
 
 

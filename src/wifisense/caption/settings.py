@@ -1,0 +1,164 @@
+"""How to train a caption run: the stage names, default epochs and learning rates, and the CLI's parsing of them."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wifisense.caption.config import MINILM_ALIASES
+from wifisense.errors import ConfigError
+from wifisense.overrides import parse_assignments
+
+# The pipeline's stages in training order (each one's declaration is in caption.stages).
+STAGES = ("s1", "s2-1", "s2-2", "s3")
+BASELINE_STAGES = {"csi-lm": ("csi-lm",), "no-csi": ("no-csi",)}
+ALL_STAGE_NAMES = STAGES + ("csi-lm", "no-csi")
+DEFAULT_EPOCHS = 10
+# Per stage; the student stages are the costly ones on a CPU (see README / issue 3 for timings).
+# The student is the costly part on a CPU, and with time-shift augmentation it keeps
+# improving on held-out clips for ~20 epochs, so s2-2 (the caption space the LM reads)
+# gets most of them; the csi-lm baseline trains its student for as many epochs as the
+# full pipeline's s2-1 + s2-2 together, so the comparison is at equal student training.
+# s3 reads a frozen embedding table (~3.5 s per 10 epochs on the demo store) and needs
+# thousands of optimizer steps to learn the side word (left/right): the class words are
+# learnt first and the side, carried by a small component of the embedding, much later.
+# On a one-position store whose students separate the sides on validation clips (own vs
+# mirrored caption 100% full / 96% none), 40 epochs (320 steps) still wrote "left" 144 times
+# and "right" 33 on training clips (references 77 / 94; validation direction accuracy
+# 0.60 / 0.56); 400 epochs (3,200 steps) wrote both (train 1.00 / 0.97, validation 0.96 /
+# 0.96). Larger stores need fewer epochs for as many steps (--stage-epochs s3=N).
+# s1 is cheap (~2 s an epoch on the tiny preset) but its text head needs ~200 steps to pull a
+# caption away from its left/right swap: on the demo store (230 training clips) 6 epochs left
+# them at cosine 0.97 with a mean teacher margin of 0.03 (< m = 0.2); 30 epochs gave cosine
+# 0.59 and a margin above m for 97% of training / 80% of validation clips.
+# no-csi reads captions only, like s3, and gets s3's budget (the LM side is trained as long).
+DEFAULT_STAGE_EPOCHS = {"s1": 30, "s2-1": 6, "s2-2": 16, "s3": 400, "csi-lm": 22, "no-csi": 400}
+DEFAULT_LR = {"s1": 5e-4, "s2-1": 2e-3, "s2-2": 2e-3, "s3": 2e-3, "csi-lm": 2e-3, "no-csi": 2e-3}
+
+
+@dataclass
+class CaptionTrainSettings:
+    """How to train a caption run: everything ``wifisense caption train`` takes."""
+
+    data: str
+    run: str
+    preset: str = "tiny"
+    stages: tuple[str, ...] = STAGES
+    baseline: str | None = None
+    overrides: dict[str, Any] = field(default_factory=dict)   # model config, dotted keys
+    epochs: dict[str, int] = field(default_factory=dict)      # per stage; missing -> DEFAULT_EPOCHS
+    lr: dict[str, float] = field(default_factory=dict)        # per stage; missing -> DEFAULT_LR
+    max_steps: int | None = None
+    batch_size: int = 32
+    patience: int | None = None
+    workers: int = 0
+    device: str = "auto"
+    seed: int = 0
+    restart: bool = False
+    quiet: bool = False
+    augment: bool = True      # random circular time shift of training clips (CSI stages)
+
+    def stage_epochs(self, stage: str) -> int:
+        return int(self.epochs.get(stage, DEFAULT_STAGE_EPOCHS.get(stage, DEFAULT_EPOCHS)))
+
+    def stage_lr(self, stage: str) -> float:
+        return float(self.lr.get(stage, DEFAULT_LR[stage]))
+
+
+def parse_stages(text: str, baseline: str | None = None) -> tuple[str, ...]:
+    """``"all"`` or ``"s1,s2-1,..."`` -> stages in canonical order; a baseline replaces them."""
+    if baseline is not None:
+        if baseline not in BASELINE_STAGES:
+            raise ConfigError(f"unknown --baseline {baseline!r}; known: {', '.join(BASELINE_STAGES)}")
+        if text.strip() not in ("", "all"):
+            raise ConfigError(f"--baseline {baseline} trains its own stage; drop --stages {text}")
+        return BASELINE_STAGES[baseline]
+    names = [s.strip().lower() for s in text.split(",") if s.strip()]
+    if names in ([], ["all"]):
+        return STAGES
+    unknown = [s for s in names if s not in STAGES]
+    if unknown:
+        raise ConfigError(f"unknown stage(s) {', '.join(unknown)} in --stages; choose from all, {', '.join(STAGES)}")
+    return tuple(s for s in STAGES if s in names)
+
+
+def parse_stage_values(text: str, kind: type = int, option: str = "--stage-epochs") -> dict[str, Any]:
+    """``"s1=3,s3=5"`` -> ``{"s1": 3, "s3": 5}``."""
+    out: dict[str, Any] = {}
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, sep, value = item.partition("=")
+        name = name.strip().lower()
+        if not sep or name not in ALL_STAGE_NAMES:
+            raise ConfigError(f"{option}: {item!r} is not STAGE=VALUE with a stage from {', '.join(ALL_STAGE_NAMES)}")
+        try:
+            out[name] = kind(value)
+        except ValueError:
+            raise ConfigError(f"{option}: {item!r}: {value!r} is not a {kind.__name__}") from None
+    return out
+
+
+def parse_overrides(items: Sequence[str]) -> dict[str, Any]:
+    """``["student.resnet_width=8", "teacher.text_model=minilm"]`` -> dict (values as JSON, else text)."""
+    return parse_assignments(items, example="student.resnet_width=8")
+
+
+def encoder_overrides(lm: str | None = None, text_encoder: str | None = None, frame_encoder: str | None = None,
+                      mirror: str | None = None) -> dict[str, Any]:
+    """Model-config overrides for the CLI's --lm / --text-encoder / --frame-encoder / --mirror.
+
+    A text or frame encoder whose name contains "clip" (or a directory holding a CLIP
+    config) is a CLIP checkpoint; the teacher uses one ``clip_model`` for both towers.
+    """
+    out: dict[str, Any] = {}
+    if lm:
+        out["prefix_lm.lm"] = lm
+    if mirror:
+        out["loss.mirror_mode"] = mirror
+    clip_models = []
+    if frame_encoder:
+        if frame_encoder.lower() == "cnn":
+            out["teacher.frame_encoder"] = "cnn"
+        else:
+            out["teacher.frame_encoder"] = "clip"
+            clip_models.append(frame_encoder)
+    if text_encoder:
+        if text_encoder.lower() == "clip" or _is_clip(text_encoder):
+            out["teacher.text_encoder"] = "clip"
+            if text_encoder.lower() != "clip":
+                clip_models.append(text_encoder)
+        else:
+            out["teacher.text_encoder"] = "minilm" if text_encoder in MINILM_ALIASES else "sentence"
+            out["teacher.text_model"] = text_encoder
+    if len(set(clip_models)) > 1:
+        raise ConfigError(f"the teacher uses one CLIP checkpoint for both towers; got --frame-encoder "
+                          f"{frame_encoder} and --text-encoder {text_encoder}")
+    if clip_models:
+        out["teacher.clip_model"] = clip_models[0]
+    return out
+
+
+def _is_clip(name: str) -> bool:
+    config = Path(name) / "config.json"
+    if config.is_file():
+        try:
+            return json.loads(config.read_text()).get("model_type") == "clip"
+        except (OSError, json.JSONDecodeError):
+            return False
+    return "clip" in name.lower()
+
+
+def settings_from_args(args: argparse.Namespace) -> CaptionTrainSettings:
+    stages = parse_stages(args.stages, args.baseline)
+    epochs = {s: args.epochs for s in ALL_STAGE_NAMES} if args.epochs is not None else {}
+    epochs.update(parse_stage_values(args.stage_epochs))
+    overrides = encoder_overrides(args.lm, args.text_encoder, args.frame_encoder, args.mirror)
+    overrides.update(parse_overrides(args.overrides))
+    return CaptionTrainSettings(
+        data=args.data, run=args.run, preset=args.preset, stages=stages, baseline=args.baseline,
+        overrides=overrides, epochs=epochs, lr={s: args.lr for s in ALL_STAGE_NAMES} if args.lr else {},
+        max_steps=args.max_steps, batch_size=args.batch_size, patience=args.patience, workers=args.workers,
+        device=args.device, seed=args.seed, restart=args.restart, quiet=bool(getattr(args, "quiet", False)))
