@@ -251,3 +251,22 @@ def test_cli_rejects_bad_designs_and_missing_splits(store, tmp_path, capsys):
     assert code == 2 and "/splits/holdout" in err and not (tmp_path / "runs").exists()
     code = cli.main(["caption", "ablate", "--data", str(tmp_path / "none.h5"), "--out", str(tmp_path)])
     assert code == 2 and "no such file" in capsys.readouterr().err
+
+
+def test_a_training_split_leaving_one_clip_over_still_trains_the_csi_lm_baseline(tmp_path):
+    """9 training clips in batches of 8 left a batch of one, which BatchNorm refuses in training mode."""
+    from wifisense.caption.train import train_caption
+    from wifisense.io.store import write_caption_store
+    from wifisense.sim.actions import ActionConfig, simulate_actions
+
+    cfg = dataclasses.replace(ActionConfig.quick(), clips_per_class=5, classes=CLASSES, clip_seconds=0.5,
+                              packet_rate_hz=32.0, num_frames=2, image_size=32, split_ratios=(0.6, 0.0, 0.4))
+    store = tmp_path / "nine.h5"
+    write_caption_store(store, simulate_actions(cfg, seed=0, progress=False), overwrite=True)
+    from wifisense.caption.data import store_split_sizes
+    assert store_split_sizes(store)["train"] % 8 == 1
+    settings = dataclasses.replace(_base(data=str(store), run=str(tmp_path / "run"), stages=("csi-lm",),
+                                         baseline="csi-lm", epochs={"csi-lm": 1}, batch_size=8, device="cpu",
+                                         quiet=True))
+    result = train_caption(settings)["csi-lm"]
+    assert result["steps"] == 1 and result["stop_reason"]

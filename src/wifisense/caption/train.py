@@ -298,6 +298,9 @@ class CaptionPipeline:
         # A training loader (augment) draws its paraphrase picks and time shifts from (seed, epoch, clip).
         collate = ClipCollate(self.spec, time_shift=augment and csi and self.settings.augment,
                               seed=self.settings.seed if augment else None)
+        # The student's BatchNorm cannot normalise a training batch of one clip (torch raises), so a
+        # training split that would leave one clip over drops it (another one each epoch: shuffled).
+        drop_last = drop_last or (augment and csi and len(dataset) % batch == 1)
         return build_loader(dataset, batch, shuffle=shuffle, seed=self.settings.seed, drop_last=drop_last,
                             num_workers=self.settings.workers, collate_fn=collate,
                             pin_memory=self.device.type == "cuda")
