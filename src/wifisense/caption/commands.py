@@ -14,6 +14,8 @@ STAGE_HELP = ("comma-separated stages: s1 (video-text teacher), s2-1 (CSI<->vide
 
 
 def register(sub) -> None:
+    from wifisense.io.readers.registry import capture_format_choices
+
     p = sub.add_parser(
         "caption", help="WiFi2Cap: train, evaluate and run CSI-to-caption models",
         description="Natural-language action captions from the CSI of one transmitter and three "
@@ -59,8 +61,8 @@ def register(sub) -> None:
     source.add_argument("--rx", nargs="+", metavar="FILE", help="one capture per receiver ('-' = missing)")
     source.add_argument("--data", metavar="STORE", help="a caption store; use with --index")
     r.add_argument("--index", type=int, nargs="+", default=[0], help="store clip indices (default: 0)")
-    r.add_argument("--format", default="auto", help="capture format: auto or intel5300, atheros, nexmon, esp32, "
-                   "picoscenes (default: %(default)s)")
+    r.add_argument("--format", default="auto", choices=capture_format_choices(),
+                   help="capture format (default: %(default)s: detected from the content)")
     r.add_argument("--chip", help="Nexmon chip hint (e.g. 4358)")
     r.add_argument("--bw", type=float, help="Nexmon bandwidth hint in MHz")
     r.add_argument("--rate", type=float, dest="rate_hz", help="packet rate in Hz for captures without a clock")

@@ -425,10 +425,11 @@ def multiband_from_captures(csi_path: str | os.PathLike, snr_path: str | os.Path
 
 
 def _add_capture_options(p: argparse.ArgumentParser) -> None:
+    from wifisense.io.readers.registry import capture_format_choices
     from wifisense.io.store import COMPRESSIONS, DEFAULT_COMPRESSION
 
-    p.add_argument("--format", default="auto", help="capture format: auto (detect by content), "
-                   "intel5300, atheros, nexmon, esp32 or picoscenes (default: auto)")
+    p.add_argument("--format", default="auto", choices=capture_format_choices(),
+                   help="capture format (default: auto: detected from the content)")
     p.add_argument("--chip", help="Nexmon chip (e.g. 4358); default: the first plausible decode")
     p.add_argument("--bw", type=int, help="Nexmon bandwidth in MHz; default: from the packet size")
     p.add_argument("--packet-rate", type=float, metavar="HZ",

@@ -26,11 +26,11 @@ STORE_PLOT_SECONDS = 10.0     # how much of a continuous CSI stream a store plot
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from wifisense.io.readers import formats
+    from wifisense.io.readers.registry import capture_format_choices
 
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="capture (.dat, .pcap, .csv, .csi), beam-SNR/positions CSV or HDF5 store")
-    parser.add_argument("--format", default="auto", choices=("auto",) + tuple(fmt.name for fmt in formats()),
+    parser.add_argument("--format", default="auto", choices=capture_format_choices(),
                         help="CSI format (default: detect from the content)")
     parser.add_argument("--chip", default=None,
                         help="Nexmon chip, e.g. 4358, 4366c0, 43455c0, 4339 (default: the first "

@@ -103,6 +103,11 @@ def formats() -> tuple[CaptureFormat, ...]:
     return tuple(_FORMATS.values())
 
 
+def capture_format_choices() -> tuple[str, ...]:
+    """``auto`` and every registered format's name: the choices of a command's ``--format``."""
+    return ("auto",) + tuple(fmt.name for fmt in formats())
+
+
 def known_hints() -> tuple[str, ...]:
     """:data:`KNOWN_HINTS` plus any hint a registered format adds."""
     extra = [h for fmt in _FORMATS.values() for h in fmt.hints if h not in KNOWN_HINTS]
