@@ -11,7 +11,7 @@ import pytest
 
 from wifisense import cli
 from wifisense.caption import ablate
-from wifisense.caption.settings import CaptionTrainSettings
+from wifisense.caption.settings import STAGES, CaptionTrainSettings
 from wifisense.errors import ConfigError
 
 # The tiny preset shrunk further so a whole design trains in seconds on two shared cores.
@@ -96,7 +96,7 @@ def test_stage_keys_say_which_earlier_stages_runs_can_share():
     assert keys["mirror-teacher"]["s1"] == full["s1"] and keys["mirror-teacher"]["s2-1"] == full["s2-1"]
     assert keys["mirror-teacher"]["s2-2"] != full["s2-2"]
     # no mirror loss changes the teacher, so everything after it too
-    assert all(keys["mirror-none"][s] != full[s] for s in ablate.ALL_STAGES)
+    assert all(keys["mirror-none"][s] != full[s] for s in STAGES)
     # S1+S2-1+S3 trains the same S1 and S2-1 as the full pipeline; its S3 follows another student
     assert keys["s1+s2-1+s3"]["s1"] == full["s1"] and keys["s1+s2-1+s3"]["s2-1"] == full["s2-1"]
     assert keys["s1+s2-1+s3"]["s3"] != full["s3"]
@@ -104,7 +104,7 @@ def test_stage_keys_say_which_earlier_stages_runs_can_share():
     assert keys["s2-2+s3"]["s2-2"] != full["s2-2"]
     # another LM changes only S3; another text encoder changes the teacher
     lm = keys["lm-gpt2"]
-    assert [lm[s] == full[s] for s in ablate.ALL_STAGES] == [True, True, True, False]
+    assert [lm[s] == full[s] for s in STAGES] == [True, True, True, False]
     assert keys["text-openai-clip-vit-base-patch32"]["s1"] != full["s1"]
     # the offline LM is shared only between runs that train it the same way
     assert keys["baseline"]["lm"] == keys["no-csi"]["lm"] == full["lm"] and "lm" not in lm

@@ -41,21 +41,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from wifisense.caption.config import OFFLINE_LM
+from wifisense.caption.data import INPUT_SPEC_FILE
+from wifisense.caption.settings import DEFAULT_STAGE_EPOCHS, STAGES
 from wifisense.errors import ConfigError, StoreError
 from wifisense.runs.results import Measurement, Result
 from wifisense.runs.study import Part, PlannedRun, Row, Study, as_json, parse_seeds
 
 DESIGNS = ("main", "stages", "mirror", "lm", "text")
-ALL_STAGES = ("s1", "s2-1", "s2-2", "s3")
-OFFLINE_LM = "offline"
 MINILM = "minilm"
 REFERENCE = "no CSI"                 # the trivial reference row of every table
 REFERENCE_BASELINE = "no-csi"
 MARKDOWN_FILE = "ablation.md"
 FIGURES_FILE = "figures.json"
 EXAMPLES_FILE = "examples.json"
-STAGE_FILES_DONE = ("metrics.json", "model.safetensors", "config.json")
-INPUT_SPEC_FILE = "preprocess.json"  # fitted on the training split; identical in every run of a seed
 LM_PART = "lm"
 
 
@@ -67,7 +66,7 @@ class RowSpec:
     """One table row: how it differs from the full pipeline (None = the preset's / full's choice)."""
 
     name: str
-    stages: tuple[str, ...] = ALL_STAGES
+    stages: tuple[str, ...] = STAGES
     baseline: str | None = None
     mirror: str | None = None
     lm: str | None = None
@@ -138,7 +137,7 @@ def run_name(row: RowSpec, model: dict, reference: dict) -> str:
     if row.baseline:
         return "baseline" if row.baseline == "csi-lm" else row.baseline
     parts = []
-    if tuple(row.stages) != ALL_STAGES:
+    if tuple(row.stages) != STAGES:
         parts.append("+".join(row.stages))
     if model["loss"]["mirror_mode"] != "full":
         parts.append(f"mirror-{model['loss']['mirror_mode']}")
@@ -171,7 +170,7 @@ def stage_keys(settings, model: dict, data: str) -> dict[str, str]:
             link["teacher_mirror"] = mode != "none"
         if stage == "s2-2":
             link["student_mirror"] = mode == "full"
-        if stage not in ALL_STAGES[:3]:
+        if stage not in STAGES[:3]:
             link["lm"] = {"prefix_lm": model["prefix_lm"], "offline_lm": model["offline_lm"]}
         chain.append(link)
         keys[stage] = _digest({**base, "chain": chain})
@@ -211,6 +210,7 @@ def resolve_row(row: RowSpec, base, data: str, reference: dict) -> PlannedRun:
     config = {"stages": list(stages), "baseline": row.baseline, "overrides": settings.overrides, "model": identity,
               "train": {"epochs": {s: settings.stage_epochs(s) for s in stages},
                         "lr": {s: settings.stage_lr(s) for s in stages}}}
+    # the input normalisation, fitted on the training split, is the same in every run of a seed
     parts = [Part(stage, key, files=(INPUT_SPEC_FILE,)) for stage, key in stage_keys(settings, model, data).items()]
     lm_key = offline_lm_key(model, data)
     if lm_key:
@@ -235,11 +235,11 @@ def caption_rows(designs: Sequence[str], base, data: str, lms: Sequence[str] = (
 
 
 def stage_finished(stage_dir: Path) -> bool:
-    """Whether ``caption train`` would treat the stage as finished (its summary, weights and config exist)."""
-    if not all((stage_dir / name).is_file() for name in STAGE_FILES_DONE):
-        return False
+    """Whether the stage finished training (an unreadable summary counts as not finished)."""
+    from wifisense.caption.run import finished_stage_summary
+
     try:
-        return bool(json.loads((stage_dir / "metrics.json").read_text()).get("stop_reason"))
+        return finished_stage_summary(stage_dir) is not None
     except (OSError, json.JSONDecodeError):
         return False
 
@@ -467,7 +467,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="model config override for every run, e.g. student.resnet_width=8 (repeatable)")
-    parser.add_argument("--epochs", type=int, default=None, help="epochs of every stage (default: 10)")
+    own = ", ".join(f"{stage} {n}" for stage, n in DEFAULT_STAGE_EPOCHS.items())
+    parser.add_argument("--epochs", type=int, default=None,
+                        help=f"epochs of every stage (default: each stage's own: {own})")
     parser.add_argument("--stage-epochs", default="", metavar="S=N,...",
                         help="per-stage epochs, e.g. s1=20,s3=5,csi-lm=20 (overrides --epochs for those stages)")
     parser.add_argument("--max-steps", type=int, default=None, help="cap on optimizer steps per stage")

@@ -76,10 +76,12 @@ def register(sub) -> None:
 
     a = actions.add_parser(
         "ablate", help="the paper's ablations: train, evaluate and tabulate every design's runs",
-        description="Train and evaluate the runs of the chosen ablation designs into OUT/runs/ "
-        "(identical configurations once; runs with equal earlier stages share them; an "
-        "evaluated run is skipped, so an interrupted ablation resumes) and write OUT/ablation.md "
-        "(one table per design, like the paper's) and OUT/ablation.json. Designs: main (full vs "
+        description="Train and evaluate the runs of the chosen ablation designs, once per seed, into "
+        "OUT/runs/<run>/seed<k>/ (identical configurations once; runs with equal earlier stages share them; "
+        "an evaluated run is skipped, so an interrupted ablation resumes) and write OUT/results.csv and "
+        "results.json (per seed, and the mean over seeds with 95 percent intervals), OUT/ablation.md (one table per "
+        "design, like the paper's, each with a 'no CSI' reference row), figures.json and examples.json. "
+        "Designs: main (full vs "
         "CSI->LM baseline vs mirror modes), stages (S2-2+S3 / S1+S2-1+S3 / all), mirror "
         "(none / teacher / full), lm (offline + --lm), text (MiniLM + --text-encoder).")
     add_ablate_arguments(a)
@@ -109,7 +111,11 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="model config override, dotted key and a JSON value, e.g. student.resnet_width=8 "
                    "(repeatable)")
-    t.add_argument("--epochs", type=int, default=None, help="epochs of every stage (default: 10)")
+    from wifisense.caption.settings import DEFAULT_STAGE_EPOCHS
+
+    own = ", ".join(f"{stage} {n}" for stage, n in DEFAULT_STAGE_EPOCHS.items())
+    t.add_argument("--epochs", type=int, default=None,
+                   help=f"epochs of every stage (default: each stage's own: {own})")
     t.add_argument("--stage-epochs", default="", metavar="S=N,...",
                    help="per-stage epochs, e.g. s1=20,s3=5 (overrides --epochs for those stages)")
     t.add_argument("--max-steps", type=int, default=None, help="cap on optimizer steps per stage")

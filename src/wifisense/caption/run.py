@@ -41,6 +41,20 @@ COMPONENT_HINT = {"student": "train stage s2-1 or s2-2 (or --baseline csi-lm) fi
                   "prefix": "train stage s3 (or --baseline csi-lm) first"}
 
 
+STAGE_DONE_FILES = ("metrics.json", "model.safetensors", "config.json")
+
+
+def finished_stage_summary(stage_dir: Path) -> dict | None:
+    """The Trainer's summary (``metrics.json``) of a stage that finished: weights, config and a stop reason written.
+
+    None when the stage has not finished. An unreadable summary raises (callers decide).
+    """
+    if not all((stage_dir / name).is_file() for name in STAGE_DONE_FILES):
+        return None
+    summary = json.loads((stage_dir / "metrics.json").read_text())
+    return summary if summary.get("stop_reason") else None
+
+
 def stage_weights(run: Path, stage: str) -> Path:
     return run / stage / "model.safetensors"
 

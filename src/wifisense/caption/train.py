@@ -44,6 +44,7 @@ from wifisense.caption.run import (
     LM_DIR,
     RUN_CONFIG_FILE,
     RUN_KIND,
+    finished_stage_summary,
     load_components,
     require_complete,
     stage_weights,
@@ -347,13 +348,12 @@ class CaptionPipeline:
     def stage_status(self, stage: str) -> str:
         """``"done"`` (finished with the same epochs/max_steps), ``"partial"`` (state to resume from) or ``"new"``."""
         stage_dir = self.run / stage
-        summary, config = stage_dir / "metrics.json", stage_dir / "config.json"
-        if summary.is_file() and config.is_file() and (stage_dir / "model.safetensors").is_file():
-            done = json.loads(summary.read_text()).get("stop_reason")
-            recorded = json.loads(config.read_text()).get("train", {})
+        summary = finished_stage_summary(stage_dir)
+        if summary is not None:
+            recorded = json.loads((stage_dir / "config.json").read_text()).get("train", {})
             wanted = self.train_config(stage)
             same_plan = recorded.get("epochs") == wanted.epochs and recorded.get("max_steps") == wanted.max_steps
-            if done and (same_plan or done == "early_stopping"):
+            if same_plan or summary["stop_reason"] == "early_stopping":
                 return "done"
         return "partial" if (stage_dir / "state.pt").is_file() else "new"
 
