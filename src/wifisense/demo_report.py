@@ -153,15 +153,14 @@ def demo_report(out_dir: str | os.PathLike) -> Report:
         raise ConfigError(f"{out_dir}: holds none of {SUMMARY_FILE}, caption/, track/; is this the --out folder of "
                           "`wifisense demo`?")
     summary, summary_reason = read_json_object(out_dir / SUMMARY_FILE)
-    reasons, headline = {}, {}
-    for part, lines in (("caption", caption_headline), ("track", track_headline)):
-        results, missing = read_study_results(out_dir / part)
+    reasons, headline, parts = {}, {}, []
+    for part, lines, sections_of in (("caption", caption_headline, caption_sections),
+                                     ("track", track_headline, track_sections)):
+        results, missing = read_study_results(out_dir / part)      # read once: headline and sections
         reasons[part] = part_reason(summary, part) or missing
         headline[part] = lines(results) if results is not None else []
-    sections = [overview_section(summary or {}, headline, reasons),
-                *caption_sections(out_dir / "caption", part_reason(summary, "caption")),
-                *track_sections(out_dir / "track", part_reason(summary, "track")),
-                settings_section(summary, summary_reason)]
+        parts += sections_of(out_dir / part, results, reasons[part])
+    sections = [overview_section(summary or {}, headline, reasons), *parts, settings_section(summary, summary_reason)]
     summary = summary or {}
     subtitle = (f"wifisense demo · seed {summary.get('seed', '?')} · "
                 f"{'quick run' if summary.get('quick') else 'full run'}")

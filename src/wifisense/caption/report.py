@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from wifisense.report.document import Cell, Table, bold_best
-from wifisense.runs.results import CI_SEEDS, Result, format_interval, select
+from wifisense.report.text import interval_note
+from wifisense.runs.results import Result, format_interval, select
 
 DESIGN_TITLES = {
     "main": "Full pipeline vs CSI->LM baseline vs mirror modes",
@@ -24,12 +25,8 @@ COLUMN_NOTE = ("Direction acc.: share of clips whose caption names the correct s
                "their own caption.")
 
 
-def interval_note(results: Sequence[Result]) -> str:
-    seeds = max((r.seeds for r in results), default=1)
-    if any(r.ci == CI_SEEDS for r in results):
-        return f"mean over {seeds} seeds ± half-width of the 95 % Student t interval over seeds"
-    return ("one seed; [95 % interval]: percentile bootstrap over test clips for BLEU-4 (recomputed per resample), "
-            "ROUGE-L, CIDEr and SPICE; Wilson for direction accuracy and top-1; none for METEOR")
+ONE_SEED_NOTE = ("one seed; [95 % interval]: percentile bootstrap over test clips for BLEU-4 (recomputed per "
+                 "resample), ROUGE-L, CIDEr and SPICE; Wilson for direction accuracy and top-1; none for METEOR")
 
 
 def _cell_note(r: Result | None) -> str | None:
@@ -43,7 +40,7 @@ def _cell_note(r: Result | None) -> str | None:
     return short_reason(r.note) if r.low is None and r.note else None
 
 
-def design_table(results: Sequence[Result], design: str) -> Table | None:
+def design_table(results: Sequence[Result], design: str, label: Callable[[str], str] = str) -> Table | None:
     """One design's rows x the paper's metrics, mean [interval]; the best value per column in bold."""
     lines = select(results, study=design, seed="all")
     if not lines:
@@ -51,7 +48,7 @@ def design_table(results: Sequence[Result], design: str) -> Table | None:
     cell = {(r.row, r.metric): r for r in lines}
     rows, values = [], []
     for name in dict.fromkeys(r.row for r in lines):
-        row, numbers = [Cell(name)], [None]
+        row, numbers = [Cell(label(name))], [None]
         for metric, _ in COLUMNS:
             r = cell.get((name, metric))
             row.append(Cell(format_interval(r), numeric=True, note=_cell_note(r)))
@@ -61,15 +58,15 @@ def design_table(results: Sequence[Result], design: str) -> Table | None:
     bold_best(rows, values, range(1, len(COLUMNS) + 1), lower_is_better=False)
     split = lines[0].split
     return Table(["Design"] + [h for _, h in COLUMNS], rows,
-                 caption=f"{DESIGN_TITLES.get(design, design)}: {split} split, {interval_note(lines)} "
+                 caption=f"{DESIGN_TITLES.get(design, design)}: {split} split, {interval_note(lines, ONE_SEED_NOTE)} "
                          "(higher is better; best per column in bold)",
                  notes=[REFERENCE_NOTE, COLUMN_NOTE])
 
 
-def ablation_tables(results: Sequence[Result]) -> list[Table]:
-    """Every design the results hold, in the paper's order."""
+def ablation_tables(results: Sequence[Result], label: Callable[[str], str] = str) -> list[Table]:
+    """Every design the results hold, in the paper's order; ``label`` names a row."""
     designs = list(DESIGN_TITLES) + sorted({r.study for r in results} - set(DESIGN_TITLES))
-    tables = [design_table(results, d) for d in designs]
+    tables = [design_table(results, d, label) for d in designs]
     return [t for t in tables if t is not None]
 
 
@@ -117,24 +114,20 @@ def caption_headline(results: Sequence[Result]) -> list[tuple[str, str]]:
     return out
 
 
-def caption_sections(folder, reason: str = "") -> list:
-    """The caption part of a report from a ``caption ablate`` folder: metric tables, examples, similarity."""
+def caption_sections(folder, results: Sequence[Result] | None, reason: str = "") -> list:
+    """The caption part of a report from a ``caption ablate`` folder and its typed results (None: ``reason``)."""
     from pathlib import Path
 
     from wifisense.report.document import Figure, Paragraph, Section
-    from wifisense.report.text import read_json_object, read_study_results
+    from wifisense.report.text import read_json_object
 
     folder = Path(folder)
-    results, missing = read_study_results(folder)
     titles = (("caption-metrics", "Caption metrics"), ("examples", "Qualitative examples"),
               ("similarity", "CSI–text similarity"))
     if results is None:
         from wifisense.report.text import not_run
-        return [Section(a, t, [not_run("the caption ablation", reason or missing)]) for a, t in titles]
-    tables = ablation_tables(results)
-    for table in tables:
-        for row in table.rows:
-            row[0].text = row_label(row[0].text)
+        return [Section(a, t, [not_run("the caption ablation", reason)]) for a, t in titles]
+    tables = ablation_tables(results, label=row_label)
     metrics = Section(*titles[0], [*tables, Paragraph([METRICS_NOTE], kind="note")])
     examples = Section(*titles[1], example_blocks(read_json_object(folder / "examples.json")[0] or {}))
     figures = read_json_object(folder / "figures.json")[0] or {}

@@ -51,6 +51,16 @@ def short_reason(text: str, limit: int = 140) -> str:
     return text[:cut].rstrip(" .:;") + " (full text in results.csv)"
 
 
+def interval_note(results, one_seed: str) -> str:
+    """How a table's intervals were made: over seeds when any line is an aggregate over seeds, else ``one_seed``."""
+    from wifisense.runs.results import CI_SEEDS
+
+    if any(r.ci == CI_SEEDS for r in results):
+        seeds = max(r.seeds for r in results)
+        return f"mean over {seeds} seeds ± half-width of the 95 % Student t interval over seeds"
+    return one_seed
+
+
 def not_run(what: str, reason: str) -> NotRun:
     return NotRun(what, reason or "no reason was recorded")
 

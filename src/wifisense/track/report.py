@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from wifisense.report.document import Cell, Table, bold_best
-from wifisense.runs.results import CI_SEEDS, Result, format_interval, select
+from wifisense.report.text import interval_note
+from wifisense.runs.results import Result, format_interval, select
 
 METHOD_LABELS = {"ndf": "NDF", "ddnd": "DDND", "rnn-dt": "RNN-Δt", "rnn-decay": "RNN-Decay",
                  "linear-int": "LinearInt", "nearest-int": "NearestInt"}
@@ -27,11 +28,7 @@ def method_label(name: str) -> str:
     return METHOD_LABELS.get(name, name)
 
 
-def _interval_note(results: Sequence[Result]) -> str:
-    seeds = max((r.seeds for r in results), default=1)
-    if any(r.ci == CI_SEEDS for r in results):
-        return f"mean over {seeds} seeds ± half-width of the 95 % Student t interval over seeds"
-    return "one seed; [95 % interval, percentile bootstrap over test windows]"
+ONE_SEED_NOTE = "one seed; [95 % interval, percentile bootstrap over test windows]"
 
 
 def table1(results: Sequence[Result]) -> Table | None:
@@ -64,7 +61,7 @@ def table1(results: Sequence[Result]) -> Table | None:
         values.append(numbers)
     bold_best(rows, values, range(1, len(rows[0])), lower_is_better=True)
     return Table(["Method"] + ["mean", "median", "p90"] * len(bands), rows,
-                 caption=f"{TITLES['I']}: test error in metres, {_interval_note(lines)} (lower is better; "
+                 caption=f"{TITLES['I']}: test error in metres, {interval_note(lines, ONE_SEED_NOTE)} (lower is better; "
                          "best per column in bold)",
                  groups=[("", 1)] + [(label, 3) for _, label in bands], notes=[REFERENCE_NOTE])
 
@@ -94,7 +91,7 @@ def study_table(results: Sequence[Result], study: str, region: Sequence[float] |
                      Cell(str(mean.n // max(mean.seeds, 1)) if mean else "—", numeric=True)])
         values.append([None, round(mean.value, 3) if mean and mean.value is not None else None, None, None, None])
     bold_best(rows, values, range(1, 2), lower_is_better=True)
-    caption = f"{TITLES.get(study, study)}: test error in metres, {_interval_note(lines)}"
+    caption = f"{TITLES.get(study, study)}: test error in metres, {interval_note(lines, ONE_SEED_NOTE)}"
     if study == "coordinate" and region:
         caption += "; held-out region (x0, y0, x1, y1) " + ", ".join(f"{v:g}" for v in region) + " m"
     return Table([first, "mean (m)", "median (m)", "p90 (m)", "test windows"], rows, caption=caption,
@@ -137,18 +134,17 @@ def track_headline(results: Sequence[Result]) -> list[tuple[str, str]]:
     return out
 
 
-def track_sections(folder, reason: str = "") -> list:
-    """The track part of a report from a ``track compare`` folder: Table I, error CDFs, trajectories."""
+def track_sections(folder, results: Sequence[Result] | None, reason: str = "") -> list:
+    """The track part of a report from a ``track compare`` folder and its typed results (None: ``reason``)."""
     from pathlib import Path
 
     from wifisense.report.document import Figure, Paragraph, Section
-    from wifisense.report.text import not_run, read_json_object, read_study_results
+    from wifisense.report.text import not_run, read_json_object
 
     folder = Path(folder)
-    results, missing = read_study_results(folder)
     titles = (("track-table", "Track: Table I analogue"), ("error-cdf", "Error CDFs"), ("trajectories", "Trajectories"))
     if results is None:
-        return [Section(a, t, [not_run("the track comparison", reason or missing)]) for a, t in titles]
+        return [Section(a, t, [not_run("the track comparison", reason)]) for a, t in titles]
     figures = read_json_object(folder / "figures.json")[0] or {}
 
     def figure(key: str) -> Path | None:
