@@ -43,7 +43,7 @@ from typing import Any
 
 from wifisense.caption.config import OFFLINE_LM
 from wifisense.caption.data import INPUT_SPEC_FILE
-from wifisense.caption.settings import DEFAULT_STAGE_EPOCHS, STAGES
+from wifisense.caption.settings import EPOCHS_HELP, STAGES
 from wifisense.errors import ConfigError, StoreError
 from wifisense.runs.results import Measurement, Result
 from wifisense.runs.study import Part, PlannedRun, Row, Study, as_json, parse_seeds
@@ -467,9 +467,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(default: %(default)s)")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                         help="model config override for every run, e.g. student.resnet_width=8 (repeatable)")
-    own = ", ".join(f"{stage} {n}" for stage, n in DEFAULT_STAGE_EPOCHS.items())
-    parser.add_argument("--epochs", type=int, default=None,
-                        help=f"epochs of every stage (default: each stage's own: {own})")
+    parser.add_argument("--epochs", type=int, default=None, help=EPOCHS_HELP)
     parser.add_argument("--stage-epochs", default="", metavar="S=N,...",
                         help="per-stage epochs, e.g. s1=20,s3=5,csi-lm=20 (overrides --epochs for those stages)")
     parser.add_argument("--max-steps", type=int, default=None, help="cap on optimizer steps per stage")

@@ -111,11 +111,9 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
                    help="model config override, dotted key and a JSON value, e.g. student.resnet_width=8 "
                    "(repeatable)")
-    from wifisense.caption.settings import DEFAULT_STAGE_EPOCHS
+    from wifisense.caption.settings import EPOCHS_HELP
 
-    own = ", ".join(f"{stage} {n}" for stage, n in DEFAULT_STAGE_EPOCHS.items())
-    t.add_argument("--epochs", type=int, default=None,
-                   help=f"epochs of every stage (default: each stage's own: {own})")
+    t.add_argument("--epochs", type=int, default=None, help=EPOCHS_HELP)
     t.add_argument("--stage-epochs", default="", metavar="S=N,...",
                    help="per-stage epochs, e.g. s1=20,s3=5 (overrides --epochs for those stages)")
     t.add_argument("--max-steps", type=int, default=None, help="cap on optimizer steps per stage")

@@ -37,6 +37,9 @@ DEFAULT_EPOCHS = 10
 # 0.59 and a margin above m for 97% of training / 80% of validation clips.
 # no-csi reads captions only, like s3, and gets s3's budget (the LM side is trained as long).
 DEFAULT_STAGE_EPOCHS = {"s1": 30, "s2-1": 6, "s2-2": 16, "s3": 400, "csi-lm": 22, "no-csi": 400}
+# --epochs help of `caption train` and `caption ablate`: the real defaults, one per stage.
+EPOCHS_HELP = ("epochs of every stage (default: each stage's own: "
+               + ", ".join(f"{stage} {n}" for stage, n in DEFAULT_STAGE_EPOCHS.items()) + ")")
 DEFAULT_LR = {"s1": 5e-4, "s2-1": 2e-3, "s2-2": 2e-3, "s3": 2e-3, "csi-lm": 2e-3, "no-csi": 2e-3}
 
 
