@@ -425,3 +425,32 @@ def test_ndf_initial_state_sits_at_the_configured_time(tiny, z0_time):
     for band in ("csi", "snr"):
         torch.testing.assert_close(out.latents[band][:, anchor], out.z0_mean[band])
         assert not torch.allclose(out.latents[band][:, (anchor + 2) % 5], out.z0_mean[band])
+
+
+@pytest.mark.parametrize("name,bands", [("ndf", ("csi", "snr")), ("ddnd", ("snr",)), ("linear_int", ("csi", "snr")),
+                                        ("nearest_int", ("csi", "snr")), ("rnn_decay", ("csi", "snr")),
+                                        ("rnn_dt", ("csi", "snr"))])
+def test_prediction_of_a_window_does_not_depend_on_its_batch(tiny, name, bands):
+    # a window's prediction alone must equal its prediction beside longer windows (padding,
+    # union time points and the last-observation lookup must not leak between samples)
+    torch.manual_seed(0)
+    model = create_track_model(name, bands, config=tiny).eval()
+    if name in ("rnn_decay",):
+        with torch.no_grad():   # a decay bias well away from 0, so padding steps would show
+            model.rnns["csi"].decay.bias.fill_(0.7)
+            model.rnns["snr"].decay.bias.fill_(0.7)
+    batch = synthetic_windows(tiny.model.csi_dim, tiny.model.snr_dim, n_windows=4, n_query=9, seed=3)
+    # window 0 is short: it stops observing at t = 0.4, so later queries come after its last point
+    csi = [batch.csi.sample(b)[:2] for b in range(4)]
+    snr = [batch.snr.sample(b)[:2] for b in range(4)]
+    csi[0] = (csi[0][0][csi[0][0] < 0.4], csi[0][1][csi[0][0] < 0.4])
+    snr[0] = (snr[0][0][snr[0][0] < 0.4], snr[0][1][snr[0][0] < 0.4])
+    together = dataclasses.replace(batch, csi=collate_union(csi), snr=collate_union(snr))
+    alone = dataclasses.replace(batch, csi=collate_union(csi[:1]), snr=collate_union(snr[:1]),
+                                target_xy=batch.target_xy[:1])
+    with torch.no_grad():
+        xy_together = model(together).xy[0]
+        xy_alone = model(alone).xy[0]
+    # the adaptive ODE solver picks its steps from the whole batch's error: equal to solver tolerance
+    tol = 2e-3 if name in ("ndf", "ddnd") else 1e-6
+    torch.testing.assert_close(xy_alone, xy_together, rtol=0, atol=tol)

@@ -114,13 +114,17 @@ class _RNNBand(nn.Module):
         states = []
         for j in range(n_slots):
             dt = times[:, j] - t_prev
-            h = self.between(h, dt)
-            h_new = self.cell(self.step_input(values[:, j], mask[:, j], dt), h)
+            # the gap model and the update apply to real observations only: a padding slot
+            # (dt = 0) must leave the state alone, and exp(-relu(b)) at dt = 0 is not 1
+            h_new = self.cell(self.step_input(values[:, j], mask[:, j], dt), self.between(h, dt))
             h = torch.where(valid[:, j].unsqueeze(-1), h_new, h)
             states.append(h)
             t_prev = times[:, j]
         states = torch.stack(states, dim=1)                                   # [B, N, H]
         slot, gap = _query_slots(times, query)
+        # padding repeats the last time, so a query after it would pick a padding slot
+        last_valid = (valid.sum(-1, keepdim=True) - 1).clamp(min=0)
+        slot = torch.minimum(slot, last_valid)
         h_q = torch.gather(states, 1, slot.unsqueeze(-1).expand(-1, -1, self.hidden_dim))
         return self.readout(h_q, gap)
 
