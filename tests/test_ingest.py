@@ -183,8 +183,26 @@ def test_multiband_from_a_real_capture_and_generated_logs(tmp_path):
     np.testing.assert_allclose(ds.room, [*xy.min(axis=0), *xy.max(axis=0)], rtol=1e-6)  # bounding box
     np.testing.assert_allclose(ds.snr_x, snr.astype(np.float32), rtol=1e-6)
     assert ds.attrs["beam_names"] == [f"beam_{m}" for m in range(5)]
+    assert ds.pose_heading is None        # the positions CSV has no heading column
     assert run_cli(["ingest", "multiband", "--csi", str(INTEL_A), "--snr", str(tmp_path / "snr.csv"),
                     "--positions", str(tmp_path / "pos.csv"), "--out", str(out)]) == 2  # exists
+
+
+def test_multiband_keeps_the_heading_column_wrapped(tmp_path):
+    from wifisense.io.logs import write_beam_snr_csv, write_positions_csv
+    from wifisense.io.store import write_multiband_store
+
+    pose_t = np.arange(6) * 0.4
+    heading = np.array([0.0, 1.0, np.pi, -np.pi, 4.0, -7.0])      # as a robot logs it, unwrapped
+    write_positions_csv(tmp_path / "pos.csv", pose_t, np.c_[pose_t, pose_t], heading=heading)
+    write_beam_snr_csv(tmp_path / "snr.csv", pose_t, np.ones((6, 2)))
+    ds = ingest.multiband_from_captures(INTEL_A, tmp_path / "snr.csv", tmp_path / "pos.csv")
+    wrapped = [0.0, 1.0, np.pi, np.pi, 4.0 - 2 * np.pi, -7.0 + 2 * np.pi]
+    np.testing.assert_allclose(ds.pose_heading, wrapped, atol=1e-6)
+    assert ds.pose_heading.dtype == np.float32
+    out = write_multiband_store(tmp_path / "track.h5", ds)
+    assert validate_store(out) == []
+    np.testing.assert_array_equal(read_multiband_store(out).pose_heading, ds.pose_heading)
 
 
 def test_failed_ingest_leaves_the_store_unchanged(tmp_path):

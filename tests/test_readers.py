@@ -364,6 +364,9 @@ def test_positions_csv_round_trip_and_column_order(tmp_path):
     log = read_positions_csv(other)
     np.testing.assert_array_equal(log.t, [0.0, 0.1])
     np.testing.assert_array_equal(log.xy, [[2.0, 1.0], [2.5, 1.5]])
+    assert log.heading is None
+    write_positions_csv(path, t, xy, heading=t - 1.0)
+    np.testing.assert_array_equal(read_positions_csv(path).heading, t - 1.0)
 
 
 @pytest.mark.parametrize("body,match", [

@@ -37,7 +37,7 @@ def make_caption(n=6, r=3, t=8, a=4, s=5, k=2, frames=True, seed=0) -> CaptionDa
     )
 
 
-def make_multiband(nc=50, ns=20, np_=30, m=4, seed=0) -> MultiBandDataset:
+def make_multiband(nc=50, ns=20, np_=30, m=4, seed=0, heading=True) -> MultiBandDataset:
     rng = np.random.default_rng(seed)
     return MultiBandDataset(
         csi_t=np.sort(rng.uniform(0, 10, nc)) + np.arange(nc) * 1e-6,
@@ -45,6 +45,7 @@ def make_multiband(nc=50, ns=20, np_=30, m=4, seed=0) -> MultiBandDataset:
                ).astype(np.complex64),
         snr_t=np.cumsum(rng.uniform(0.1, 0.9, ns)), snr_x=rng.normal(10, 3, (ns, m)).astype(np.float32),
         pose_t=np.arange(np_) * 0.1, pose_xy=rng.uniform(0, 5, (np_, 2)).astype(np.float32),
+        pose_heading=rng.uniform(-np.pi, np.pi, np_).astype(np.float32) if heading else None,
         subcarriers=np.arange(6, dtype=np.int32), ap_position=np.array([0, 0, 1], np.float32),
         room=np.array([0, 0, 6, 5], np.float32), beam_angles_deg=np.linspace(-45, 45, m).astype(np.float32),
         csi_carrier_hz=5.18e9, snr_carrier_hz=60.48e9, csi_bandwidth_mhz=20.0,
@@ -100,15 +101,44 @@ def test_multiband_round_trip_is_exact(tmp_path):
     ds = make_multiband()
     path = store.write_multiband_store(tmp_path / "m.h5", ds)
     back = store.read_multiband_store(path)
-    for name in ("csi_t", "csi_x", "snr_t", "snr_x", "pose_t", "pose_xy", "subcarriers",
+    for name in ("csi_t", "csi_x", "snr_t", "snr_x", "pose_t", "pose_xy", "pose_heading", "subcarriers",
                  "ap_position", "room", "beam_angles_deg"):
         np.testing.assert_array_equal(getattr(ds, name), getattr(back, name), err_msg=name)
     assert back.csi_x.dtype == np.complex64 and back.csi_t.dtype == np.float64
+    assert back.pose_heading.dtype == np.float32
     assert (back.csi_carrier_hz, back.snr_carrier_hz, back.attrs) == (5.18e9, 60.48e9, {"config": {"a": 1}})
     assert store.store_kind(path) == "multiband"
     assert validate_store(path) == []
     with pytest.raises(StoreError, match="expected a 'caption' store"):
         store.read_caption_store(path)
+
+
+def test_multiband_store_without_heading_reads_none(tmp_path):
+    # a store written before /pose/heading existed (or with the heading unknown) still loads
+    path = store.write_multiband_store(tmp_path / "m.h5", make_multiband(heading=False))
+    with h5py.File(path) as f:
+        assert "pose/heading" not in f
+    assert store.read_multiband_store(path).pose_heading is None
+    assert validate_store(path) == []
+
+
+def test_multiband_heading_must_match_the_pose_stream(tmp_path):
+    ds = make_multiband()
+    ds.pose_heading = ds.pose_heading[:-1]
+    with pytest.raises(StoreError, match="/pose/heading") as exc:
+        store.write_multiband_store(tmp_path / "m.h5", ds)
+    assert exc.value.field == "/pose/heading"
+    path = store.write_multiband_store(tmp_path / "m.h5", make_multiband())
+    with h5py.File(path, "a") as f:
+        _replace(f, "pose/heading", np.zeros(29, np.float32))
+    (problem,) = validate_store(path)
+    assert problem.field == "/pose/heading" and "Np" in problem.reason and "/pose/t" in problem.reason
+    with h5py.File(path, "a") as f:
+        heading = np.zeros(30, np.float32)
+        heading[7] = np.nan
+        _replace(f, "pose/heading", heading)
+    assert validate_store(path) == [Problem("/pose/heading", "1 non-finite values (1 NaN, 0 inf), "
+                                                             "first at index [7]")]
 
 
 def test_refuses_to_overwrite_unless_asked(tmp_path):

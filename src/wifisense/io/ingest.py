@@ -382,11 +382,12 @@ def multiband_from_captures(csi_path: str | os.PathLike, snr_path: str | os.Path
 
     The offsets are added to the log times to put them on the CSI clock; then every stream
     is shifted by the earliest time of all three (kept in ``attrs["time_origin_s"]``).
-    ``room`` defaults to the bounding box of the positions.
+    ``room`` defaults to the bounding box of the positions. A ``heading`` column of the
+    positions CSV (radians) is kept as ``pose_heading``, wrapped to (-pi, pi].
     """
     from wifisense.io.logs import read_beam_snr_csv, read_positions_csv
     from wifisense.io.readers import read_csi
-    from wifisense.io.schema import MultiBandDataset
+    from wifisense.io.schema import MultiBandDataset, wrap_heading
 
     recording = read_csi(csi_path, format=format, **(hints or {}))
     snr = read_beam_snr_csv(snr_path)
@@ -408,6 +409,7 @@ def multiband_from_captures(csi_path: str | os.PathLike, snr_path: str | os.Path
     return MultiBandDataset(
         csi_t=csi_t - origin, csi_x=csi_x, snr_t=snr_t - origin, snr_x=snr.snr,
         pose_t=pose_t - origin, pose_xy=poses.xy.astype(np.float32),
+        pose_heading=None if poses.heading is None else wrap_heading(poses.heading).astype(np.float32),
         subcarriers=np.asarray(recording.subcarriers, np.int32),
         ap_position=np.asarray(ap_position, np.float32), room=np.asarray(room, np.float32),
         beam_angles_deg=None if beam_angles_deg is None else np.asarray(beam_angles_deg, np.float32),
@@ -485,7 +487,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "positions, each on its own irregular clock (windows are cut at training time).")
     p.add_argument("--csi", required=True, metavar="CAPTURE", help="sub-7 GHz CSI capture")
     p.add_argument("--snr", required=True, metavar="CSV", help="beam-SNR CSV (t, one column per beam)")
-    p.add_argument("--positions", required=True, metavar="CSV", help="positions CSV (t, x, y)")
+    p.add_argument("--positions", required=True, metavar="CSV",
+                   help="positions CSV (t, x, y; optional heading in radians, CCW from +x)")
     p.add_argument("--time-offset-snr", type=float, default=0.0, metavar="S",
                    help="seconds added to the SNR times to put them on the CSI clock")
     p.add_argument("--time-offset-positions", type=float, default=0.0, metavar="S",

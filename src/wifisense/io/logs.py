@@ -5,11 +5,11 @@ Beam SNR (60 GHz): a header line, then one row per measurement::
     t,beam_0,beam_1,...        first column: timestamp in seconds; one column per beam pattern
     0.000,12.5,3.1,...
 
-Positions: a header naming ``t`` (or ``time``/``timestamp``), ``x`` and ``y`` in any order
-(other columns are ignored)::
+Positions: a header naming ``t`` (or ``time``/``timestamp``), ``x`` and ``y`` in any order,
+optionally ``heading`` (radians, counter-clockwise from +x); other columns are ignored::
 
-    t,x,y
-    0.0,1.20,3.40
+    t,x,y,heading
+    0.0,1.20,3.40,1.571
 
 Lines starting with ``#`` and blank lines are skipped. Timestamps must be finite and
 strictly increasing; every value must be a finite number.
@@ -31,6 +31,7 @@ from wifisense.io.atomic import atomic_write_text
 TIME_COLUMN_NAMES = ("t", "time", "timestamp", "time_s", "timestamp_s", "t_s")
 X_COLUMN_NAMES = ("x", "x_m")
 Y_COLUMN_NAMES = ("y", "y_m")
+HEADING_COLUMN_NAMES = ("heading", "heading_rad")
 
 
 @dataclass
@@ -44,10 +45,11 @@ class BeamSNRLog:
 
 @dataclass
 class PositionLog:
-    """Ground-truth 2-D positions ``xy[i]`` (metres) at times ``t[i]`` (seconds)."""
+    """Ground-truth 2-D positions ``xy[i]`` (metres) at times ``t[i]`` (seconds), and the heading if logged."""
 
     t: np.ndarray                   # float64 [N]
     xy: np.ndarray                  # float64 [N, 2]
+    heading: np.ndarray | None = None   # float64 [N] radians as logged (not wrapped); None: no column
 
 
 # ------------------------------------------------------------------------- reading
@@ -145,26 +147,32 @@ def read_beam_snr_csv(path: str | os.PathLike) -> BeamSNRLog:
     return BeamSNRLog(t=t, snr=values[:, 1:].astype(np.float32), beam_names=list(beam_names))
 
 
-def _find_column(path: Path, header: list[str], names: tuple[str, ...], what: str) -> int:
+def _find_column(path: Path, header: list[str], names: tuple[str, ...], what: str,
+                 required: bool = True) -> int | None:
     lowered = [h.lower() for h in header]
     for name in names:
         if name in lowered:
             return lowered.index(name)
+    if not required:
+        return None
     raise CaptureError(path, f"header has no {what} column (looked for {', '.join(names)}; "
                              f"found {', '.join(header)})")
 
 
 def read_positions_csv(path: str | os.PathLike) -> PositionLog:
-    """Read a positions CSV with ``t``/``timestamp``, ``x`` and ``y`` columns (metres)."""
+    """Read a positions CSV with ``t``/``timestamp``, ``x`` and ``y`` columns (metres) and an
+    optional ``heading`` column (radians)."""
     path = Path(path)
     header, rows, line_numbers = _read_table(path)
     cols = [_find_column(path, header, TIME_COLUMN_NAMES, "timestamp"),
             _find_column(path, header, X_COLUMN_NAMES, "x"),
             _find_column(path, header, Y_COLUMN_NAMES, "y")]
-    values = _parse_numbers(path, header, rows, line_numbers)[:, cols]
-    t = values[:, 0]
+    heading_col = _find_column(path, header, HEADING_COLUMN_NAMES, "heading", required=False)
+    values = _parse_numbers(path, header, rows, line_numbers)
+    t = values[:, cols[0]]
     _check_increasing(path, t, line_numbers, header[cols[0]])
-    return PositionLog(t=t, xy=values[:, 1:3].copy())
+    return PositionLog(t=t, xy=values[:, cols[1:]],
+                       heading=None if heading_col is None else values[:, heading_col])
 
 
 def sniff_log_kind(path: str | os.PathLike) -> str | None:
@@ -218,10 +226,18 @@ def write_beam_snr_csv(path: str | os.PathLike, t: np.ndarray, snr: np.ndarray,
     atomic_write_text(path, text)
 
 
-def write_positions_csv(path: str | os.PathLike, t: np.ndarray, xy: np.ndarray) -> None:
-    """Write ``t`` [N] seconds and ``xy`` [N, 2] metres as a positions CSV (atomically)."""
+def write_positions_csv(path: str | os.PathLike, t: np.ndarray, xy: np.ndarray,
+                        heading: np.ndarray | None = None) -> None:
+    """Write ``t`` [N] seconds, ``xy`` [N, 2] metres and optionally ``heading`` [N] radians as a
+    positions CSV (atomically)."""
     t = np.asarray(t, dtype=np.float64)
     xy = np.asarray(xy, dtype=np.float64)
     if xy.shape != (t.shape[0], 2):
         raise ValueError(f"xy must be [N, 2] with N = len(t) = {t.shape[0]}, got {xy.shape}")
-    atomic_write_text(path, _format_table(["t", "x", "y"], [t, xy], ["%.17g"] * 3))
+    header, columns = ["t", "x", "y"], [t, xy]
+    if heading is not None:
+        heading = np.asarray(heading, dtype=np.float64)
+        if heading.shape != t.shape:
+            raise ValueError(f"heading must be [N] with N = len(t) = {t.shape[0]}, got {heading.shape}")
+        header, columns = header + ["heading"], columns + [heading]
+    atomic_write_text(path, _format_table(header, columns, ["%.17g"] * len(header)))

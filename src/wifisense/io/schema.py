@@ -32,15 +32,21 @@ at load time::
     /csi/t            float64   [Nc]              seconds, strictly increasing
     /csi/x            complex64 [Nc, S, Nrx, Ntx] 5 GHz CSI
     /snr/t            float64   [Ns]
-    /snr/x            float32   [Ns, M]           60 GHz beam SNR in dB, one column per beam pattern
+    /snr/x            float32   [Ns, M]           60 GHz beam SNR in dB, one column per beam pattern;
+                                                  NaN = that beam sector was missing from the sweep
+                                                  (a missing value, never an observed reading)
     /pose/t           float64   [Np]
     /pose/xy          float32   [Np, 2]           ground-truth position in metres
+    /pose/heading     float32   [Np]              robot heading in radians, counter-clockwise from
+                                                  +x, wrapped to (-pi, pi] (optional: unknown)
     /meta/subcarriers int32     [S]
     /meta/beam_angles_deg float32 [M]             beam pattern steering angles (optional)
     /meta/ap_position float32   [3]
     /meta/room        float32   [4]               x0, y0, x1, y1 in metres
     /meta             attrs: csi_carrier_hz, snr_carrier_hz, csi_bandwidth_mhz, source
     /splits/<name>    int64     [n]               optional, indices into pose samples
+    (every value is finite except the NaN of a missing beam sector in /snr/x; /pose/heading and
+    /meta/beam_angles_deg are the only optional datasets)
 """
 
 from __future__ import annotations
@@ -86,12 +92,13 @@ class MultiBandDataset:
     csi_t: np.ndarray               # float64 [Nc]
     csi_x: np.ndarray               # complex64 [Nc, S, Nrx, Ntx]
     snr_t: np.ndarray               # float64 [Ns]
-    snr_x: np.ndarray               # float32 [Ns, M]
+    snr_x: np.ndarray               # float32 [Ns, M], NaN where a beam sector was missing
     pose_t: np.ndarray              # float64 [Np]
     pose_xy: np.ndarray             # float32 [Np, 2]
     subcarriers: np.ndarray         # int32 [S]
     ap_position: np.ndarray         # float32 [3]
     room: np.ndarray                # float32 [4]
+    pose_heading: np.ndarray | None = None      # float32 [Np] radians, CCW from +x, in (-pi, pi]
     beam_angles_deg: np.ndarray | None = None   # float32 [M]
     csi_carrier_hz: float | None = None
     snr_carrier_hz: float | None = None
@@ -99,3 +106,10 @@ class MultiBandDataset:
     splits: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = "simulated"
     attrs: dict = field(default_factory=dict)
+
+
+def wrap_heading(radians) -> np.ndarray:
+    """Angles in radians wrapped to (-pi, pi], the range ``/pose/heading`` stores."""
+    radians = np.asarray(radians, dtype=np.float64)
+    # pi - mod(pi - a, 2 pi) lands in (-pi, pi]: +pi stays +pi and -pi becomes +pi
+    return np.pi - np.mod(np.pi - radians, 2 * np.pi)

@@ -44,7 +44,7 @@ CAPTION_REQUIRED = ("csi", "rx_valid", "class_id", "captions", "position", "posi
 CAPTION_OPTIONAL = ("gap_mask", "frames")
 MULTIBAND_REQUIRED = ("csi/t", "csi/x", "snr/t", "snr/x", "pose/t", "pose/xy",
                       "meta/subcarriers", "meta/ap_position", "meta/room")
-MULTIBAND_OPTIONAL = ("meta/beam_angles_deg",)
+MULTIBAND_OPTIONAL = ("pose/heading", "meta/beam_angles_deg")
 
 
 # --------------------------------------------------------------------------- opening
@@ -529,7 +529,11 @@ def _multiband_arrays(ds: MultiBandDataset, path) -> dict[str, np.ndarray]:
         "pose/t": np.asarray(ds.pose_t, dtype=np.float64),
         "pose/xy": np.asarray(ds.pose_xy, dtype=np.float32),
     }
-    for stream, data in (("csi", "x"), ("snr", "x"), ("pose", "xy")):
+    if ds.pose_heading is not None:
+        arrays["pose/heading"] = np.asarray(ds.pose_heading, dtype=np.float32)
+    for stream, data in (("csi", "x"), ("snr", "x"), ("pose", "xy"), ("pose", "heading")):
+        if f"{stream}/{data}" not in arrays:
+            continue
         t, x = arrays[f"{stream}/t"], arrays[f"{stream}/{data}"]
         if t.ndim != 1 or x.shape[:1] != t.shape:
             raise StoreError(path, f"/{stream}/{data}", f"has {x.shape[:1]} samples but "
@@ -540,6 +544,8 @@ def _multiband_arrays(ds: MultiBandDataset, path) -> dict[str, np.ndarray]:
         raise StoreError(path, "/snr/x", f"must be [Ns, M], got {arrays['snr/x'].shape}")
     if arrays["pose/xy"].ndim != 2 or arrays["pose/xy"].shape[1] != 2:
         raise StoreError(path, "/pose/xy", f"must be [Np, 2], got {arrays['pose/xy'].shape}")
+    if "pose/heading" in arrays and arrays["pose/heading"].ndim != 1:
+        raise StoreError(path, "/pose/heading", f"must be [Np], got {arrays['pose/heading'].shape}")
     if np.shape(ds.subcarriers) != arrays["csi/x"].shape[1:2]:
         raise StoreError(path, "/meta/subcarriers", f"expected {arrays['csi/x'].shape[1]} "
                          f"indices, got shape {np.shape(ds.subcarriers)}")
@@ -583,6 +589,7 @@ def read_multiband_store(path: str | os.PathLike) -> MultiBandDataset:
             csi_t=f["csi/t"][()], csi_x=f["csi/x"][()],
             snr_t=f["snr/t"][()], snr_x=f["snr/x"][()],
             pose_t=f["pose/t"][()], pose_xy=f["pose/xy"][()],
+            pose_heading=f["pose/heading"][()] if "pose/heading" in f else None,
             subcarriers=meta["subcarriers"][()],
             ap_position=meta["ap_position"][()],
             room=meta["room"][()],

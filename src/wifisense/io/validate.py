@@ -44,6 +44,7 @@ MULTIBAND_FIELDS = [
     ("snr/x", "float", ("Ns", "M"), True),
     ("pose/t", "float64", ("Np",), True),
     ("pose/xy", "float", ("Np", 2), True),
+    ("pose/heading", "float", ("Np",), False),
     ("meta/subcarriers", "int", ("S",), True),
     ("meta/beam_angles_deg", "float", ("M",), False),
     ("meta/ap_position", "float", (3,), True),
@@ -395,6 +396,7 @@ def _check_multiband(c: _Checker) -> None:
     for stream, data in (("csi", "x"), ("snr", "x"), ("pose", "xy")):
         c.strictly_increasing(f"{stream}/t")
         c.finite(f"{stream}/{data}")
+    c.finite("pose/heading")
     c.finite("meta/ap_position", allow_nan=True)
     c.room()
     c.splits("Np", "pose sample indices")
