@@ -205,6 +205,21 @@ def test_multiband_keeps_the_heading_column_wrapped(tmp_path):
     np.testing.assert_array_equal(read_multiband_store(out).pose_heading, ds.pose_heading)
 
 
+def test_multiband_carries_missing_beam_sectors_as_nan(tmp_path):
+    from wifisense.io.logs import write_positions_csv
+
+    # sweep 0.2 has no beam at all: dropped and counted; the other gaps stay missing (NaN)
+    (tmp_path / "snr.csv").write_text("t,b0,b1\n0.0,10,\n0.1,nan,7\n0.2,,\n0.3,11,8\n")
+    write_positions_csv(tmp_path / "pos.csv", np.arange(4) * 0.1, np.ones((4, 2)))
+    out = tmp_path / "track.h5"
+    assert run_cli(["ingest", "multiband", "--csi", str(INTEL_A), "--snr", str(tmp_path / "snr.csv"),
+                    "--positions", str(tmp_path / "pos.csv"), "--out", str(out)]) == 0
+    assert validate_store(out) == []
+    ds = read_multiband_store(out)
+    np.testing.assert_array_equal(ds.snr_x, [[10, np.nan], [np.nan, 7], [11, 8]])
+    assert (ds.attrs["ingest"]["snr_missing_cells"], ds.attrs["ingest"]["snr_dropped_rows"]) == (2, 1)
+
+
 def test_failed_ingest_leaves_the_store_unchanged(tmp_path):
     out = tmp_path / "c.h5"
     ingest.ingest_caption_clips([ingest.ClipSpec(three_receivers(), ["first"])], out,

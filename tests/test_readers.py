@@ -372,7 +372,11 @@ def test_positions_csv_round_trip_and_column_order(tmp_path):
 @pytest.mark.parametrize("body,match", [
     ("t,b0,b1\n0.0,1,2\n0.1,3\n", r"line 3: 2 values"),
     ("t,b0,b1\n0.0,1,2\n0.1,abc,2\n", r"line 3, column 'b0': 'abc' is not a number"),
-    ("t,b0,b1\n0.0,1,2\n0.1,nan,2\n", r"line 3, column 'b0': non-finite"),
+    ("t,b0,b1\n0.0,1,2\n0.1,inf,2\n", r"line 3, column 'b0': non-finite value 'inf'"),
+    ("t,b0,b1\n0.0,1,2\n0.1,,-Infinity\n", r"line 3, column 'b1': non-finite value '-Infinity'"),
+    ("t,b0,b1\n0.0,1,2\nnan,1,2\n", r"line 3, column 't': non-finite value 'nan'"),
+    ("t,b0,b1\n0.0,1,2\n,1,2\n", r"line 3, column 't': '' is not a number"),
+    ("t,b0,b1\n0.0,,nan\n0.1,NaN,\n", r"every one of the 2 rows has all beams missing"),
     ("t,b0,b1\n0.0,1,2\n0.2,1,2\n0.1,1,2\n", r"line 4, column 't'.*strictly increasing"),
     ("t,b0,b1\n0.0,1,2\n0.0,1,2\n", r"line 3, column 't'"),
     ("", r"empty"),

@@ -391,6 +391,10 @@ def multiband_from_captures(csi_path: str | os.PathLike, snr_path: str | os.Path
 
     recording = read_csi(csi_path, format=format, **(hints or {}))
     snr = read_beam_snr_csv(snr_path)
+    if snr.missing_cells or snr.dropped_rows:
+        log.info("%s: %d beam-sector readings missing (%.1f %% of the kept sweeps; NaN in the store), "
+                 "%d sweeps with every beam missing dropped", snr_path, snr.missing_cells,
+                 100 * snr.missing_fraction, snr.dropped_rows)
     poses = read_positions_csv(positions_path)
     csi_t, csi_x = _strictly_increasing(recording.timestamps, recording.csi, "CSI", csi_path)
     snr_t = snr.t + snr_offset_s
@@ -419,7 +423,9 @@ def multiband_from_captures(csi_path: str | os.PathLike, snr_path: str | os.Path
                "ingest": {"csi": str(csi_path), "snr": str(snr_path),
                           "positions": str(positions_path),
                           "csi_format": recording.source.get("format"),
-                          "snr_offset_s": snr_offset_s, "positions_offset_s": positions_offset_s}},
+                          "snr_offset_s": snr_offset_s, "positions_offset_s": positions_offset_s,
+                          "snr_missing_cells": snr.missing_cells,
+                          "snr_dropped_rows": snr.dropped_rows}},
     )
 
 

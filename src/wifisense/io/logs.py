@@ -4,6 +4,10 @@ Beam SNR (60 GHz): a header line, then one row per measurement::
 
     t,beam_0,beam_1,...        first column: timestamp in seconds; one column per beam pattern
     0.000,12.5,3.1,...
+    0.102,,nan,...             a beam sector missing from a sweep: an empty cell or nan
+
+A missing sector is read as NaN (a missing value, never an observed reading); a sweep with
+every sector missing carries nothing and is dropped (``BeamSNRLog.dropped_rows`` counts them).
 
 Positions: a header naming ``t`` (or ``time``/``timestamp``), ``x`` and ``y`` in any order,
 optionally ``heading`` (radians, counter-clockwise from +x); other columns are ignored::
@@ -12,7 +16,7 @@ optionally ``heading`` (radians, counter-clockwise from +x); other columns are i
     0.0,1.20,3.40,1.571
 
 Lines starting with ``#`` and blank lines are skipped. Timestamps must be finite and
-strictly increasing; every value must be a finite number.
+strictly increasing; every other value must be a finite number, except a missing beam sector.
 """
 
 from __future__ import annotations
@@ -36,11 +40,18 @@ HEADING_COLUMN_NAMES = ("heading", "heading_rad")
 
 @dataclass
 class BeamSNRLog:
-    """60 GHz beam SNR measurements: ``snr[i, m]`` is beam pattern ``m`` at time ``t[i]``."""
+    """60 GHz beam SNR measurements: ``snr[i, m]`` is beam pattern ``m`` at time ``t[i]`` (NaN: missing)."""
 
     t: np.ndarray                   # float64 [N] seconds
-    snr: np.ndarray                 # float32 [N, M] dB
+    snr: np.ndarray                 # float32 [N, M] dB, NaN where the sector was missing
     beam_names: list[str] = field(default_factory=list)   # [M]
+    missing_cells: int = 0          # NaN entries of ``snr`` (missing sectors of the kept sweeps)
+    dropped_rows: int = 0           # sweeps of the file with every sector missing (not in ``t``)
+
+    @property
+    def missing_fraction(self) -> float:
+        """Share of the kept sweeps' sector readings that are missing."""
+        return self.missing_cells / self.snr.size if self.snr.size else 0.0
 
 
 @dataclass
@@ -84,34 +95,43 @@ def _read_table(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     return header, rows, line_numbers
 
 
-def _parse_numbers(path: Path, header: list[str], rows: list[list[str]],
-                   line_numbers: list[int]) -> np.ndarray:
-    """float64 [N, C] from string cells, naming the line and column of the first bad cell."""
+def _parse_numbers(path: Path, header: list[str], rows: list[list[str]], line_numbers: list[int],
+                   missing_ok: np.ndarray | None = None) -> np.ndarray:
+    """float64 [N, C] from string cells, naming the line and column of the first bad cell.
+
+    ``missing_ok`` (bool [C]) marks the columns where an empty cell or ``nan`` is a missing
+    value (read as NaN); everywhere else every cell must be a finite number.
+    """
     width = len(header)
     for cells, line_no in zip(rows, line_numbers):
         if len(cells) != width:
             raise CaptureError(path, f"line {line_no}: {len(cells)} values, but the header has "
                                      f"{width} columns ({', '.join(header)})")
+    missing_ok = np.zeros(width, bool) if missing_ok is None else np.asarray(missing_ok, bool)
+    cells = np.array(rows, dtype=str).reshape(len(rows), width)
+    cells[(cells == "") & missing_ok] = "nan"
     try:
-        values = np.array(rows, dtype=np.float64)  # vectorised fast path for clean files
+        values = cells.astype(np.float64)  # vectorised fast path for clean files
     except ValueError:
         values = None
-    if values is None or not np.isfinite(values).all():
-        _raise_first_bad_cell(path, header, rows, line_numbers)
+    if values is None or not (np.isfinite(values) | (np.isnan(values) & missing_ok)).all():
+        _raise_first_bad_cell(path, header, rows, line_numbers, missing_ok)
     return values
 
 
 def _raise_first_bad_cell(path: Path, header: list[str], rows: list[list[str]],
-                          line_numbers: list[int]) -> None:
+                          line_numbers: list[int], missing_ok: np.ndarray) -> None:
     # Only runs when the fast path failed, to say exactly where.
     for cells, line_no in zip(rows, line_numbers):
-        for column, cell in zip(header, cells):
+        for column, cell, may_miss in zip(header, cells, missing_ok):
+            if may_miss and cell == "":
+                continue
             try:
                 value = float(cell)
             except ValueError:
                 raise CaptureError(path, f"line {line_no}, column {column!r}: {cell!r} is not a "
                                          "number") from None
-            if not np.isfinite(value):
+            if not (np.isfinite(value) or (may_miss and np.isnan(value))):
                 raise CaptureError(path, f"line {line_no}, column {column!r}: non-finite value "
                                          f"{cell!r}")
     raise CaptureError(path, "could not parse the values")  # pragma: no cover
@@ -141,10 +161,16 @@ def read_beam_snr_csv(path: str | os.PathLike) -> BeamSNRLog:
     if len(set(beam_names)) != len(beam_names):
         dup = next(n for n in beam_names if beam_names.count(n) > 1)
         raise CaptureError(path, f"header names beam {dup!r} more than once")
-    values = _parse_numbers(path, header, rows, line_numbers)
+    # every column but the timestamp may hold a missing sector
+    values = _parse_numbers(path, header, rows, line_numbers, missing_ok=np.arange(len(header)) > 0)
     t = values[:, 0]
     _check_increasing(path, t, line_numbers, header[0])
-    return BeamSNRLog(t=t, snr=values[:, 1:].astype(np.float32), beam_names=list(beam_names))
+    snr = values[:, 1:].astype(np.float32)
+    empty = np.isnan(snr).all(axis=1)
+    if empty.all():
+        raise CaptureError(path, f"every one of the {len(t)} rows has all beams missing (empty or nan)")
+    return BeamSNRLog(t=t[~empty], snr=snr[~empty], beam_names=list(beam_names),
+                      missing_cells=int(np.isnan(snr[~empty]).sum()), dropped_rows=int(empty.sum()))
 
 
 def _find_column(path: Path, header: list[str], names: tuple[str, ...], what: str,

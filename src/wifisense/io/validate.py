@@ -1,7 +1,8 @@
 """Checking a store against the schema (``validate_store``) and the ``wifisense validate`` command.
 
 Every check reads its field block by block along axis 0, so a multi-gigabyte store is
-validated without loading it whole. Each problem names the exact HDF5 field path
+validated without loading it whole. Values must be finite, except NaN where the schema gives
+it a meaning (an unknown position, a beam sector missing from a sweep in ``/snr/x``). Each problem names the exact HDF5 field path
 (``/snr/t``, ``/splits/test``) and at most one problem is reported per check and field,
 with counts and the first offending index rather than one line per bad value.
 """
@@ -204,6 +205,32 @@ class _Checker:
             detail = "" if allow_nan else f" ({nan} NaN, {count - nan} inf)"
             self.add(f"/{name}", f"{count} {what} values{detail}, first at index {_index_text(first)}")
 
+    def missing_sectors(self, name: str) -> None:
+        """NaN marks a missing beam sector; a beam never observed or a sweep with no beam is a problem."""
+        ds = self.ds(name)
+        if ds is None or ds.shape[0] == 0:
+            return
+        observed = np.zeros(ds.shape[1], np.int64)     # sweeps in which each beam has a value
+        empty = 0
+        first = None
+        for start, block in _blocks(ds):
+            present = ~np.isnan(block)
+            observed += present.sum(axis=0)
+            no_beam = ~present.any(axis=1)
+            if no_beam.any():
+                empty += int(no_beam.sum())
+                if first is None:
+                    first = start + int(np.argmax(no_beam))
+        never = np.flatnonzero(observed == 0)
+        if never.size:
+            which = (f"beam column {int(never[0])} is" if never.size == 1
+                     else f"beam columns {_index_text(never)} are")
+            self.add(f"/{name}", f"{which} missing (NaN) in every one of the {ds.shape[0]} sweeps; "
+                     "a beam that is never measured carries nothing (drop the column)")
+        if empty:
+            self.add(f"/{name}", f"{empty} sweeps have every beam missing (all NaN), first at index "
+                     f"{first}; drop those sweeps")
+
     def strictly_increasing(self, name: str) -> None:
         ds = self.ds(name)
         if ds is None:
@@ -395,7 +422,9 @@ def _check_multiband(c: _Checker) -> None:
     c.check_fields(MULTIBAND_FIELDS)
     for stream, data in (("csi", "x"), ("snr", "x"), ("pose", "xy")):
         c.strictly_increasing(f"{stream}/t")
-        c.finite(f"{stream}/{data}")
+        # NaN in /snr/x is a beam sector missing from a sweep (a missing value), not an error
+        c.finite(f"{stream}/{data}", allow_nan=stream == "snr")
+    c.missing_sectors("snr/x")
     c.finite("pose/heading")
     c.finite("meta/ap_position", allow_nan=True)
     c.room()
