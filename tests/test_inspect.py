@@ -254,3 +254,32 @@ def test_console_script_end_to_end(tmp_path):
     assert proc.returncode == 2
     assert "CSI shape     [13, 64, 1, 1]" in proc.stdout
     assert proc.stderr.strip().count("\n") == 0 and str(bad) in proc.stderr
+
+
+def test_inspect_reports_missing_beam_sectors(tmp_path, capsys):
+    import h5py
+
+    snr_csv = tmp_path / "snr.csv"
+    # 3 of the 12 readings of the kept sweeps are missing; the sweep at 0.2 has no beam at all
+    snr_csv.write_text("t,b0,b1,b2\n0.0,10.5,,3\n0.1,nan,7,2\n0.2,,NaN,\n0.3,11,8,NaN\n0.4,12,9,4\n")
+    store = tmp_path / "mb.h5"
+    _write_multiband_like(store)
+    with h5py.File(store, "a") as f:
+        snr = f["snr/x"][()]
+        snr[::4, 2] = np.nan                                   # 15 of the 480 readings
+        f["snr/x"][...] = snr
+    code, out, err = run_inspect([str(snr_csv), str(store), "--plot", str(tmp_path / "m.png")], capsys)
+    assert code == 0, err
+    csv_block, store_block = out.split("== ")[1:]
+    assert re.search(r"SNR range\s+2\.00 \.\. 12\.00 dB", csv_block)
+    assert re.search(r"missing SNR\s+3 of 12 beam-sector readings \(25\.0 %\); 1 sweeps with every beam "
+                     r"missing dropped", csv_block)
+    assert re.search(r"non-finite\s+0$", csv_block, flags=re.M)
+    assert re.search(r"/snr/x\s+float32\s+\[60, 8\]\s+non-finite 0, missing 15", store_block)
+    assert re.search(r"missing SNR\s+15 of 480 beam-sector readings \(3\.1 %\)", store_block)
+    assert re.search(r"non-finite\s+0$", store_block.strip())
+    assert (tmp_path / "m-snr.png").stat().st_size > 5_000
+    code, out, _ = run_inspect([str(snr_csv), str(store), "--json"], capsys)
+    summaries = json.loads(out)
+    assert [s["missing"]["fraction"] for s in summaries] == [pytest.approx(0.25), pytest.approx(15 / 480)]
+    assert summaries[0]["dropped_rows"] == 1

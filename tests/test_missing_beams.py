@@ -1,8 +1,6 @@
 """A 60 GHz beam sector missing from a sweep is a missing value (NaN in ``/snr/x``): the beam-SNR
 CSV reader, the store round trip, the validator and ``wifisense inspect``."""
 
-import json
-
 import h5py
 import numpy as np
 import pytest

@@ -392,8 +392,8 @@ def multiband_from_captures(csi_path: str | os.PathLike, snr_path: str | os.Path
     recording = read_csi(csi_path, format=format, **(hints or {}))
     snr = read_beam_snr_csv(snr_path)
     if snr.missing_cells or snr.dropped_rows:
-        log.info("%s: %d beam-sector readings missing (%.1f %% of the kept sweeps; NaN in the store), "
-                 "%d sweeps with every beam missing dropped", snr_path, snr.missing_cells,
+        log.info("%s: %d beam-sector readings missing (%.1f %% of the kept sweeps; NaN in the "
+                 "store), %d sweeps with every beam missing dropped", snr_path, snr.missing_cells,
                  100 * snr.missing_fraction, snr.dropped_rows)
     poses = read_positions_csv(positions_path)
     csi_t, csi_x = _strictly_increasing(recording.timestamps, recording.csi, "CSI", csi_path)
@@ -413,7 +413,8 @@ def multiband_from_captures(csi_path: str | os.PathLike, snr_path: str | os.Path
     return MultiBandDataset(
         csi_t=csi_t - origin, csi_x=csi_x, snr_t=snr_t - origin, snr_x=snr.snr,
         pose_t=pose_t - origin, pose_xy=poses.xy.astype(np.float32),
-        pose_heading=None if poses.heading is None else wrap_heading(poses.heading).astype(np.float32),
+        pose_heading=(None if poses.heading is None
+                      else wrap_heading(poses.heading).astype(np.float32)),
         subcarriers=np.asarray(recording.subcarriers, np.int32),
         ap_position=np.asarray(ap_position, np.float32), room=np.asarray(room, np.float32),
         beam_angles_deg=None if beam_angles_deg is None else np.asarray(beam_angles_deg, np.float32),

@@ -23,6 +23,9 @@ NONFINITE_BLOCK_BYTES = 32 * 2**20
 PLOT_MAX_COLUMNS = 4000       # time columns drawn per heatmap (strided beyond that)
 PLOT_MAX_PANELS = 4           # receive antennas / receivers drawn
 STORE_PLOT_SECONDS = 10.0     # how much of a continuous CSI stream a store plot shows
+# Datasets where NaN is a missing value by the schema (a beam sector missing from a sweep):
+# counted as missing, not as non-finite.
+MISSING_VALUE_FIELDS = ("/snr/x",)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -115,8 +118,10 @@ def summarise_file(path: str | Path, fmt: str = "auto", **hints) -> dict:
         log = read_beam_snr_csv(path)
         return {**_time_summary(path, "beam_snr_csv", log.t), "beams": len(log.beam_names),
                 "beam_names": log.beam_names, "shape": list(log.snr.shape),
-                "snr_db_range": [float(log.snr.min()), float(log.snr.max())],
-                "non_finite": int((~np.isfinite(log.snr)).sum())}
+                "snr_db_range": [float(np.nanmin(log.snr)), float(np.nanmax(log.snr))],
+                "missing": _missing_summary(log.missing_cells, log.snr.size),
+                "dropped_rows": log.dropped_rows,
+                "non_finite": int(np.isinf(log.snr).sum())}
     if kind == "positions_csv":
         from wifisense.io.logs import read_positions_csv
         log = read_positions_csv(path)
@@ -145,6 +150,12 @@ def summarise_file(path: str | Path, fmt: str = "auto", **hints) -> dict:
     return summary
 
 
+def _missing_summary(count: int, total: int) -> dict:
+    """How many of ``total`` beam-sector readings are missing, and which share."""
+    return {"count": int(count), "total": int(total),
+            "fraction": float(count / total) if total else 0.0}
+
+
 def _time_summary(path, fmt: str, t: np.ndarray) -> dict:
     n = int(t.size)
     duration = float(t[-1] - t[0]) if n > 1 else 0.0
@@ -167,8 +178,13 @@ def summarise_store(path: str | Path) -> dict:
 
         def visit(name, obj):
             if isinstance(obj, h5py.Dataset):
-                datasets.append({"path": "/" + name, "shape": list(obj.shape),
-                                 "dtype": _dtype_name(obj), "non_finite": _count_nonfinite(obj)})
+                nan, inf = _count_nan_inf(obj)
+                entry = {"path": "/" + name, "shape": list(obj.shape), "dtype": _dtype_name(obj)}
+                if entry["path"] in MISSING_VALUE_FIELDS:
+                    entry.update(non_finite=inf, missing=_missing_summary(nan, obj.size))
+                else:
+                    entry["non_finite"] = nan + inf
+                datasets.append(entry)
 
         try:
             f.visititems(visit)
@@ -183,9 +199,13 @@ def summarise_store(path: str | Path) -> dict:
                 streams[group] = {k: v for k, v in _time_summary(path, group, t).items()
                                   if k in ("packets", "duration_s", "rate_hz")}
         attrs = {k: _jsonable(v) for k, v in f.attrs.items()}
-    return {"path": str(path), "kind": "hdf5", "format": "hdf5", "attrs": attrs,
-            "datasets": datasets, "splits": splits, "streams": streams,
-            "non_finite": int(sum(d["non_finite"] for d in datasets))}
+    summary = {"path": str(path), "kind": "hdf5", "format": "hdf5", "attrs": attrs,
+               "datasets": datasets, "splits": splits, "streams": streams,
+               "non_finite": int(sum(d["non_finite"] for d in datasets))}
+    missing = [d["missing"] for d in datasets if "missing" in d]
+    if missing:
+        summary["missing"] = missing[0]    # one field (/snr/x) holds missing values
+    return summary
 
 
 def _dtype_name(ds) -> str:
@@ -198,14 +218,21 @@ def _dtype_name(ds) -> str:
     return str(ds.dtype)
 
 
-def _count_nonfinite(ds) -> int:
+def _count_nan_inf(ds) -> tuple[int, int]:
+    """(NaN, inf) entry counts of a float or complex dataset (complex: NaN if either part is)."""
     if ds.dtype.kind not in "fc" or ds.size == 0:
-        return 0
-    if ds.ndim == 0:
-        return int(not np.isfinite(ds[()]))
-    row_bytes = max(1, ds.dtype.itemsize * (ds.size // max(ds.shape[0], 1)))
-    block = max(1, NONFINITE_BLOCK_BYTES // row_bytes)
-    return int(sum((~np.isfinite(ds[i:i + block])).sum() for i in range(0, ds.shape[0], block)))
+        return 0, 0
+    blocks = [np.asarray(ds[()])] if ds.ndim == 0 else None
+    if blocks is None:
+        row_bytes = max(1, ds.dtype.itemsize * (ds.size // max(ds.shape[0], 1)))
+        step = max(1, NONFINITE_BLOCK_BYTES // row_bytes)
+        blocks = (ds[i:i + step] for i in range(0, ds.shape[0], step))
+    nan = inf = 0
+    for block in blocks:
+        is_nan = np.isnan(block)
+        nan += int(is_nan.sum())
+        inf += int((~np.isfinite(block) & ~is_nan).sum())
+    return nan, inf
 
 
 def _jsonable(value):
@@ -235,10 +262,13 @@ def format_summary(s: dict) -> str:
         row("datasets", len(s["datasets"]))
         width = max((len(d["path"]) for d in s["datasets"]), default=0)
         for d in s["datasets"]:
+            missing = f", missing {d['missing']['count']}" if "missing" in d else ""
             lines.append(f"    {d['path']:<{width}}  {d['dtype']:<10} {d['shape']}  "
-                         f"non-finite {d['non_finite']}")
+                         f"non-finite {d['non_finite']}{missing}")
         if s["splits"]:
             row("splits", ", ".join(f"{k} {v}" for k, v in s["splits"].items()))
+        if "missing" in s:
+            row("missing SNR", _missing_text(s["missing"]))
         row("non-finite", s["non_finite"])
         return "\n".join(lines)
 
@@ -268,6 +298,9 @@ def format_summary(s: dict) -> str:
         row("SNR shape", f"{s['shape']} (T, beams)")
         row("beams", ", ".join(s["beam_names"]))
         row("SNR range", f"{s['snr_db_range'][0]:.2f} .. {s['snr_db_range'][1]:.2f} dB")
+        dropped = s["dropped_rows"]
+        row("missing SNR", _missing_text(s["missing"])
+            + (f"; {dropped} sweeps with every beam missing dropped" if dropped else ""))
     elif s["kind"] == "positions_csv":
         row("xy shape", f"{s['shape']}")
         row("x range", f"{s['x_range_m'][0]:.3f} .. {s['x_range_m'][1]:.3f} m")
@@ -276,6 +309,10 @@ def format_summary(s: dict) -> str:
     if "plot" in s:
         row("plot", s["plot"])
     return "\n".join(lines)
+
+
+def _missing_text(m: dict) -> str:
+    return f"{m['count']} of {m['total']} beam-sector readings ({100 * m['fraction']:.1f} %)"
 
 
 def _span(r) -> str:

@@ -40,7 +40,7 @@ HEADING_COLUMN_NAMES = ("heading", "heading_rad")
 
 @dataclass
 class BeamSNRLog:
-    """60 GHz beam SNR measurements: ``snr[i, m]`` is beam pattern ``m`` at time ``t[i]`` (NaN: missing)."""
+    """60 GHz beam SNR: ``snr[i, m]`` is beam pattern ``m`` at time ``t[i]`` (NaN: missing)."""
 
     t: np.ndarray                   # float64 [N] seconds
     snr: np.ndarray                 # float32 [N, M] dB, NaN where the sector was missing
@@ -56,11 +56,11 @@ class BeamSNRLog:
 
 @dataclass
 class PositionLog:
-    """Ground-truth 2-D positions ``xy[i]`` (metres) at times ``t[i]`` (seconds), and the heading if logged."""
+    """Ground-truth 2-D positions ``xy[i]`` (metres) at times ``t[i]`` (seconds), heading if logged."""
 
     t: np.ndarray                   # float64 [N]
     xy: np.ndarray                  # float64 [N, 2]
-    heading: np.ndarray | None = None   # float64 [N] radians as logged (not wrapped); None: no column
+    heading: np.ndarray | None = None   # float64 [N] radians as logged (not wrapped), or None
 
 
 # ------------------------------------------------------------------------- reading
@@ -168,7 +168,8 @@ def read_beam_snr_csv(path: str | os.PathLike) -> BeamSNRLog:
     snr = values[:, 1:].astype(np.float32)
     empty = np.isnan(snr).all(axis=1)
     if empty.all():
-        raise CaptureError(path, f"every one of the {len(t)} rows has all beams missing (empty or nan)")
+        raise CaptureError(path, f"every one of the {len(t)} rows has all beams missing "
+                                 "(empty or nan)")
     return BeamSNRLog(t=t[~empty], snr=snr[~empty], beam_names=list(beam_names),
                       missing_cells=int(np.isnan(snr[~empty]).sum()), dropped_rows=int(empty.sum()))
 
@@ -264,6 +265,7 @@ def write_positions_csv(path: str | os.PathLike, t: np.ndarray, xy: np.ndarray,
     if heading is not None:
         heading = np.asarray(heading, dtype=np.float64)
         if heading.shape != t.shape:
-            raise ValueError(f"heading must be [N] with N = len(t) = {t.shape[0]}, got {heading.shape}")
+            raise ValueError(f"heading must be [N] with N = len(t) = {t.shape[0]}, "
+                             f"got {heading.shape}")
         header, columns = header + ["heading"], columns + [heading]
     atomic_write_text(path, _format_table(header, columns, ["%.17g"] * len(header)))

@@ -32,21 +32,21 @@ at load time::
     /csi/t            float64   [Nc]              seconds, strictly increasing
     /csi/x            complex64 [Nc, S, Nrx, Ntx] 5 GHz CSI
     /snr/t            float64   [Ns]
-    /snr/x            float32   [Ns, M]           60 GHz beam SNR in dB, one column per beam pattern;
+    /snr/x            float32   [Ns, M]           60 GHz beam SNR in dB, one column per beam;
                                                   NaN = that beam sector was missing from the sweep
                                                   (a missing value, never an observed reading)
     /pose/t           float64   [Np]
     /pose/xy          float32   [Np, 2]           ground-truth position in metres
     /pose/heading     float32   [Np]              robot heading in radians, counter-clockwise from
-                                                  +x, wrapped to (-pi, pi] (optional: unknown)
+                                                  +x, wrapped to (-pi, pi] (absent: unknown)
     /meta/subcarriers int32     [S]
     /meta/beam_angles_deg float32 [M]             beam pattern steering angles (optional)
     /meta/ap_position float32   [3]
     /meta/room        float32   [4]               x0, y0, x1, y1 in metres
     /meta             attrs: csi_carrier_hz, snr_carrier_hz, csi_bandwidth_mhz, source
     /splits/<name>    int64     [n]               optional, indices into pose samples
-    (every value is finite except the NaN of a missing beam sector in /snr/x; /pose/heading and
-    /meta/beam_angles_deg are the only optional datasets)
+    (NaN only where it means unknown: a missing beam sector in /snr/x, an unknown
+    /meta/ap_position; /pose/heading and /meta/beam_angles_deg are the only optional datasets)
 """
 
 from __future__ import annotations

@@ -2,9 +2,10 @@
 
 Every check reads its field block by block along axis 0, so a multi-gigabyte store is
 validated without loading it whole. Values must be finite, except NaN where the schema gives
-it a meaning (an unknown position, a beam sector missing from a sweep in ``/snr/x``). Each problem names the exact HDF5 field path
-(``/snr/t``, ``/splits/test``) and at most one problem is reported per check and field,
-with counts and the first offending index rather than one line per bad value.
+it a meaning (an unknown position, a beam sector missing from a sweep in ``/snr/x``). Each
+problem names the exact HDF5 field path (``/snr/t``, ``/splits/test``) and at most one problem
+is reported per check and field, with counts and the first offending index rather than one
+line per bad value.
 """
 
 from __future__ import annotations
@@ -206,7 +207,8 @@ class _Checker:
             self.add(f"/{name}", f"{count} {what} values{detail}, first at index {_index_text(first)}")
 
     def missing_sectors(self, name: str) -> None:
-        """NaN marks a missing beam sector; a beam never observed or a sweep with no beam is a problem."""
+        """NaN marks a missing beam sector; a beam never observed or a sweep without any beam
+        is a problem (it carries nothing)."""
         ds = self.ds(name)
         if ds is None or ds.shape[0] == 0:
             return
