@@ -112,3 +112,19 @@ def merge_dotted(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, A
         else:
             node[leaf] = value
     return merged
+
+
+def fields_help(cfg: Any, width: int = 100) -> str:
+    """Every field of dataclass ``cfg`` as ``name=value`` (its current value), wrapped into
+    lines for an ``--help`` epilog, so each knob ``--set`` accepts is listed with its default."""
+    import textwrap
+
+    items = [f"{f.name}={_show(getattr(cfg, f.name))}" for f in dataclasses.fields(cfg)]
+    return "\n".join(textwrap.wrap("  ".join(items), width, break_long_words=False,
+                                    break_on_hyphens=False))
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(_show(v) for v in value)
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -36,6 +36,11 @@ INTEL5300_SUBCARRIERS_20MHZ = _INTEL5300_20.astype(np.int32)
 # 802.11n HT20 data + pilot subcarriers (-28..28 without DC): 56 tones.
 HT20_SUBCARRIERS = np.array([k for k in range(-28, 29) if k != 0], dtype=np.int32)
 
+# 802.11ac VHT80 channel state reported with grouping Ng = 4 (as a compressed beamforming
+# report or a CSI tool that decimates): -122, -120, -116, ..., -4, -2, 2, 4, ..., 120, 122.
+VHT80_NG4_SUBCARRIERS = np.array(sorted({-122, -2, 2, 122} | set(range(-120, -3, 4))
+                                        | set(range(4, 121, 4))), dtype=np.int32)
+
 # Bound on complex elements of one [t, P, S, Nrx, Ntx] block, to keep memory ~100 MB.
 _MAX_BLOCK_ELEMENTS = 4_000_000
 

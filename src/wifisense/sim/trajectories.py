@@ -18,6 +18,7 @@ stores them. A run is fully determined by its config and seed.
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import os
 import time
@@ -26,13 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 
 from wifisense.errors import ConfigError
-from wifisense.overrides import apply_overrides
-from wifisense.io.schema import MultiBandDataset
+from wifisense.overrides import apply_overrides, fields_help
+from wifisense.io.schema import MultiBandDataset, wrap_heading
 from wifisense.sim import beams, channel
 
 SUBCARRIER_SETS = {
     "intel5300": channel.INTEL5300_SUBCARRIERS_20MHZ,   # 30 grouped tones
     "ht20": channel.HT20_SUBCARRIERS,                   # 56 tones
+    "vht80_ng4": channel.VHT80_NG4_SUBCARRIERS,         # 64 grouped tones over 80 MHz
 }
 
 
@@ -60,10 +62,10 @@ class TrajectoryConfig:
     max_lateral_accel_mps2: float = 0.5     # slows the robot in turns
     speed_smoothing_m: float = 0.6          # speed changes spread over this distance
     robot_height_m: float = 0.3
-    # 5 GHz CSI
-    csi_carrier_hz: float = 5.32e9          # channel 64
-    csi_bandwidth_mhz: float = 20.0
-    csi_subcarriers: str = "intel5300"      # one of SUBCARRIER_SETS
+    # 5 GHz CSI (default: like the paper's ASUS RT-AC86U, 80 MHz, 4 receive chains)
+    csi_carrier_hz: float = 5.21e9          # channel 42 (80 MHz)
+    csi_bandwidth_mhz: float = 80.0
+    csi_subcarriers: str = "vht80_ng4"      # one of SUBCARRIER_SETS
     csi_num_rx: int = 4
     csi_rate_hz: float = 30.0
     csi_timestamp_jitter_s: float = 3e-3
@@ -72,18 +74,52 @@ class TrajectoryConfig:
     csi_cfo: bool = True
     csi_sto_slope_std: float = 0.05
     csi_agc_jitter_db: float = 0.5
-    # 60 GHz beam SNR
-    num_beams: int = 36
-    beam_sector_deg: tuple[float, float] = (-52.5, 52.5)
-    beam_num_elements: int = 16
-    beam_phase_bits: int = 2
+    csi_chain_phase: bool = True            # a fixed random phase per receive chain
+    csi_drift_phase_rad: float = 0.3        # slow per-chain phase drift (std), thermal
+    csi_drift_gain_db: float = 0.5          # slow per-chain gain drift (std)
+    csi_drift_correlation_s: float = 60.0
+    num_people: int = 1                     # people walking in the room (moving scatterers)
+    person_speed_mps: tuple[float, float] = (0.3, 1.0)
+    person_rcs_m2: tuple[float, float] = (0.5, 1.5)
+    person_pause_s: tuple[float, float] = (0.0, 10.0)   # standing still between walks
+    # 60 GHz beam SNR (802.11ad sector sweep); see wifisense.sim.beams
+    beam_sweep_side: str = "client"         # "client": the router on the robot sweeps and the AP
+    #                                         receives quasi-omni; "ap": the AP sweeps
+    beam_codebook: str = "talon-like"       # "talon-like", "ula", or a folder of measured
+    #                                         pattern CSVs (pan_rad,snr_mean,snr_low,snr_high)
+    beam_codebook_seed: int = 0             # which talon-like device
+    num_beams: int = 36                     # sectors of talon-like / ula (a folder sets its own)
+    beam_peak_gain_dbi: float = 15.0        # strongest sector's peak gain
+    beam_omni_gain_dbi: float = 0.0         # median gain of the quasi-omni pattern
+    beam_mount_deg: float = 0.0             # client boresight relative to the robot's heading
+    beam_sector_deg: tuple[float, float] = (-52.5, 52.5)   # ula only: steering range
+    beam_num_elements: int = 16             # ula only
+    beam_phase_bits: int = 2                # ula only: phase-shifter resolution
     snr_rate_hz: float = 4.0
     snr_timestamp_jitter_s: float = 0.02
     snr_packet_loss: float = 0.02
     snr_gap_rate_hz: float = 0.08           # contention gaps per second (Poisson)
     snr_gap_s: tuple[float, float] = (0.5, 2.0)
+    snr_carrier_hz: float = 60.48e9
+    snr_tx_power_dbm: float = 10.0
+    snr_bandwidth_hz: float = 1.76e9
+    snr_noise_figure_db: float = 10.0
+    snr_wall_reflection: float = 0.35
+    snr_oxygen_db_per_km: float = 15.0
+    snr_diffuse_db: float = -15.0
+    snr_fading: bool = True
+    snr_rician_k_db: float = 10.0
     snr_shadowing_std_db: float = 1.5
+    snr_shadowing_correlation_s: float = 2.0
     snr_noise_std_db: float = 0.7
+    snr_floor_db: float = -10.0             # lowest reportable SNR
+    snr_detect_db: float = -7.0             # sectors below are not decoded: missing (NaN)
+    snr_miss_prob: float = 0.02             # a decodable sector still missing from a sweep
+    snr_step_db: float = 0.25               # reporting resolution (0 = continuous)
+    snr_blockage_rate_hz: float = 0.0       # people crossing the 60 GHz line of sight
+    snr_blockage_s: tuple[float, float] = (0.5, 2.0)
+    snr_blockage_db: float = 25.0
+    snr_blockage_ramp_s: float = 0.15
     # ground truth
     pose_rate_hz: float = 10.0
     # execution
@@ -100,17 +136,40 @@ class TrajectoryConfig:
         return SUBCARRIER_SETS[self.csi_subcarriers]
 
     def beam_config(self) -> beams.BeamConfig:
+        """The 60 GHz link settings (every field comes from a ``snr_*`` / ``beam_*`` field here)."""
         return beams.BeamConfig(
-            num_beams=self.num_beams, sector_deg=tuple(self.beam_sector_deg),
-            num_elements=self.beam_num_elements, phase_bits=self.beam_phase_bits,
+            sweep_side=self.beam_sweep_side, carrier_hz=self.snr_carrier_hz,
+            tx_power_dbm=self.snr_tx_power_dbm, bandwidth_hz=self.snr_bandwidth_hz,
+            noise_figure_db=self.snr_noise_figure_db, wall_reflection=self.snr_wall_reflection,
+            oxygen_db_per_km=self.snr_oxygen_db_per_km, diffuse_db=self.snr_diffuse_db,
+            fading=self.snr_fading, rician_k_db=self.snr_rician_k_db,
             shadowing_std_db=self.snr_shadowing_std_db,
-            measurement_noise_std_db=self.snr_noise_std_db)
+            shadowing_correlation_s=self.snr_shadowing_correlation_s,
+            measurement_noise_std_db=self.snr_noise_std_db, detect_db=self.snr_detect_db,
+            floor_db=self.snr_floor_db, miss_prob=self.snr_miss_prob,
+            step_db=self.snr_step_db or None, blockage_rate_hz=self.snr_blockage_rate_hz,
+            blockage_s=tuple(self.snr_blockage_s), blockage_db=self.snr_blockage_db,
+            blockage_ramp_s=self.snr_blockage_ramp_s)
+
+    def codebook(self) -> beams.SectorCodebook:
+        """The sweeping side's sector patterns and the peer's quasi-omni pattern."""
+        if self.beam_codebook == "talon-like":
+            return beams.talon_like_codebook(self.num_beams, seed=self.beam_codebook_seed,
+                                             peak_gain_dbi=self.beam_peak_gain_dbi,
+                                             omni_gain_dbi=self.beam_omni_gain_dbi)
+        if self.beam_codebook == "ula":
+            return beams.ula_codebook(self.num_beams, tuple(self.beam_sector_deg),
+                                      num_elements=self.beam_num_elements,
+                                      phase_bits=self.beam_phase_bits,
+                                      omni_gain_dbi=self.beam_omni_gain_dbi)
+        return beams.load_sector_patterns(self.beam_codebook, peak_gain_dbi=self.beam_peak_gain_dbi,
+                                          omni_gain_dbi=self.beam_omni_gain_dbi)
 
     def impairments(self) -> channel.ImpairmentConfig:
         return channel.ImpairmentConfig(
             snr_db=self.csi_snr_db, cfo=self.csi_cfo, sto_slope_std=self.csi_sto_slope_std,
-            agc_jitter_db=self.csi_agc_jitter_db, packet_loss=self.csi_packet_loss,
-            timestamp_jitter_s=self.csi_timestamp_jitter_s)
+            agc_jitter_db=self.csi_agc_jitter_db,
+            packet_loss=self.csi_packet_loss, timestamp_jitter_s=self.csi_timestamp_jitter_s)
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the first field that cannot be used."""
@@ -130,6 +189,20 @@ class TrajectoryConfig:
         need(0 <= self.csi_packet_loss < 1, "csi_packet_loss", "must be in [0, 1)")
         need(0 <= self.snr_packet_loss < 1, "snr_packet_loss", "must be in [0, 1)")
         need(0 < self.snr_gap_s[0] <= self.snr_gap_s[1], "snr_gap_s", "need 0 < min <= max")
+        need(self.beam_sweep_side in ("client", "ap"), "beam_sweep_side", "choose client or ap")
+        need(self.beam_codebook in ("talon-like", "ula") or os.path.isdir(self.beam_codebook),
+             "beam_codebook", "choose talon-like, ula, or a folder of measured pattern CSVs")
+        need(0 <= self.snr_miss_prob < 1, "snr_miss_prob", "must be in [0, 1)")
+        need(self.snr_step_db >= 0, "snr_step_db", "must be >= 0 (0 = continuous)")
+        need(self.snr_detect_db >= self.snr_floor_db, "snr_detect_db",
+             f"must be >= snr_floor_db={self.snr_floor_db} (readings are floored, then thresholded)")
+        need(self.snr_blockage_rate_hz >= 0, "snr_blockage_rate_hz", "must be >= 0")
+        need(0 < self.snr_blockage_s[0] <= self.snr_blockage_s[1], "snr_blockage_s",
+             "need 0 < min <= max")
+        need(self.num_people >= 0, "num_people", "must be >= 0")
+        need(0 < self.person_speed_mps[0] <= self.person_speed_mps[1], "person_speed_mps",
+             "need 0 < min <= max")
+        need(self.csi_drift_correlation_s > 0, "csi_drift_correlation_s", "must be positive")
         need(1 <= self.laps_per_rectangle[0] <= self.laps_per_rectangle[1],
              "laps_per_rectangle", "need 1 <= min <= max")
         room_inner = (w - 2 * self.wall_margin_m, h - 2 * self.wall_margin_m)
@@ -139,6 +212,33 @@ class TrajectoryConfig:
              "rectangle_min_m", f"does not fit the room minus margins {room_inner}")
         need(self.room.contains(np.asarray(self.ap_position_m)[None])[0], "ap_position_m",
              "must be inside the room")
+
+
+# Named settings; a preset is a set of field values applied before --set.
+TRAJECTORY_PRESETS: dict[str, dict] = {
+    # beam SNR from a commodity 802.11ad router riding on the robot (its sectors turn with
+    # it), 80 MHz 4-chain 5 GHz CSI with chain offsets, drift and a person walking around
+    "default": {},
+    # the earlier, fingerprint-like setting: an ideal 16-element ULA at the AP sweeps towards
+    # an isotropic client, so beam SNR depends on position only; no fading, diffuse power or
+    # missing sectors; 20 MHz Intel 5300 CSI in a static room without drift
+    "fingerprint": {
+        "beam_sweep_side": "ap", "beam_codebook": "ula", "snr_diffuse_db": float("-inf"),
+        "snr_fading": False, "snr_detect_db": -10.0, "snr_miss_prob": 0.0,
+        "csi_carrier_hz": 5.32e9, "csi_bandwidth_mhz": 20.0, "csi_subcarriers": "intel5300",
+        "csi_chain_phase": False, "csi_drift_phase_rad": 0.0, "csi_drift_gain_db": 0.0,
+        "num_people": 0,
+    },
+}
+
+
+def trajectory_config(preset: str = "default", overrides: list[str] | None = None) -> TrajectoryConfig:
+    """The config of a named preset with ``field=value`` overrides applied, validated."""
+    if preset not in TRAJECTORY_PRESETS:
+        raise ConfigError(f"unknown trajectory preset {preset!r}; choose one of {sorted(TRAJECTORY_PRESETS)}")
+    cfg = apply_overrides(dataclasses.replace(TrajectoryConfig(), **TRAJECTORY_PRESETS[preset]), overrides)
+    cfg.validate()
+    return cfg
 
 
 # ----------------------------------------------------------------------------- motion
@@ -229,6 +329,7 @@ class RobotPath:
     xy: np.ndarray           # [P, 2] positions on the grid
     time_s: np.ndarray       # [P] time the robot reaches each grid point
     speed_mps: np.ndarray    # [P]
+    heading_rad: np.ndarray  # [P] direction of travel (unwrapped, CCW from +x)
 
     @property
     def duration_s(self) -> float:
@@ -239,6 +340,12 @@ class RobotPath:
         s = np.interp(t, self.time_s, self.arc_m)
         return np.stack([np.interp(s, self.arc_m, self.xy[:, 0]),
                          np.interp(s, self.arc_m, self.xy[:, 1])], axis=1)
+
+    def heading(self, t: np.ndarray) -> np.ndarray:
+        """Heading ``[N]`` (radians, CCW from +x, wrapped to (-pi, pi]) at times ``t [N]``:
+        a wheeled robot faces where it drives, so its devices turn at every corner."""
+        return wrap_heading(np.interp(np.interp(t, self.time_s, self.arc_m), self.arc_m,
+                                      self.heading_rad))
 
 
 def build_robot_path(cfg: TrajectoryConfig, rng: np.random.Generator,
@@ -273,7 +380,7 @@ def build_robot_path(cfg: TrajectoryConfig, rng: np.random.Generator,
         dt = step_m / (0.5 * (speed[1:] + speed[:-1]))
         time_s = np.r_[0.0, np.cumsum(dt)]
         if time_s[-1] >= cfg.duration_s:
-            return RobotPath(arc, xy, time_s, speed)
+            return RobotPath(arc, xy, time_s, speed, heading)
         min_length *= 1.5   # corners were slower than expected: sample a longer path
 
 
@@ -322,6 +429,60 @@ def furniture(cfg: TrajectoryConfig, rng: np.random.Generator) -> channel.Scatte
     return channel.Scatterers(pos, np.sqrt(rcs) * np.exp(2j * np.pi * rng.random(k)))
 
 
+@dataclass
+class WalkingPeople:
+    """People walking between random points (random waypoint model), each one moving
+    point scatterer at torso height: ``knot_t [K, n]``, ``knot_xy [K, n, 2]``, ``amplitudes [K]``."""
+
+    knot_t: list[np.ndarray]
+    knot_xy: list[np.ndarray]
+    amplitudes: np.ndarray
+    height_m: float = 1.1
+
+    def scatterers(self, t: np.ndarray) -> channel.Scatterers | None:
+        """Their positions at times ``t [T]`` as moving scatterers ``[T, K, 3]`` (None if nobody)."""
+        if not self.knot_t:
+            return None
+        pos = np.stack([np.stack([np.interp(t, kt, kxy[:, 0]), np.interp(t, kt, kxy[:, 1]),
+                                  np.full(len(t), self.height_m)], axis=-1)
+                        for kt, kxy in zip(self.knot_t, self.knot_xy)], axis=1)
+        return channel.Scatterers(pos, self.amplitudes)
+
+
+def walking_people(cfg: TrajectoryConfig, rng: np.random.Generator) -> WalkingPeople:
+    """``cfg.num_people`` people walking in straight lines between uniform random points of
+    the room at a per-walk speed, pausing between walks; amplitudes ``sqrt(RCS)``."""
+    w, h = cfg.room_size_m
+    knot_t, knot_xy = [], []
+    for _ in range(cfg.num_people):
+        t, xy = [0.0], [rng.uniform((0.3, 0.3), (w - 0.3, h - 0.3))]
+        while t[-1] < cfg.duration_s:
+            target = rng.uniform((0.3, 0.3), (w - 0.3, h - 0.3))
+            t.append(t[-1] + float(np.linalg.norm(target - xy[-1])) / rng.uniform(*cfg.person_speed_mps))
+            xy.append(target)
+            t.append(t[-1] + rng.uniform(*cfg.person_pause_s))
+            xy.append(target)
+        knot_t.append(np.asarray(t))
+        knot_xy.append(np.asarray(xy))
+    rcs = rng.uniform(*cfg.person_rcs_m2, cfg.num_people)
+    return WalkingPeople(knot_t, knot_xy, np.sqrt(rcs) * np.exp(2j * np.pi * rng.random(cfg.num_people)))
+
+
+def chain_drift(cfg: TrajectoryConfig, times_s: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Per receive chain complex factor ``[T, Nrx]``: a fixed random phase (if ``csi_chain_phase``)
+    times a slow thermal phase and gain drift. Drawn for the whole recording at once, so a
+    recording simulated in chunks has one drift (``apply_impairments`` is called per chunk)."""
+    n_rx = cfg.csi_num_rx
+    phase = np.zeros((len(times_s), n_rx))
+    if cfg.csi_chain_phase:
+        phase += rng.uniform(0.0, 2 * np.pi, n_rx)
+    gain_db = np.zeros_like(phase)
+    for r in range(n_rx):
+        phase[:, r] += beams.smooth_noise(times_s, cfg.csi_drift_phase_rad, cfg.csi_drift_correlation_s, rng)
+        gain_db[:, r] = beams.smooth_noise(times_s, cfg.csi_drift_gain_db, cfg.csi_drift_correlation_s, rng)
+    return (10 ** (gain_db / 20) * np.exp(1j * phase)).astype(np.complex64)
+
+
 def simulate_trajectories(cfg: TrajectoryConfig | None = None, seed: int = 0,
                           progress: bool = True) -> MultiBandDataset:
     """Simulate one run: CSI, beam-SNR and pose streams of a robot driving loops."""
@@ -330,18 +491,20 @@ def simulate_trajectories(cfg: TrajectoryConfig | None = None, seed: int = 0,
     cfg = TrajectoryConfig() if cfg is None else cfg
     cfg.validate()
     # independent streams per part, so changing e.g. the SNR rate leaves the path alone
-    path_rng, scene_rng, csi_rng, snr_rng = (np.random.default_rng(s) for s in
-                                             np.random.SeedSequence(seed).spawn(4))
+    path_rng, scene_rng, csi_rng, snr_rng, people_rng, drift_rng = (
+        np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(6))
     room = cfg.room
     path = build_robot_path(cfg, path_rng)
     ap, rx = ap_geometry(cfg)
     static = furniture(cfg, scene_rng)
+    people = walking_people(cfg, people_rng)
     subcarriers = cfg.subcarriers
     freqs = channel.subcarrier_frequencies(cfg.csi_carrier_hz, subcarriers)
 
     def clean_csi(t: np.ndarray) -> np.ndarray:
         tx = np.c_[path.position(t), np.full(len(t), cfg.robot_height_m)]
-        return channel.channel_response(tx, rx, freqs, room, static_scatterers=static)
+        return channel.channel_response(tx, rx, freqs, room, scatterers=people.scatterers(t),
+                                        static_scatterers=static)
 
     # one thermal noise floor for the whole run: SNR is defined at the mean power
     probe_t = np.linspace(0.0, cfg.duration_s, 200, endpoint=False)
@@ -350,35 +513,45 @@ def simulate_trajectories(cfg: TrajectoryConfig | None = None, seed: int = 0,
 
     csi_t = channel.packet_times(cfg.duration_s, cfg.csi_rate_hz, cfg.csi_timestamp_jitter_s,
                                  cfg.csi_packet_loss, csi_rng)
+    drift = chain_drift(cfg, csi_t, drift_rng)                                   # [N, Nrx]
     csi_x = np.empty((len(csi_t), len(subcarriers), cfg.csi_num_rx, 1), dtype=np.complex64)
     bounds = np.searchsorted(csi_t, np.arange(0.0, cfg.duration_s + cfg.chunk_s, cfg.chunk_s))
     chunks = [(a, b) for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
     for a, b in tqdm(chunks, desc="simulating 5 GHz CSI", unit="chunk", disable=not progress):
-        csi_x[a:b] = channel.apply_impairments(clean_csi(csi_t[a:b]), subcarriers, impair, csi_rng)
+        h = clean_csi(csi_t[a:b]) * drift[a:b, None, :, None]
+        csi_x[a:b] = channel.apply_impairments(h, subcarriers, impair, csi_rng)
 
     snr_t = channel.packet_times(cfg.duration_s, cfg.snr_rate_hz, cfg.snr_timestamp_jitter_s,
                                  cfg.snr_packet_loss, snr_rng)
     snr_t = remove_gaps(snr_t, contention_gaps(cfg.duration_s, cfg.snr_gap_rate_hz,
                                                cfg.snr_gap_s, snr_rng))
     beam_cfg = cfg.beam_config()
-    snr_x = beams.beam_snr(ap, cfg.ap_orientation_deg, path.position(snr_t), room, beam_cfg,
-                           snr_rng, times_s=snr_t, target_height=cfg.robot_height_m)
+    codebook = cfg.codebook()
+    snr_x = beams.beam_snr(path.position(snr_t), path.heading(snr_t), ap, cfg.ap_orientation_deg,
+                           codebook, room, beam_cfg, snr_rng, times_s=snr_t,
+                           client_height=cfg.robot_height_m, mount_deg=cfg.beam_mount_deg)
+    # sector peak directions are fixed in the room only when the AP sweeps
+    peak_deg = np.degrees(codebook.azimuth_rad[np.argmax(codebook.gain_dbi, axis=1)])
+    beam_angles = (peak_deg + cfg.ap_orientation_deg).astype(np.float32) \
+        if cfg.beam_sweep_side == "ap" else None
 
     pose_t = np.arange(0.0, cfg.duration_s, 1.0 / cfg.pose_rate_hz)
     return MultiBandDataset(
         csi_t=csi_t, csi_x=csi_x, snr_t=snr_t, snr_x=snr_x,
         pose_t=pose_t, pose_xy=path.position(pose_t).astype(np.float32),
+        pose_heading=path.heading(pose_t).astype(np.float32),
         subcarriers=subcarriers.astype(np.int32), ap_position=ap.astype(np.float32),
-        room=room.bounds,
-        # absolute azimuths in room coordinates (boresight + steering angle)
-        beam_angles_deg=(beam_cfg.steering_angles_deg() + cfg.ap_orientation_deg
-                         ).astype(np.float32),
+        room=room.bounds, beam_angles_deg=beam_angles,
         csi_carrier_hz=cfg.csi_carrier_hz, snr_carrier_hz=beam_cfg.carrier_hz,
         csi_bandwidth_mhz=cfg.csi_bandwidth_mhz, source="simulated",
         attrs={"simulator": "wifisense.sim.trajectories", "seed": int(seed),
                "config": dataclasses.asdict(cfg),
                "ap_orientation_deg": cfg.ap_orientation_deg,
-               "beam_angles_frame": "azimuth in room coordinates, degrees from +x",
+               "beam_sweep_side": cfg.beam_sweep_side,
+               "beam_sectors": codebook.names,
+               "beam_angles_frame": ("sector peak azimuth in room coordinates, degrees from +x"
+                                     if beam_angles is not None else
+                                     "none: the sweeping client turns with the robot"),
                "csi_rx_positions": rx.tolist(),
                "static_scatterers": static.positions.tolist()},
     )
@@ -399,14 +572,22 @@ def add_arguments(parser) -> None:
                         help="60 GHz beam-SNR sweep rate (default 4)")
     parser.add_argument("--beams", type=int, default=None, metavar="M",
                         help="number of 60 GHz beam patterns (default 36)")
+    parser.add_argument("--preset", default="default", choices=sorted(TRAJECTORY_PRESETS),
+                        help="named setting: 'default' (a router on the robot sweeps 60 GHz "
+                        "sectors that turn with it; 80 MHz 4-chain CSI) or 'fingerprint' (the "
+                        "earlier position-only beam SNR and 20 MHz CSI) (default: %(default)s)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
-                        help="override any TrajectoryConfig field, e.g. --set "
-                        "speed_mps=0.2,0.5 --set csi_subcarriers=ht20 (repeatable)")
+                        help="override any field listed below, e.g. --set "
+                        "speed_mps=0.2,0.5 --set snr_blockage_rate_hz=0.05 (repeatable)")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = ("fields (--set FIELD=VALUE) with their defaults; see "
+                     "wifisense.sim.trajectories.TrajectoryConfig for units:\n"
+                     + fields_help(TrajectoryConfig()))
     parser.add_argument("--overwrite", action="store_true", help="replace an existing --out")
 
 
 def config_from_args(args) -> TrajectoryConfig:
-    cfg = apply_overrides(TrajectoryConfig(), args.set)
+    cfg = trajectory_config(getattr(args, "preset", "default"), args.set)
     flags = {"duration_s": args.duration, "csi_rate_hz": args.csi_rate,
              "snr_rate_hz": args.snr_rate, "num_beams": args.beams}
     cfg = dataclasses.replace(cfg, **{k: v for k, v in flags.items() if v is not None})
