@@ -219,7 +219,7 @@ def load_sector_patterns(folder: str | os.PathLike, peak_gain_dbi: float = 15.0,
             sectors.append(curve)
             names.append(name)
     if not sectors:
-        raise CaptureError(folder, f"only a quasi-omni 'rx' pattern, no sector patterns")
+        raise CaptureError(folder, "only a quasi-omni 'rx' pattern, no sector patterns")
     order = np.argsort([int(n) if n.isdigit() else 10 ** 6 for n in names], kind="stable")
     gain = np.stack(sectors)[order]
     gain = gain - gain.max() + peak_gain_dbi
