@@ -10,8 +10,8 @@ from wifisense.errors import CaptureError, ConfigError
 from wifisense.sim import beams
 from wifisense.sim.channel import Room
 from wifisense.sim.trajectories import (
-    TrajectoryConfig, apply_overrides, build_robot_path, contention_gaps, remove_gaps,
-    round_corners, simulate_trajectories, trajectory_config,
+    TrajectoryConfig, apply_overrides, build_robot_path, chain_drift, contention_gaps, remove_gaps,
+    round_corners, simulate_trajectories, trajectory_config, walking_people,
 )
 
 SMALL = TrajectoryConfig(duration_s=60.0, num_static_scatterers=4, chunk_s=20.0)
@@ -348,3 +348,27 @@ def test_cli_writes_a_store_that_reads_back(tmp_path, capsys):
     assert run_from_args(_parse_cli(argv + ["--overwrite"])) == 0
     with pytest.raises(ConfigError, match="bogus"):
         run_from_args(_parse_cli(["--out", str(out), "--set", "bogus=1"]))
+
+
+def test_walking_people_stay_in_the_room_at_walking_speed():
+    cfg = dataclasses.replace(SMALL, num_people=2, duration_s=120.0)
+    people = walking_people(cfg, np.random.default_rng(0))
+    t = np.arange(0.0, 120.0, 0.05)
+    sc = people.scatterers(t)
+    assert sc.positions.shape == (len(t), 2, 3) and sc.amplitudes.shape == (2,)
+    assert cfg.room.contains(sc.positions).all()
+    speed = np.linalg.norm(np.diff(sc.positions[..., :2], axis=0), axis=-1) / 0.05
+    assert speed.max() <= cfg.person_speed_mps[1] + 1e-6 and speed.mean() > 0.1
+    assert walking_people(dataclasses.replace(cfg, num_people=0), np.random.default_rng(0)).scatterers(t) is None
+
+
+def test_chain_drift_is_slow_and_off_when_disabled():
+    t = np.arange(0.0, 3600.0, 1 / 30)
+    cfg = dataclasses.replace(SMALL, csi_chain_phase=False)
+    drift = chain_drift(cfg, t, np.random.default_rng(0))
+    assert drift.shape == (len(t), cfg.csi_num_rx)
+    phase = np.unwrap(np.angle(drift), axis=0)
+    assert 0.15 < phase.std(axis=0).mean() < 0.45                      # ~csi_drift_phase_rad
+    assert np.abs(np.diff(phase, axis=0)).max() < 0.01                 # slow: tiny change per packet
+    off = dataclasses.replace(cfg, csi_drift_phase_rad=0.0, csi_drift_gain_db=0.0)
+    np.testing.assert_allclose(chain_drift(off, t[:100], np.random.default_rng(0)), 1.0)
