@@ -26,6 +26,9 @@ The pipeline from a multi-band store to :class:`~wifisense.track.batching.TrackB
 6. **Normalisation** (:class:`MinMax`): embeddings, SNR and coordinates scaled per feature to
    [0, 1] with min/max from the training windows only (validation/test values can fall slightly
    outside; they are not clipped, since clipping would hide exactly the held-out regions).
+   A beam sector missing from a sweep is NaN in the store: the min/max skip it per feature,
+   the windows keep it as NaN, and the collation turns it into mask 0 (value 0) for that beam
+   only (:func:`make_collate`), so no model ever reads it as an observed SNR.
 """
 
 from __future__ import annotations
@@ -367,18 +370,26 @@ def split_windows(spec: SplitSpec, streams, window_s: float, step_s: float | Non
 
 @dataclass
 class MinMax:
-    """Per-feature min-max scaling to [0, 1] (constant features map to 0)."""
+    """Per-feature min-max scaling to [0, 1] (constant features map to 0; NaN stays NaN)."""
 
     low: list[float]
     high: list[float]
 
     @classmethod
     def fit(cls, values: np.ndarray) -> MinMax:
+        """Min/max of each feature (last axis) over its finite values; a missing value (NaN) of
+        one feature does not hide the other features of the same row."""
         values = np.asarray(values, np.float64).reshape(-1, np.shape(values)[-1])
-        values = values[np.isfinite(values).all(-1)]
         if len(values) == 0:
             raise ConfigError("no training values to compute normalisation statistics from")
-        return cls(values.min(0).tolist(), values.max(0).tolist())
+        finite = np.isfinite(values)
+        empty = np.flatnonzero(~finite.any(0))
+        if empty.size:
+            raise ConfigError(f"feature(s) {empty.tolist()} of {values.shape[1]} have no finite value in the "
+                              f"{len(values)} training rows (e.g. a beam missing from every training sweep); "
+                              "cannot compute normalisation statistics")
+        return cls(np.where(finite, values, np.inf).min(0).tolist(),
+                   np.where(finite, values, -np.inf).max(0).tolist())
 
     def _arrays(self):
         low = np.asarray(self.low, np.float32)
@@ -446,15 +457,16 @@ class TrackStreams:
     csi_t: np.ndarray | None = None
     csi: np.ndarray | None = None        # float32 [Nc, d] in [0, 1] on the training windows
     snr_t: np.ndarray | None = None
-    snr: np.ndarray | None = None        # float32 [Ns, M]
+    snr: np.ndarray | None = None        # float32 [Ns, M], NaN where a beam sector was missing
     bands: tuple[str, ...] = field(default=("csi", "snr"))
 
 
 class TrackWindowDataset:
     """A map-style dataset of windows; item ``i`` is a dict of per-window tensors (times in [0, 1]).
 
-    Item: ``csi_t [n], csi [n, d], snr_t [m], snr [m, M]`` (only the used bands),
-    ``target_xy [Tq, 2]`` normalised to [0, 1] with the training min/max, ``query_mask [Tq]``.
+    Item: ``csi_t [n], csi [n, d], snr_t [m], snr [m, M]`` (only the used bands; ``snr`` is NaN
+    where a beam sector was missing), ``target_xy [Tq, 2]`` normalised to [0, 1] with the
+    training min/max, ``query_mask [Tq]``.
     """
 
     def __init__(self, windows: Windows, streams: TrackStreams, xy_scaler: MinMax | None):
@@ -481,8 +493,18 @@ class TrackWindowDataset:
         return item
 
 
+# Bands whose features can be missing one by one: a beam sector missing from a sweep. Their
+# batches carry a [B, U, D] mask, so the missing sector is mask 0 while the sweep's other beams
+# stay observed; a CSI embedding is a whole frame, observed or not, so [B, U] is enough there.
+FEATURE_MASKED_BANDS = ("snr",)
+
+
 def make_collate(query_t: np.ndarray, bands: Sequence[str]):
-    """A collate function: list of dataset items -> :class:`TrackBatch` (bands via ``collate_union``)."""
+    """A collate function: list of dataset items -> :class:`TrackBatch` (bands via ``collate_union``).
+
+    NaN in an item's band values is a missing feature: value 0 and mask 0 in the batch (per
+    feature for the bands in ``FEATURE_MASKED_BANDS``).
+    """
     import torch
 
     from wifisense.track.batching import TrackBatch, collate_union
@@ -490,7 +512,8 @@ def make_collate(query_t: np.ndarray, bands: Sequence[str]):
     query = torch.as_tensor(query_t, dtype=torch.float32)
 
     def collate(items: list[dict]) -> TrackBatch:
-        observed = {band: collate_union([(it[f"{band}_t"], it[band]) for it in items]) if band in bands else None
+        observed = {band: collate_union([(it[f"{band}_t"], it[band]) for it in items],
+                                        feature_mask=band in FEATURE_MASKED_BANDS) if band in bands else None
                     for band in ("csi", "snr")}
         return TrackBatch(csi=observed["csi"], snr=observed["snr"], query_t=query,
                           target_xy=torch.stack([it["target_xy"] for it in items]),
