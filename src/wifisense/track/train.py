@@ -256,12 +256,13 @@ def build_model(task: dict):
 
 
 def training_step(config: TrackConfig, window: float, step: float | None = None) -> float | None:
-    """Step between training windows: ``step`` if given, else the preset's ``data.train_step_s``
-    (capped at the window), else None (back-to-back windows).
+    """Step between training windows: ``step`` if given, else a config's ``data.train_step_s``
+    (capped at the window), else None: back-to-back, non-overlapping windows, as in the NDF
+    paper (the shipped presets set no step).
 
-    Overlapping training windows (cut inside the training part only, see ``split_windows``) give
-    every model the same ~window/step times more, shifted training windows; validation and test
-    windows stay back-to-back and disjoint from them.
+    Overlapping training windows (opt-in; cut inside the training part only, see
+    ``split_windows``) give every model the same ~window/step times more, shifted training
+    windows; validation and test windows stay back-to-back and disjoint from them.
     """
     if step is not None:
         return float(step)
