@@ -45,7 +45,9 @@ def register(sub) -> None:
                    "coordinate:X0,Y0,X1,Y1 (windows touching that area are the test set)")
     t.add_argument("--window", type=float, default=5.0, help="window length in seconds")
     t.add_argument("--step", type=float, default=None,
-                   help="training window step in seconds (temporal/coordinate splits; default: the window)")
+                   help="step between training windows in seconds, any split (default: the window, i.e. "
+                   "back-to-back windows as in the NDF paper; a smaller step adds overlapping training "
+                   "windows, cut inside the training part only; validation/test windows never overlap)")
     t.add_argument("--query-hz", type=float, default=10.0, help="query points per second inside a window")
     t.add_argument("--run", required=True, help="run directory for this model")
     t.add_argument("--cae", default=None, help="pretrained CAE directory (default: RUN/cae or RUN/../cae)")
