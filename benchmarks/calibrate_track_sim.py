@@ -84,18 +84,22 @@ def main(argv=None) -> int:
                         help="simulator override (repeatable)")
     parser.add_argument("--preset", default="tiny", help="track model preset (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=None, help="training epochs (default: the preset's)")
+    parser.add_argument("--bands", default="csi,snr,csi+snr",
+                        help="which Table I band columns to train (default: %(default)s)")
     parser.add_argument("--out", default="runs/calibration", help="folder for stores and runs (default: %(default)s)")
     parser.add_argument("--json", default=None, help="result JSON (default: OUT/calibration.json)")
     args = parser.parse_args(argv)
 
     import torch
 
-    from wifisense.runs import parse_seeds, select
-    from wifisense.track.compare import run_compare
+    from wifisense.runs import Study, parse_seeds, select
+    from wifisense.runs.study import as_json
+    from wifisense.track.compare import TrackStudyTask, canonical_dirs, study_rows, table1_specs
     from wifisense.track.report import REFERENCE_LABEL
 
     torch.set_num_threads(1)
     seeds = parse_seeds(args.seeds)
+    bands = set(args.bands.split(","))
     out = Path(args.out)
     (out / "stores").mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -104,10 +108,13 @@ def main(argv=None) -> int:
     windows = []
     for seed in seeds:
         store = simulate(seed, out, args.duration, args.sim_preset, list(args.set))
-        summary = run_compare(store, out / "compare" / f"seed{seed}", tables=("I",),
-                              methods=("linear-int", "nearest-int"), preset=args.preset, epochs=args.epochs,
-                              seeds=(0,), quiet=True)
-        for r in select(summary["results"], study="I", seed=0, split="test"):
+        # Table I of `track compare`, restricted to the frame-to-frame methods and the chosen bands
+        specs = [s for s in table1_specs(("linear-int", "nearest-int")) if s.band_label in bands]
+        settings = as_json({"store": str(store.resolve()), "preset": args.preset, "epochs": args.epochs,
+                            "overrides": None, "cae_epochs": 5})
+        study = Study(TrackStudyTask(store, "cpu"), study_rows({"I": specs}, canonical_dirs(None)), (0,),
+                      out / "compare" / f"seed{seed}", settings, label=f"calibrate seed {seed}", quiet=True)
+        for r in select(study.run(), study="I", seed=0, split="test"):
             if r.metric not in METRICS or r.value is None:
                 continue
             if r.row == REFERENCE_LABEL:
@@ -119,6 +126,8 @@ def main(argv=None) -> int:
 
     rows = []
     for (method, band), paper in PAPER.items():
+        if band not in bands:
+            continue
         row = {"method": method, "band": band, "fitted": band in FITTED}
         for k, metric in enumerate(METRICS):
             values = per_seed.get((method, band, metric), [])
