@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from wifisense.cli import main as cli
-from wifisense.errors import CaptureError
+from wifisense.errors import CaptureError, ConfigError
 from wifisense.io.recording import CSIRecording
 from wifisense.io.store import read_multiband_store, write_multiband_store
 from wifisense.track import data as track_data
@@ -86,6 +86,23 @@ def test_normalisation_uses_training_windows_only(streams, prepared):
     spiked[test.snr_range[0, 0]] = 1e6
     assert track_data.fit_normalisers(train, None, spiked).snr.high == stats.snr.high
     np.testing.assert_allclose(prepared.normalisers.xy.low, train.target_xy.reshape(-1, 2).min(0), rtol=1e-6)
+
+
+def test_standardised_inputs_use_training_windows_and_survive_the_run_config(streams, prepared):
+    train = prepared.datasets["train"].windows
+    stats = track_data.fit_normalisers(train, None, streams.snr_x, input_scaling="standard")
+    in_train = track_data.frames_in_windows(train.snr_range, len(streams.snr_x))
+    scaled = stats.snr(streams.snr_x[in_train])
+    np.testing.assert_allclose(np.nanmean(scaled, 0), 0.0, atol=1e-4)
+    np.testing.assert_allclose(np.nanstd(scaled, 0), 1.0, atol=1e-3)
+    assert np.isnan(scaled).sum() == np.isnan(streams.snr_x[in_train]).sum()     # missing stays missing
+    back = track_data.Normalisers.from_dict(json.loads(json.dumps(stats.to_dict())))
+    assert isinstance(back.snr, track_data.Standard) and back.snr.mean == stats.snr.mean
+    # run configs written before input scaling existed hold plain min/max dicts
+    old = {"xy": {"low": [0, 0], "high": [1, 1]}, "csi": None, "snr": {"low": [0.0], "high": [2.0]}}
+    assert isinstance(track_data.Normalisers.from_dict(old).snr, track_data.MinMax)
+    with pytest.raises(ConfigError, match="input_scaling"):
+        track_data.fit_normalisers(train, None, streams.snr_x, input_scaling="zscore")
 
 
 def _intervals_disjoint(a: track_data.Windows, b: track_data.Windows) -> bool:

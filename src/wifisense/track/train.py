@@ -162,7 +162,8 @@ class PreparedData:
 
 def prepare_data(store: str | os.PathLike, bands, split: str, window_s: float = 5.0, step_s: float | None = None,
                  query_hz: float = 10.0, seed: int = 0, cae_dir: str | os.PathLike | None = None,
-                 normalisers: track_data.Normalisers | None = None, device: str = "cpu") -> PreparedData:
+                 normalisers: track_data.Normalisers | None = None, device: str = "cpu",
+                 input_scaling: str = "minmax") -> PreparedData:
     """Read the store, embed CSI (cached), cut and split windows, fit (or reuse) the [0, 1] normalisers."""
     from wifisense.io.store import read_multiband_store
 
@@ -182,7 +183,7 @@ def prepare_data(store: str | os.PathLike, bands, split: str, window_s: float = 
         embeddings = track_data.cached_embeddings(store, ds.csi_x, ds.subcarriers, cae_dir, device=device)
     snr_x = ds.snr_x.astype(np.float32) if "snr" in bands else None
     if normalisers is None:
-        normalisers = track_data.fit_normalisers(windows["train"], embeddings, snr_x)
+        normalisers = track_data.fit_normalisers(windows["train"], embeddings, snr_x, input_scaling)
     streams = track_data.TrackStreams(
         csi_t=ds.csi_t if embeddings is not None else None,
         csi=normalisers.csi(embeddings) if embeddings is not None else None,
@@ -304,7 +305,8 @@ def train_model(store: str | os.PathLike, model_name: str = "ndf", bands=("csi",
     data_device = str(select_device(device))
     step = training_step(config, window, step)
     prepared = prepare_data(store, bands, split, window, step_s=step, query_hz=query_hz, seed=seed,
-                            cae_dir=cae_dir, device=data_device)
+                            cae_dir=cae_dir, device=data_device,
+                            input_scaling=config.data.get("input_scaling", "minmax"))
     config = model_config_for_data(config, prepared)
     epochs = epochs or config.optim.epochs
     batch_size = batch_size or config.optim.batch_size

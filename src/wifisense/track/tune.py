@@ -144,7 +144,8 @@ def tune_loss_weights(store, out: str | os.PathLike = "tuned_track.json", trials
             cae_dir = pretrain_cae(store, out.parent, preset=preset, overrides=overrides, epochs=cae_epochs,
                                    seed=seed, device=device, quiet=quiet)
     device = str(select_device(device))
-    prepared = prepare_data(store, bands, split, window, seed=seed, cae_dir=cae_dir, device=device)
+    prepared = prepare_data(store, bands, split, window, seed=seed, cae_dir=cae_dir, device=device,
+                            input_scaling=base_config.data.get("input_scaling", "minmax"))
 
     if quiet:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
