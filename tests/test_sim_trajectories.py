@@ -368,7 +368,7 @@ def test_chain_drift_is_slow_and_off_when_disabled():
     drift = chain_drift(cfg, t, np.random.default_rng(0))
     assert drift.shape == (len(t), cfg.csi_num_rx)
     phase = np.unwrap(np.angle(drift), axis=0)
-    assert 0.15 < phase.std(axis=0).mean() < 0.45                      # ~csi_drift_phase_rad
-    assert np.abs(np.diff(phase, axis=0)).max() < 0.01                 # slow: tiny change per packet
+    assert 0.5 * cfg.csi_drift_phase_rad < phase.std(axis=0).mean() < 1.5 * cfg.csi_drift_phase_rad
+    assert np.abs(np.diff(phase, axis=0)).max() < 0.03                 # slow: tiny change per packet
     off = dataclasses.replace(cfg, csi_drift_phase_rad=0.0, csi_drift_gain_db=0.0)
     np.testing.assert_allclose(chain_drift(off, t[:100], np.random.default_rng(0)), 1.0)
