@@ -68,23 +68,25 @@ def test_windows_have_unit_times_and_inputs(prepared):
             t, x = item[f"{band}_t"], item[band]
             assert t.numel() > 0 and t.min() >= 0 and t.max() < 1
             assert bool(torch.all(t[1:] >= t[:-1]))
-            # NaN only where a beam sector is missing; everything observed is in [0, 1]
+            # NaN only where a beam sector is missing; inputs are standardised on the training windows
             observed = x[~torch.isnan(x)] if band == "snr" else x
-            assert observed.numel() and observed.min() >= 0 and observed.max() <= 1
+            assert observed.numel() and torch.isfinite(observed).all() and observed.abs().max() < 20
         assert item["target_xy"].min() >= 0 and item["target_xy"].max() <= 1
+    for scaler in (prepared.normalisers.csi, prepared.normalisers.snr):
+        assert isinstance(scaler, track_data.Standard)
     assert prepared.query_t.min() > 0 and prepared.query_t.max() < 1 and len(prepared.query_t) == 50
 
 
 def test_normalisation_uses_training_windows_only(streams, prepared):
     train = prepared.datasets["train"].windows
     test = prepared.datasets["test"].windows
-    stats = track_data.fit_normalisers(train, None, streams.snr_x)
+    stats = track_data.fit_normalisers(train, None, streams.snr_x, input_scaling="minmax")
     in_train = track_data.frames_in_windows(train.snr_range, len(streams.snr_x))
     np.testing.assert_allclose(stats.snr.high, np.nanmax(streams.snr_x[in_train], 0), rtol=1e-6)
     # an extreme value inside a test window changes nothing
     spiked = streams.snr_x.copy()
     spiked[test.snr_range[0, 0]] = 1e6
-    assert track_data.fit_normalisers(train, None, spiked).snr.high == stats.snr.high
+    assert track_data.fit_normalisers(train, None, spiked, input_scaling="minmax").snr.high == stats.snr.high
     np.testing.assert_allclose(prepared.normalisers.xy.low, train.target_xy.reshape(-1, 2).min(0), rtol=1e-6)
 
 

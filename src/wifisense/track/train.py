@@ -163,7 +163,7 @@ class PreparedData:
 def prepare_data(store: str | os.PathLike, bands, split: str, window_s: float = 5.0, step_s: float | None = None,
                  query_hz: float = 10.0, seed: int = 0, cae_dir: str | os.PathLike | None = None,
                  normalisers: track_data.Normalisers | None = None, device: str = "cpu",
-                 input_scaling: str = "minmax") -> PreparedData:
+                 input_scaling: str = track_data.DEFAULT_INPUT_SCALING) -> PreparedData:
     """Read the store, embed CSI (cached), cut and split windows, fit (or reuse) the [0, 1] normalisers."""
     from wifisense.io.store import read_multiband_store
 
@@ -306,7 +306,7 @@ def train_model(store: str | os.PathLike, model_name: str = "ndf", bands=("csi",
     step = training_step(config, window, step)
     prepared = prepare_data(store, bands, split, window, step_s=step, query_hz=query_hz, seed=seed,
                             cae_dir=cae_dir, device=data_device,
-                            input_scaling=config.data.get("input_scaling", "minmax"))
+                            input_scaling=config.data.get("input_scaling", track_data.DEFAULT_INPUT_SCALING))
     config = model_config_for_data(config, prepared)
     epochs = epochs or config.optim.epochs
     batch_size = batch_size or config.optim.batch_size

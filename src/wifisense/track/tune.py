@@ -115,6 +115,7 @@ def tune_loss_weights(store, out: str | os.PathLike = "tuned_track.json", trials
     import optuna
     from tqdm.auto import tqdm
 
+    from wifisense.track.data import DEFAULT_INPUT_SCALING
     from wifisense.track.train import (
         find_cae,
         normalise_model_name,
@@ -145,7 +146,7 @@ def tune_loss_weights(store, out: str | os.PathLike = "tuned_track.json", trials
                                    seed=seed, device=device, quiet=quiet)
     device = str(select_device(device))
     prepared = prepare_data(store, bands, split, window, seed=seed, cae_dir=cae_dir, device=device,
-                            input_scaling=base_config.data.get("input_scaling", "minmax"))
+                            input_scaling=base_config.data.get("input_scaling", DEFAULT_INPUT_SCALING))
 
     if quiet:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
