@@ -101,3 +101,26 @@ def test_demo_refuses_to_mix_settings_in_one_folder(demo_out, capsys):
     out, _ = demo_out
     assert main(["demo", "--quick", "--out", str(out), "--seed", str(SEED + 1)]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_one_job_gives_the_numbers_of_two(demo_out, tmp_path):
+    # the default on a multi-core machine trains caption and track side by side in two processes;
+    # one after the other must give exactly the same results
+    out, _ = demo_out
+    serial = tmp_path / "serial"
+    assert main(["--quiet", "demo", "--quick", "--out", str(serial), "--seed", str(SEED), "--jobs", "1"]) == 0
+    from wifisense.runs import read_results
+
+    for part in ("caption", "track"):
+        def values(folder):
+            return {(r.study, r.row, r.setting, str(r.seed), r.split, r.metric): r.value
+                    for r in read_results(folder / part) if r.metric != "train_s"}
+        assert values(serial) == values(out), part
+
+
+def test_progress_counts_side_by_side_parts_once():
+    from wifisense.demo import DemoProgress
+
+    expected = {"simulate": 10.0, "caption": 100.0, "track": 40.0, "report": 5.0}
+    assert DemoProgress(expected, quiet=True).time_left() == pytest.approx(155.0, abs=0.5)
+    assert DemoProgress(expected, quiet=True, parallel=("caption", "track")).time_left() == pytest.approx(115.0, abs=0.5)

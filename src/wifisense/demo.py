@@ -100,6 +100,10 @@ def register(sub) -> None:
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--quick", action="store_true",
                    help="a much smaller version (tiny data, a few steps; about 2 minutes), for tests")
+    p.add_argument("--jobs", type=int, default=None, metavar="N",
+                   help="2 trains the caption and track parts side by side in two processes (each on "
+                   "one torch thread), 1 one after the other; same numbers either way (default: 2 when "
+                   "the machine has at least two cores, else 1)")
     p.add_argument("--overwrite", action="store_true",
                    help="start over: delete the datasets, runs and report of an earlier demo in --out")
     p.set_defaults(func=run)
@@ -110,18 +114,20 @@ def register(sub) -> None:
 class DemoProgress:
     """Prints ``[demo i/N] part: message (elapsed, about T left)`` lines to stderr.
 
-    Time left = the expected time of the parts still to come, with the current part's
-    expectation reduced by what it has already used; expectations are scaled by how fast
-    the finished parts ran compared with theirs (a slower machine gets longer estimates).
+    Time left = the expected time of the parts still to come, with a running part's
+    expectation reduced by what it has already used; parts in ``parallel`` run side by side,
+    so only the longest of them counts. Expectations are scaled by how fast the finished
+    parts ran compared with theirs (a slower machine gets longer estimates).
     """
 
-    def __init__(self, expected_s: dict[str, float], quiet: bool = False):
+    def __init__(self, expected_s: dict[str, float], quiet: bool = False, parallel: tuple[str, ...] = ()):
         self.expected = {part: float(expected_s.get(part, 5.0)) for part in PARTS}
         self.quiet = quiet
+        self.parallel = tuple(parallel)
         self.start = time.perf_counter()
         self.finished: dict[str, float] = {}
-        self.current: str | None = None
-        self.part_start = self.start
+        self.running: dict[str, float] = {}      # part -> its start time
+        self.last: str | None = None             # the part begun last (names lines without a part)
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.start
@@ -133,30 +139,39 @@ class DemoProgress:
         return min(max(sum(self.finished.values()) / max(expected, 1e-6), 0.25), 4.0)
 
     def time_left(self) -> float:
+        now = time.perf_counter()
+
+        def left(part: str) -> float:
+            used = now - self.running[part] if part in self.running else 0.0
+            return max(self.expected[part] - used, 0.0)
+
         todo = [p for p in PARTS if p not in self.finished]
-        left = sum(self.expected[p] for p in todo)
-        if self.current in todo:
-            left -= min(time.perf_counter() - self.part_start, self.expected[self.current])
-        return max(left, 0.0) * self._speed()
+        side_by_side = [left(p) for p in todo if p in self.parallel]
+        total = sum(left(p) for p in todo if p not in self.parallel) + max(side_by_side, default=0.0)
+        return total * self._speed()
 
     def say(self, message: str, part: str | None = None) -> None:
         if self.quiet:
             return
-        part = part or self.current or "demo"
+        part = part or self.last or "demo"
         index = PARTS.index(part) + 1 if part in PARTS else 0
         where = f"[demo {index}/{len(PARTS)}] {part}" if index else "[demo]"
         print(f"{where}: {message} (elapsed {_clock(self.elapsed())}, about {_clock(self.time_left())} left)",
               file=sys.stderr, flush=True)
 
     def begin(self, part: str, message: str) -> None:
-        self.current, self.part_start = part, time.perf_counter()
+        self.running[part] = time.perf_counter()
+        self.last = part
         self.say(message, part)
 
-    def end(self, part: str, status: str) -> float:
-        seconds = time.perf_counter() - self.part_start
+    def end(self, part: str, status: str, seconds: float | None = None) -> float:
+        """Mark ``part`` done; ``seconds`` is its own wall time when measured elsewhere (a second process)."""
+        started = self.running.pop(part, self.start)
+        seconds = time.perf_counter() - started if seconds is None else seconds
         self.finished[part] = seconds
         self.say(f"{status} in {_clock(seconds)}", part)
-        self.current = None
+        if self.last == part:
+            self.last = None
         return seconds
 
 
@@ -281,6 +296,18 @@ def run_track_part(out: Path, budget: DemoBudget, seed: int, quiet: bool) -> dic
                        **budget.track)
 
 
+def track_part_process(out: str, quick: bool, seed: int, quiet: bool) -> float:
+    """The track part in a process of its own (``--jobs 2``): same thread count, same numbers;
+    returns its wall time (the parent only learns it is done after its own caption part)."""
+    import torch
+
+    started = time.perf_counter()
+    if TORCH_THREADS is not None:
+        torch.set_num_threads(TORCH_THREADS)
+    run_track_part(Path(out), BUDGETS["quick" if quick else "full"], seed, quiet)
+    return time.perf_counter() - started
+
+
 # ----------------------------------------------------------------------------- the output folder
 
 OWNED_PATHS = ("actions.h5", "trajectories.h5", "caption", "track", "summary.json", "report.html", "report.md",
@@ -327,7 +354,7 @@ def _failure_reason(error: BaseException) -> str:
 # ----------------------------------------------------------------------------- the command
 
 def run_demo(out: str | os.PathLike, seed: int = 0, quick: bool = False, overwrite: bool = False,
-             quiet: bool = False, debug: bool = False) -> dict:
+             quiet: bool = False, debug: bool = False, jobs: int | None = None) -> dict:
     """Run every part into ``out`` and write the report; returns the summary (``summary["ok"]`` is False when a part failed)."""
     import torch
 
@@ -335,19 +362,28 @@ def run_demo(out: str | os.PathLike, seed: int = 0, quick: bool = False, overwri
     if TORCH_THREADS is not None:
         torch.set_num_threads(TORCH_THREADS)
     try:
-        return _run_parts(Path(out), seed, quick, overwrite, quiet, debug)
+        return _run_parts(Path(out), seed, quick, overwrite, quiet, debug, default_jobs() if jobs is None else jobs)
     finally:  # the caller's process (a notebook, a test session) gets its own setting back
         torch.set_num_threads(threads)
 
 
-def _run_parts(out: Path, seed: int, quick: bool, overwrite: bool, quiet: bool, debug: bool) -> dict:
+def default_jobs() -> int:
+    """2 (caption and track side by side) on a machine with at least two cores, else 1."""
+    return 2 if (os.cpu_count() or 1) >= 2 else 1
+
+
+def _run_parts(out: Path, seed: int, quick: bool, overwrite: bool, quiet: bool, debug: bool, jobs: int) -> dict:
     from wifisense import __version__
     from wifisense.demo_report import build_report
 
     budget = BUDGETS["quick" if quick else "full"]
     settings = demo_settings(budget, seed, quick)
     resumed = prepare_out_dir(out, settings, overwrite)
-    progress = DemoProgress(budget.expected_s, quiet=quiet)
+    if jobs < 1:
+        from wifisense.errors import ConfigError
+
+        raise ConfigError(f"--jobs must be 1 or more, got {jobs}")
+    progress = DemoProgress(budget.expected_s, quiet=quiet, parallel=("caption", "track") if jobs >= 2 else ())
     progress.say(f"{'resuming' if resumed else 'writing'} {'quick ' if quick else ''}demo into {out.resolve()}, "
                  f"seed {seed}")
     summary: dict[str, Any] = {
@@ -358,8 +394,11 @@ def _run_parts(out: Path, seed: int, quick: bool, overwrite: bool, quiet: bool, 
         "parts": {part: {"status": "pending"} for part in PARTS[:-1]}}
     _write_summary(out, summary)
 
-    def attempt(part: str, message: str, work) -> Any:
-        progress.begin(part, message)
+    def attempt(part: str, message: str, work, begun: bool = False, measured: bool = False) -> Any:
+        """Run one part; ``begun``: its progress line was printed at its start; ``measured``: ``work``
+        returns the part's own wall time (it ran in another process)."""
+        if not begun:
+            progress.begin(part, message)
         summary["parts"][part] = {"status": "running"}
         _write_summary(out, summary)
         try:
@@ -372,7 +411,7 @@ def _run_parts(out: Path, seed: int, quick: bool, overwrite: bool, quiet: bool, 
                 traceback.print_exc()
             print(f"[demo] {part} failed: {reason}" + ("" if debug else " (--debug shows the traceback)"),
                   file=sys.stderr, flush=True)
-        seconds = progress.end(part, status)
+        seconds = progress.end(part, status, result if measured and status == "ok" else None)
         summary["parts"][part] = {"status": status, "wall_s": round(seconds, 1),
                                   **({"reason": reason} if reason else {})}
         _write_summary(out, summary)
@@ -385,10 +424,24 @@ def _run_parts(out: Path, seed: int, quick: bool, overwrite: bool, quiet: bool, 
             summary["parts"][part] = {"status": "skipped", "reason": "the datasets could not be simulated"}
     else:
         summary["datasets"] = datasets
-        attempt("caption", "training and evaluating the caption models (full, baseline, mirror modes)",
-                lambda: run_caption_part(out, budget, seed, quiet))
-        attempt("track", "training and evaluating the Table I track models",
-                lambda: run_track_part(out, budget, seed, quiet))
+        caption_message = "training and evaluating the caption models (full, baseline, mirror modes)"
+        track_message = "training and evaluating the Table I track models"
+        if jobs >= 2:
+            # Why a process pool: the two parts share nothing but the folder, and each trains on one
+            # torch thread, so a second core halves the demo's wall time; a process (not a thread)
+            # because both are Python-heavy training loops.
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+                progress.begin("track", track_message + " (in a second process)")
+                summary["parts"]["track"] = {"status": "running"}
+                track = pool.submit(track_part_process, str(out), quick, seed, quiet)
+                attempt("caption", caption_message, lambda: run_caption_part(out, budget, seed, quiet))
+                attempt("track", track_message, track.result, begun=True, measured=True)
+        else:
+            attempt("caption", caption_message, lambda: run_caption_part(out, budget, seed, quiet))
+            attempt("track", track_message, lambda: run_track_part(out, budget, seed, quiet))
     summary["wall_s"] = round(progress.elapsed(), 1)
     summary["ok"] = all(p.get("status") == "ok" for p in summary["parts"].values())
     # the summary is final before the report is built, so `wifisense report OUT` rebuilds the same files
@@ -403,7 +456,8 @@ def _run_parts(out: Path, seed: int, quick: bool, overwrite: bool, quiet: bool, 
 
 def run(args) -> int:
     summary = run_demo(args.out, seed=args.seed, quick=args.quick, overwrite=args.overwrite,
-                       quiet=getattr(args, "quiet", False), debug=getattr(args, "debug", False))
+                       quiet=getattr(args, "quiet", False), debug=getattr(args, "debug", False),
+                       jobs=getattr(args, "jobs", None))
     if not summary["ok"]:
         failed = [f"{name} ({p['status']}: {p.get('reason', '')})" for name, p in summary["parts"].items()
                   if p.get("status") != "ok"]
