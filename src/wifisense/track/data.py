@@ -370,8 +370,34 @@ def split_windows(spec: SplitSpec, streams, window_s: float, step_s: float | Non
 # --------------------------------------------------------------------------- normalisation
 
 
+def _training_rows(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``values`` as float64 ``[rows, features]`` and where they are finite; a ConfigError when
+    there are no rows or a feature has no finite value (a scaler could not be fitted)."""
+    values = np.asarray(values, np.float64).reshape(-1, np.shape(values)[-1])
+    if len(values) == 0:
+        raise ConfigError("no training values to compute normalisation statistics from")
+    finite = np.isfinite(values)
+    empty = np.flatnonzero(~finite.any(0))
+    if empty.size:
+        raise ConfigError(f"feature(s) {empty.tolist()} of {values.shape[1]} have no finite value in the "
+                          f"{len(values)} training rows (e.g. a beam missing from every training sweep); "
+                          "cannot compute normalisation statistics")
+    return values, finite
+
+
+class _FeatureScaler:
+    """``(values - offset) / scale`` per feature; subclasses give ``_arrays() -> (offset, scale)``."""
+
+    def _arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def __call__(self, values: np.ndarray) -> np.ndarray:
+        offset, scale = self._arrays()
+        return ((np.asarray(values, np.float32) - offset) / scale).astype(np.float32)
+
+
 @dataclass
-class MinMax:
+class MinMax(_FeatureScaler):
     """Per-feature min-max scaling to [0, 1] (constant features map to 0; NaN stays NaN)."""
 
     low: list[float]
@@ -381,15 +407,7 @@ class MinMax:
     def fit(cls, values: np.ndarray) -> MinMax:
         """Min/max of each feature (last axis) over its finite values; a missing value (NaN) of
         one feature does not hide the other features of the same row."""
-        values = np.asarray(values, np.float64).reshape(-1, np.shape(values)[-1])
-        if len(values) == 0:
-            raise ConfigError("no training values to compute normalisation statistics from")
-        finite = np.isfinite(values)
-        empty = np.flatnonzero(~finite.any(0))
-        if empty.size:
-            raise ConfigError(f"feature(s) {empty.tolist()} of {values.shape[1]} have no finite value in the "
-                              f"{len(values)} training rows (e.g. a beam missing from every training sweep); "
-                              "cannot compute normalisation statistics")
+        values, finite = _training_rows(values)
         return cls(np.where(finite, values, np.inf).min(0).tolist(),
                    np.where(finite, values, -np.inf).max(0).tolist())
 
@@ -397,10 +415,6 @@ class MinMax:
         low = np.asarray(self.low, np.float32)
         span = np.asarray(self.high, np.float32) - low
         return low, np.where(span > 0, span, 1.0).astype(np.float32)
-
-    def __call__(self, values: np.ndarray) -> np.ndarray:
-        low, span = self._arrays()
-        return ((np.asarray(values, np.float32) - low) / span).astype(np.float32)
 
     def inverse(self, values):
         """Back to the original units; works on NumPy arrays and torch tensors."""
@@ -414,7 +428,7 @@ class MinMax:
 
 
 @dataclass
-class Standard:
+class Standard(_FeatureScaler):
     """Per-feature standardisation to zero mean, unit variance (NaN stays NaN; a constant feature
     is only centred).
 
@@ -430,22 +444,14 @@ class Standard:
 
     @classmethod
     def fit(cls, values: np.ndarray) -> Standard:
-        values = np.asarray(values, np.float64).reshape(-1, np.shape(values)[-1])
-        finite = np.isfinite(values)
-        empty = np.flatnonzero(~finite.any(0))
-        if len(values) == 0 or empty.size:
-            raise ConfigError(f"feature(s) {empty.tolist()} of {values.shape[1]} have no finite value in the "
-                              f"{len(values)} training rows; cannot compute normalisation statistics")
-        masked = np.ma.masked_invalid(values)
+        """Mean/std of each feature (last axis) over its finite values."""
+        values, finite = _training_rows(values)
+        masked = np.ma.masked_array(values, mask=~finite)
         return cls(masked.mean(0).filled(0.0).tolist(), masked.std(0).filled(0.0).tolist())
 
     def _arrays(self):
         std = np.asarray(self.std, np.float32)
         return np.asarray(self.mean, np.float32), np.where(std > 0, std, 1.0).astype(np.float32)
-
-    def __call__(self, values: np.ndarray) -> np.ndarray:
-        mean, std = self._arrays()
-        return ((np.asarray(values, np.float32) - mean) / std).astype(np.float32)
 
 
 INPUT_SCALINGS = {"minmax": MinMax, "standard": Standard}
