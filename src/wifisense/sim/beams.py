@@ -74,6 +74,10 @@ class SectorCodebook:
     def num_sectors(self) -> int:
         return self.gain_dbi.shape[0]
 
+    def peak_azimuth_deg(self) -> np.ndarray:
+        """Device-frame azimuth (degrees) of each sector's strongest gain: ``[M]``."""
+        return np.degrees(self.azimuth_rad[np.argmax(self.gain_dbi, axis=1)])
+
     def sector_gain(self, azimuth_rad: np.ndarray) -> np.ndarray:
         """Gain (dBi) of every sector towards device-frame azimuths ``[...]``: ``[..., M]``."""
         az = np.asarray(azimuth_rad, dtype=np.float64)
@@ -100,7 +104,7 @@ def codebook_statistics(codebook: SectorCodebook) -> dict[str, float]:
     sectors at one azimuth (median over azimuths); omni_range_db: quasi-omni max - min.
     """
     g = codebook.gain_dbi
-    peaks = np.degrees(codebook.azimuth_rad[np.argmax(g, axis=1)])
+    peaks = codebook.peak_azimuth_deg()
     return {
         "sectors": float(codebook.num_sectors),
         "peak_min_deg": float(peaks.min()), "peak_max_deg": float(peaks.max()),

@@ -537,8 +537,7 @@ def simulate_trajectories(cfg: TrajectoryConfig | None = None, seed: int = 0,
                            codebook, room, beam_cfg, snr_rng, times_s=snr_t,
                            client_height=cfg.robot_height_m, mount_deg=cfg.beam_mount_deg)
     # sector peak directions are fixed in the room only when the AP sweeps
-    peak_deg = np.degrees(codebook.azimuth_rad[np.argmax(codebook.gain_dbi, axis=1)])
-    beam_angles = (peak_deg + cfg.ap_orientation_deg).astype(np.float32) \
+    beam_angles = (codebook.peak_azimuth_deg() + cfg.ap_orientation_deg).astype(np.float32) \
         if cfg.beam_sweep_side == "ap" else None
 
     pose_t = np.arange(0.0, cfg.duration_s, 1.0 / cfg.pose_rate_hz)
