@@ -43,7 +43,7 @@ from typing import Any
 
 from wifisense.caption.config import OFFLINE_LM
 from wifisense.caption.data import INPUT_SPEC_FILE
-from wifisense.caption.settings import EPOCHS_HELP, STAGES
+from wifisense.caption.settings import EPOCHS_HELP, STAGES, parse_name_list
 from wifisense.errors import ConfigError, StoreError
 from wifisense.runs.results import Measurement, Result
 from wifisense.runs.study import Part, PlannedRun, Row, Study, as_json, parse_seeds
@@ -98,13 +98,7 @@ def design_rows(design: str, lms: Sequence[str] = (), text_encoders: Sequence[st
 
 def parse_designs(text: str) -> tuple[str, ...]:
     """``"main,stages"`` or ``"all"`` -> designs in canonical order."""
-    names = [d.strip().lower() for d in text.split(",") if d.strip()]
-    if names in ([], ["all"]):
-        return DESIGNS
-    unknown = [d for d in names if d not in DESIGNS]
-    if unknown:
-        raise ConfigError(f"--designs: unknown design(s) {', '.join(unknown)}; choose from all, {', '.join(DESIGNS)}")
-    return tuple(d for d in DESIGNS if d in names)
+    return parse_name_list(text, DESIGNS, "design", "--designs")
 
 
 # --------------------------------------------------------------------------- resolved runs

@@ -80,13 +80,20 @@ def parse_stages(text: str, baseline: str | None = None) -> tuple[str, ...]:
         if text.strip() not in ("", "all"):
             raise ConfigError(f"--baseline {baseline} trains its own stage; drop --stages {text}")
         return BASELINE_STAGES[baseline]
+    return parse_name_list(text, STAGES, "stage", "--stages")
+
+
+def parse_name_list(text: str, choices: tuple[str, ...], what: str, option: str) -> tuple[str, ...]:
+    """``"a,b"`` (any case), ``"all"`` or empty -> the chosen names in the order of ``choices``;
+    a ConfigError names the unknown ones, ``option`` and the choices."""
     names = [s.strip().lower() for s in text.split(",") if s.strip()]
     if names in ([], ["all"]):
-        return STAGES
-    unknown = [s for s in names if s not in STAGES]
+        return choices
+    unknown = [s for s in names if s not in choices]
     if unknown:
-        raise ConfigError(f"unknown stage(s) {', '.join(unknown)} in --stages; choose from all, {', '.join(STAGES)}")
-    return tuple(s for s in STAGES if s in names)
+        raise ConfigError(f"unknown {what}(s) {', '.join(unknown)} in {option}; "
+                          f"choose from all, {', '.join(choices)}")
+    return tuple(s for s in choices if s in names)
 
 
 def parse_stage_values(text: str, kind: type = int, option: str = "--stage-epochs") -> dict[str, Any]:
