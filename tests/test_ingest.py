@@ -230,6 +230,6 @@ def test_failed_ingest_leaves_the_store_unchanged(tmp_path):
     with pytest.raises(CaptureError):
         ingest.ingest_caption_clips(bad, out, hints={"rate_hz": 20}, append=True, progress=False)
     assert out.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".c.h5.lock", "c.h5"]
     with pytest.raises(StoreError, match="already exists"):
         ingest.ingest_caption_clips(bad[:1], out, hints={"rate_hz": 20}, progress=False)

@@ -160,7 +160,8 @@ def test_interrupted_write_leaves_no_file_or_the_old_one(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "_set_optional_attrs", explode)   # fails after csi was written
     with pytest.raises(RuntimeError):
         store.write_caption_store(path, make_caption())
-    assert list(tmp_path.iterdir()) == []
+    # only the (empty) writer-lock file stays; no data, no temporary file
+    assert [p.name for p in tmp_path.iterdir()] == [".c.h5.lock"]
     monkeypatch.undo()
     store.write_caption_store(path, make_caption(seed=1))
     monkeypatch.setattr(store, "_set_optional_attrs", explode)
@@ -169,7 +170,7 @@ def test_interrupted_write_leaves_no_file_or_the_old_one(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError):
         store.write_multiband_store(path, make_multiband(), overwrite=True)
     monkeypatch.undo()
-    assert [p.name for p in tmp_path.iterdir()] == ["c.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".c.h5.lock", "c.h5"]
     assert store.read_caption_store(path).attrs["seed"] == 1
 
 
@@ -203,7 +204,7 @@ def test_append_refuses_mismatched_clips_and_keeps_store(tmp_path):
     with pytest.raises(StoreError, match="/frames"):
         store.append_caption_clips(path, make_caption(n=2, frames=False))
     assert path.read_bytes() == before
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["c.h5"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [".c.h5.lock", "c.h5"]
 
 
 def test_open_store_rejects_foreign_and_newer_files(tmp_path):

@@ -41,3 +41,13 @@ class StoreError(WifisenseError):
 
 class ConfigError(WifisenseError):
     """An option, preset or config file has a value that cannot be used."""
+
+
+class OutputError(WifisenseError):
+    """An output cannot be written: a full disk, an unwritable folder, a directory where a
+    file belongs, or another process writing the same store."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")

@@ -89,17 +89,14 @@ def _plot_path(out: Path, source: Path, n_files: int, index: int) -> Path:
 def file_kind(path: str | Path, fmt: str = "auto") -> str:
     """``"hdf5"``, ``"beam_snr_csv"``, ``"positions_csv"`` or ``"csi"`` (any CSI format)."""
     from wifisense.io.logs import sniff_log_kind
+    from wifisense.io.readers.common import read_bytes
 
     path = Path(path)
     if fmt != "auto":
         return "csi"
-    try:
-        with open(path, "rb") as f:
-            head = f.read(8)
-    except FileNotFoundError:
-        raise CaptureError(path, "file not found") from None
-    except OSError as exc:
-        raise CaptureError(path, f"cannot read: {exc.strerror or exc}") from None
+    head = read_bytes(path, head=8)  # refuses pipes, devices and directories by name
+    if not head:
+        raise CaptureError(path, "file is empty")
     if head.startswith(HDF5_SIGNATURE):
         return "hdf5"
     return sniff_log_kind(path) or "csi"

@@ -68,21 +68,23 @@ class PositionLog:
 
 def _read_table(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
     """Header cells, data rows and their 1-based line numbers (comments/blank lines dropped)."""
+    from wifisense.io.readers.common import read_bytes
+
     try:
-        text = path.read_text(encoding="utf-8-sig")  # tolerate a BOM from spreadsheet exports
-    except FileNotFoundError:
-        raise CaptureError(path, "file not found") from None
+        # read_bytes refuses pipes and devices; utf-8-sig tolerates a spreadsheet's BOM
+        text = read_bytes(path).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise CaptureError(path, f"not a text CSV file (byte {exc.start} is not UTF-8)") from None
-    except OSError as exc:
-        raise CaptureError(path, f"cannot read: {exc.strerror or exc}") from None
     header: list[str] | None = None
     rows, line_numbers = [], []
     for line_no, line in enumerate(text.splitlines(), start=1):
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        cells = [c.strip() for c in next(csv.reader([line]))]
+        try:
+            cells = [c.strip() for c in next(csv.reader([line]))]
+        except csv.Error as exc:  # e.g. a field over the csv module's 131,072-character limit
+            raise CaptureError(path, f"line {line_no}: not a CSV row ({exc})") from None
         if header is None:
             header = cells
         else:
@@ -204,16 +206,21 @@ def read_positions_csv(path: str | os.PathLike) -> PositionLog:
 
 def sniff_log_kind(path: str | os.PathLike) -> str | None:
     """``"positions_csv"``, ``"beam_snr_csv"`` or None, from the first header line only."""
+    from wifisense.io.readers.common import read_bytes
+
     try:
-        with open(path, encoding="utf-8-sig") as f:
-            head = f.read(65536)
-    except (OSError, UnicodeDecodeError):
+        # errors="ignore": a multi-byte character cut at the end of the head is no reason
+        head = read_bytes(Path(path), head=65536).decode("utf-8-sig", errors="ignore")
+    except CaptureError:
         return None
     for line in head.splitlines():
         stripped = line.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        cells = [c.strip().lower() for c in next(csv.reader([line]))]
+        try:
+            cells = [c.strip().lower() for c in next(csv.reader([line]))]
+        except csv.Error:
+            return None
         if len(cells) < 2 or stripped.startswith("CSI_DATA"):
             return None
         if any(c in TIME_COLUMN_NAMES for c in cells) and any(c in X_COLUMN_NAMES for c in cells) \

@@ -22,7 +22,7 @@ import numpy as np
 
 from wifisense import __version__
 from wifisense.errors import ConfigError, StoreError
-from wifisense.io.atomic import atomic_path
+from wifisense.io.atomic import atomic_path, check_free_space, writer_lock
 from wifisense.io.schema import SCHEMA_NAME, SCHEMA_VERSION, CaptionDataset, MultiBandDataset
 
 log = logging.getLogger(__name__)
@@ -142,8 +142,22 @@ def _compression_kwargs(compression: str | None) -> dict:
 
 def _refuse_overwrite(path: str | os.PathLike, overwrite: bool) -> None:
     if not overwrite and Path(path).exists():
-        raise StoreError(path, None, "already exists; pass overwrite=True (CLI: --overwrite) "
-                         "to replace it or --append to add to it")
+        raise StoreError(path, None, "already exists; pass --overwrite (overwrite=True) to "
+                         "replace it")
+
+
+# Room a store needs beyond its arrays' raw bytes: HDF5 metadata, chunk indices, strings.
+_STORE_OVERHEAD_BYTES = 1 << 18
+
+
+def _store_bytes(arrays) -> int:
+    """Upper estimate of a store's size on disk: the arrays uncompressed, plus overhead.
+
+    Compression only makes the file smaller, so a write that passes this check does not
+    run out of space unless something else fills the disk meanwhile.
+    """
+    raw = sum(int(np.asarray(a).nbytes) for a in arrays)
+    return int(raw * 1.05) + _STORE_OVERHEAD_BYTES
 
 
 def _write_root_attrs(f: h5py.File, kind: str, extra: dict) -> None:
@@ -311,11 +325,19 @@ def _create_caption_layout(f: h5py.File, ds: CaptionDataset, path, compression: 
 
 def write_caption_store(path: str | os.PathLike, ds: CaptionDataset, overwrite: bool = False,
                         compression: str | None = DEFAULT_COMPRESSION) -> Path:
-    """Write a caption dataset to ``path`` atomically; refuses to replace a file unless asked."""
+    """Write a caption dataset to ``path`` atomically; refuses to replace a file unless asked.
+
+    Holds the store's writer lock (a second writer waits), checks free space first, and
+    leaves the previous file untouched on any error.
+    """
     _refuse_overwrite(path, overwrite)
-    with atomic_path(path, suffix=".h5.tmp") as tmp:
-        with h5py.File(tmp, "w") as f:
-            _create_caption_layout(f, ds, path, compression)
+    needed = _store_bytes(_caption_arrays(ds, path).values())
+    with writer_lock(path):
+        _refuse_overwrite(path, overwrite)  # again: another writer may have finished meanwhile
+        check_free_space(path, needed)
+        with atomic_path(path, suffix=".h5.tmp") as tmp:
+            with h5py.File(tmp, "w") as f:
+                _create_caption_layout(f, ds, path, compression)
     return Path(path)
 
 
@@ -341,6 +363,7 @@ class CaptionStoreAppender:
         Class names are merged by name (new names are added to the store's class list),
         split indices are shifted and appended to the splits of the same name.
         """
+        check_free_space(self._path, _store_bytes(_caption_arrays(ds, self._path).values()))
         if "csi" not in self._f:
             _create_caption_layout(self._f, ds, self._path, self._compression)
             return np.arange(self.num_clips)
@@ -443,18 +466,22 @@ def caption_store_appender(path: str | os.PathLike, overwrite: bool = False,
     one clip was added or it existed already.
     """
     target = Path(path)
-    extend = target.exists() and not overwrite
-    if extend:
-        with open_store(target, kind="caption"):
-            pass  # signature check before copying a possibly large file
-    with atomic_path(target, suffix=".h5.tmp") as tmp:
+    # The lock spans copy, append and rename: two appenders that each copied the same old
+    # store would otherwise both rename, and the first one's clips would be lost.
+    with writer_lock(target):
+        extend = target.exists() and not overwrite
         if extend:
-            shutil.copyfile(target, tmp)
-        with h5py.File(tmp, "r+" if extend else "w") as f:
-            appender = CaptionStoreAppender(f, target, compression)
-            yield appender
-            if appender.num_clips == 0:
-                raise StoreError(target, None, "no clips were added; nothing written")
+            with open_store(target, kind="caption"):
+                pass  # signature check before copying a possibly large file
+            check_free_space(target, target.stat().st_size + _STORE_OVERHEAD_BYTES)
+        with atomic_path(target, suffix=".h5.tmp") as tmp:
+            if extend:
+                shutil.copyfile(target, tmp)
+            with h5py.File(tmp, "r+" if extend else "w") as f:
+                appender = CaptionStoreAppender(f, target, compression)
+                yield appender
+                if appender.num_clips == 0:
+                    raise StoreError(target, None, "no clips were added; nothing written")
 
 
 def append_caption_clips(path: str | os.PathLike, ds: CaptionDataset,
@@ -558,7 +585,9 @@ def write_multiband_store(path: str | os.PathLike, ds: MultiBandDataset, overwri
     _refuse_overwrite(path, overwrite)
     arrays = _multiband_arrays(ds, path)
     comp = _compression_kwargs(compression)
-    with atomic_path(path, suffix=".h5.tmp") as tmp:
+    with writer_lock(path), atomic_path(path, suffix=".h5.tmp") as tmp:
+        _refuse_overwrite(path, overwrite)  # again: another writer may have finished meanwhile
+        check_free_space(path, _store_bytes(arrays.values()))
         with h5py.File(tmp, "w") as f:
             _write_root_attrs(f, "multiband", ds.attrs)
             for name, data in arrays.items():

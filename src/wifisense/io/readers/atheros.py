@@ -90,13 +90,13 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
         raise CaptureError(path, f"packets have up to nr={found.max_nr}, nc={found.max_nc} but "
                                  f"hints say nrxnum={nrxnum}, ntxnum={ntxnum}")
 
-    def make():
-        parsed = csiread.Atheros(str(path), nrxnum=nrxnum, ntxnum=ntxnum, tones=tones,
+    def make(file):
+        parsed = csiread.Atheros(file, nrxnum=nrxnum, ntxnum=ntxnum, tones=tones,
                                  if_report=False)
         parsed.read(endian=found.endian)
         return parsed
 
-    parsed = csiread_call(path, "atheros", make)
+    parsed = csiread_call(path, data, "atheros", make)
     n = int(parsed.count)
     bandwidth = 40 if tones == 114 else 20
     subcarriers = (np.r_[-28:0, 1:29] if tones == 56 else np.r_[-58:-1, 2:59])

@@ -5,9 +5,13 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+import pickle
+import stat
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 
@@ -24,17 +28,43 @@ class NotThisFormat(Exception):
 # ------------------------------------------------------------------ file and hints
 
 
-def read_bytes(path: Path) -> bytes:
-    """The whole file; a missing, unreadable or empty file is a CaptureError naming it."""
+# Inputs are read whole into memory; beyond this size a file is refused rather than read
+# (a capture this large should be split; an endless device file never ends at all).
+MAX_INPUT_BYTES = 8 << 30
+
+
+def read_bytes(path: Path, head: int | None = None, max_bytes: int = MAX_INPUT_BYTES) -> bytes:
+    """The whole file (or its first ``head`` bytes), read once from one open descriptor.
+
+    Only regular files are read: a FIFO would block forever and a device such as
+    /dev/zero never ends, so both are refused before any byte is read (the open itself is
+    non-blocking for that reason). A missing, unreadable, empty or oversized file is a
+    CaptureError naming it.
+    """
+    path = Path(path)
     try:
-        data = path.read_bytes()
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except FileNotFoundError:
         raise CaptureError(path, "file not found") from None
-    except IsADirectoryError:
-        raise CaptureError(path, "is a directory, not a capture file") from None
     except OSError as exc:
         raise CaptureError(path, f"cannot read: {exc.strerror or exc}") from None
-    if not data:
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(info.st_mode):
+            raise CaptureError(path, "is a directory, not a capture file")
+        raise CaptureError(path, "is not a regular file (a pipe, device or socket); save the "
+                                 "data to a file first")
+    with os.fdopen(fd, "rb") as f:
+        if head is None and info.st_size > max_bytes:
+            raise CaptureError(path, f"is {info.st_size / 2**30:.1f} GiB, more than the "
+                                     f"{max_bytes / 2**30:.0f} GiB read at once; split it first")
+        try:
+            # Exactly the size seen now: a file still growing is read up to this point.
+            data = f.read(info.st_size if head is None else min(head, info.st_size))
+        except OSError as exc:
+            raise CaptureError(path, f"cannot read: {exc.strerror or exc}") from None
+    if not data and head is None:
         raise CaptureError(path, "file is empty")
     return data
 
@@ -97,17 +127,123 @@ def quiet_csiread() -> Iterator[None]:
         os.close(saved)
 
 
-def csiread_call(path: Path, fmt: str, make):
-    """Run a csiread constructor + read(); any exception becomes a CaptureError."""
+@contextlib.contextmanager
+def private_copy(data: bytes, suffix: str = "") -> Iterator[str]:
+    """The name of a private temporary file (mode 0600) holding exactly ``data``.
+
+    csiread opens captures by name. Handing it the user's path would let the file change
+    between our bounds check of ``data`` and csiread's own read (log rotation, a capture
+    being rewritten), and csiread's C code crashes the process on records it was not
+    promised. A private copy of the checked bytes closes that window.
+    """
+    fd, name = tempfile.mkstemp(prefix="wifisense-capture-", suffix=suffix)
     try:
-        with quiet_csiread():
-            parsed = make()
-    except CaptureError:
-        raise
-    except Exception as exc:  # csiread raises bare Exception/ValueError on bad input
-        raise CaptureError(path, f"csiread could not parse it as {fmt}: "
-                                 f"{type(exc).__name__}: {exc}") from exc
-    return parsed
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        yield name
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(name)
+
+
+def csiread_call(path: Path, data: bytes, fmt: str, make, methods: tuple[str, ...] = ()):
+    """Run ``make(file)`` (a csiread constructor + read()) on a private copy of ``data``.
+
+    ``path`` is only named in errors; any exception becomes a CaptureError. Where the
+    platform can fork, csiread runs in a child process and what it parsed comes back as a
+    snapshot (every public array and number of the parser object, plus the results of the
+    zero-argument ``methods`` named, e.g. ``get_scaled_csi``). csiread's C code trusts the
+    lengths inside records our pre-scan cannot all check (PicoScenes segments, for one), and
+    on some corrupt files it writes out of bounds: in a child that is a clear error about
+    the file, not the end of the user's process. Elsewhere it runs in process.
+    """
+    with private_copy(data, path.suffix) as file:
+        if not hasattr(os, "fork"):
+            try:
+                with quiet_csiread():
+                    return make(file)
+            except CaptureError:
+                raise
+            except Exception as exc:  # csiread raises bare Exception/ValueError on bad input
+                raise CaptureError(path, f"csiread could not parse it as {fmt}: "
+                                         f"{type(exc).__name__}: {exc}") from exc
+        return _parse_in_child(path, fmt, lambda: make(file), methods)
+
+
+def _snapshot(parsed, methods: tuple[str, ...]) -> tuple[dict, dict]:
+    """The parser object's public data (arrays, numbers, strings) and the results of
+    ``methods``, both picklable; :func:`_namespace` turns them back into one object."""
+    values = {}
+    for name in dir(parsed):
+        if name.startswith("_"):
+            continue
+        try:
+            value = getattr(parsed, name)
+        except Exception:  # a property that needs state the file did not give
+            continue
+        if isinstance(value, (np.ndarray, np.generic, int, float, str, bytes, bool)) or value is None:
+            values[name] = value
+    return values, {name: getattr(parsed, name)() for name in methods}
+
+
+def _namespace(values: dict, results: dict) -> SimpleNamespace:
+    """Attributes as on the parser object; each method named gives its result when called."""
+    calls = {name: (lambda result=result: result) for name, result in results.items()}
+    return SimpleNamespace(**values, **calls)
+
+
+def _parse_in_child(path: Path, fmt: str, make, methods: tuple[str, ...]):
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: parse, send the snapshot (or the error), leave at once
+        status = 0
+        try:
+            os.close(read_end)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)  # csiread's C code prints progress straight to fd 1
+            try:
+                result = ("ok", _snapshot(make(), methods))
+            except CaptureError as exc:
+                result = ("capture", exc.reason)
+            except Exception as exc:
+                result = ("error", f"{type(exc).__name__}: {exc}")
+            payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            with os.fdopen(write_end, "wb") as f:
+                f.write(payload)
+        except BaseException:
+            import traceback
+
+            traceback.print_exc()  # stderr is the parent's: a bug here is seen, not hidden
+            status = 1
+        finally:
+            os._exit(status)  # no atexit handlers, no flushing of the parent's buffers
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        payload = f.read()
+    _pid, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        signal_name = _signal_name(os.WTERMSIG(status))
+        raise CaptureError(path, f"csiread crashed ({signal_name}) parsing it as {fmt}: the file is "
+                                 "corrupt in a way the record check did not catch")
+    if not payload:
+        raise CaptureError(path, f"csiread ended without a result parsing it as {fmt} "
+                                 f"(exit status {os.waitstatus_to_exitcode(status)})")
+    # Our own child's bytes, made by pickle.dumps above: nothing untrusted is unpickled.
+    kind, value = pickle.loads(payload)
+    if kind == "ok":
+        return _namespace(*value)
+    if kind == "capture":
+        raise CaptureError(path, value)
+    raise CaptureError(path, f"csiread could not parse it as {fmt}: {value}")
+
+
+def _signal_name(number: int) -> str:
+    import signal
+
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 # ------------------------------------------------------------------ clocks and streams

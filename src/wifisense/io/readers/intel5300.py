@@ -70,12 +70,12 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
         raise CaptureError(path, f"packets have up to Nrx={found.max_nrx}, Ntx={found.max_ntx} "
                                  f"but hints say nrxnum={nrxnum}, ntxnum={ntxnum}; raise the hints")
 
-    def make():
-        parsed = csiread.Intel(str(path), nrxnum=nrxnum, ntxnum=ntxnum, if_report=False)
+    def make(file):
+        parsed = csiread.Intel(file, nrxnum=nrxnum, ntxnum=ntxnum, if_report=False)
         parsed.read()
         return parsed
 
-    parsed = csiread_call(path, "intel5300", make)
+    parsed = csiread_call(path, data, "intel5300", make, methods=("get_scaled_csi",))
     n = int(parsed.count)
     # csiread already undoes the NIC's RF-chain permutation (``perm``), as read_bfee.c does,
     # so the receive axis is in physical antenna order (checked against a hand decode in the tests).

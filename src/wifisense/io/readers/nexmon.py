@@ -111,11 +111,11 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
                                  f"{', '.join(NEXMON_CHIPS)}")
 
     def decode(c):
-        def make():
-            parsed = csiread.Nexmon(str(path), chip=c, bw=bw, if_report=False)
+        def make(file):
+            parsed = csiread.Nexmon(file, chip=c, bw=bw, if_report=False)
             parsed.read()
             return parsed
-        parsed = csiread_call(path, "nexmon", make)
+        parsed = csiread_call(path, data, "nexmon", make)
         # csiread returns FFT order (DC first); shift so subcarriers run -nfft/2..nfft/2-1.
         return parsed, np.fft.fftshift(np.asarray(parsed.csi), axes=1)
 

@@ -43,21 +43,21 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
     frames = scan(path, data, limit=None)
 
     def make(pl_size):
-        def run():
-            parsed = csiread.Picoscenes(str(path), pl_size, if_report=False)
+        def run(file):
+            parsed = csiread.Picoscenes(file, pl_size, if_report=False)
             parsed.read()
             return parsed
         return run
 
     # First pass learns the CSI shape from the frame infos; the second allocates it.
-    probe = csiread_call(path, "picoscenes", make(None))
+    probe = csiread_call(path, data, "picoscenes", make(None))
     info = probe.raw["CSI"]["Info"]
     has_csi = info["NumTones"] > 0
     if probe.count == 0 or not has_csi.any():
         raise CaptureError(path, f"no frames with CSI among {frames} PicoScenes frames")
     shape = [int(info["NumTones"].max()), int(info["NumRx"].max()),
              int((info["NumTx"].astype(int) + info["NumESS"]).max())]
-    parsed = csiread_call(path, "picoscenes", make({"CSI": shape}))
+    parsed = csiread_call(path, data, "picoscenes", make({"CSI": shape}))
     raw = parsed.raw[has_csi]
     csi = np.asarray(raw["CSI"]["CSI"])
     index = np.asarray(raw["CSI"]["SubcarrierIndex"])

@@ -1,0 +1,271 @@
+"""Reliability under races, full disks, kills and special files: concurrent store appenders
+lose nothing, a capture swapped during reads never crashes the process, a full disk leaves
+the old store and no temporary file, temporaries of killed writers are cleaned up, and
+pipes / devices / directories are refused by name instead of hanging or reading forever."""
+
+import os
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wifisense.errors import CaptureError, OutputError
+from wifisense.io import store
+from wifisense.io.atomic import atomic_write_text, remove_stale_temporaries
+
+REAL_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+def _env() -> dict:
+    return dict(os.environ, PYTHONPATH=SRC + os.pathsep + os.environ.get("PYTHONPATH", ""))
+
+
+def _run_python(code: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
+                          timeout=timeout, env=_env())
+
+
+def _tiny_caption(tag: str, n: int = 1):
+    from wifisense.io.schema import CaptionDataset
+
+    rng = np.random.default_rng(sum(tag.encode()))
+    csi = (rng.standard_normal((n, 3, 4, 3, 5)) + 1j * rng.standard_normal((n, 3, 4, 3, 5))).astype(np.complex64)
+    return CaptionDataset(
+        csi=csi, rx_valid=np.ones((n, 3), bool), class_id=np.zeros(n, np.int32),
+        captions=[[f"{tag} clip {i}"] for i in range(n)], class_names=["wave"],
+        mirror_of=np.array([0], np.int32), subcarriers=np.arange(5, dtype=np.int32),
+        sample_rate_hz=100.0, clip_seconds=0.04, rx_positions=np.zeros((3, 3), np.float32),
+        tx_position=np.zeros(3, np.float32), splits={"train": np.arange(n)})
+
+
+# ------------------------------------------------------------------ concurrent appenders
+
+
+APPENDER = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from test_reliability import _tiny_caption
+from wifisense.io.store import append_caption_clips
+start = float(sys.argv[1])
+while time.time() < start:
+    time.sleep(0.005)
+for k in range(3):
+    append_caption_clips({path!r}, _tiny_caption(f"writer{{sys.argv[2]}}-batch{{k}}", n=2))
+"""
+
+
+def test_three_concurrent_appenders_keep_every_clip(tmp_path):
+    path = tmp_path / "c.h5"
+    store.write_caption_store(path, _tiny_caption("base", n=2))
+    code = APPENDER.format(tests=str(Path(__file__).parent), path=str(path))
+    env = _env()
+    start = time.time() + 4.0  # all three past their imports before the first append
+    procs = [subprocess.Popen([sys.executable, "-c", code, str(start), str(w)], env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+             for w in range(3)]
+    for p in procs:
+        _out, err = p.communicate(timeout=180)
+        assert p.returncode == 0, err
+    ds = store.read_caption_store(path, load_frames=False)
+    captions = sorted(c[0] for c in ds.captions)
+    expected = sorted([f"base clip {i}" for i in range(2)]
+                      + [f"writer{w}-batch{k} clip {i}" for w in range(3) for k in range(3) for i in range(2)])
+    assert captions == expected  # 2 + 3 writers x 3 batches x 2 clips, none lost
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+# ------------------------------------------------------------------ capture swapped during reads
+
+
+def _crashing_picoscenes_variant(data: bytes) -> bytes:
+    """Bit flips in the first 4 KiB that make csiread.Picoscenes crash the process when
+    it is given them unchecked (found by fuzzing csiread directly)."""
+    out = bytearray(data)
+    rng = np.random.default_rng(0)
+    for _ in range(8):
+        k = int(rng.integers(0, min(len(out), 4096)))
+        out[k] ^= 1 << int(rng.integers(0, 8))
+    return bytes(out)
+
+
+READER = """
+import sys
+from wifisense.errors import CaptureError
+from wifisense.io import read_csi
+ok = refused = 0
+for _ in range(int(sys.argv[2])):
+    try:
+        read_csi(sys.argv[1])
+        ok += 1
+    except CaptureError:
+        refused += 1
+print(ok, refused)
+"""
+
+
+def test_capture_swapped_during_reads_never_crashes(tmp_path):
+    source = REAL_DIR / "picoscenes_iwl5300_example.csi"
+    if not source.is_file():
+        pytest.skip(f"real capture {source} is missing (expected in ../shared/data/real/)")
+    good, bad = source.read_bytes(), _crashing_picoscenes_variant(source.read_bytes())
+    path = tmp_path / "live.csi"
+    path.write_bytes(good)
+    versions = [tmp_path / "good.csi", tmp_path / "bad.csi"]
+    versions[0].write_bytes(good)
+    versions[1].write_bytes(bad)
+    stop = threading.Event()
+
+    def swap():  # what log rotation or a tool rewriting its capture does
+        k = 0
+        while not stop.is_set():
+            tmp = tmp_path / f".swap{k % 2}"
+            tmp.write_bytes(versions[k % 2].read_bytes())
+            os.replace(tmp, path)
+            k += 1
+
+    swapper = threading.Thread(target=swap, daemon=True)
+    swapper.start()
+    try:
+        result = subprocess.run([sys.executable, "-c", READER, str(path), "60"], capture_output=True,
+                                text=True, timeout=300, env=_env())
+    finally:
+        stop.set()
+        swapper.join()
+    assert result.returncode == 0, f"reader died with {result.returncode}: {result.stderr[-2000:]}"
+    ok, refused = map(int, result.stdout.split())
+    assert ok + refused == 60
+
+
+# ------------------------------------------------------------------ full disk
+
+
+@pytest.fixture
+def small_tmpfs(tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    try:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                              capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        pytest.skip(f"cannot mount a tmpfs here: {exc}")
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here (needs root or CAP_SYS_ADMIN): {done.stderr.strip()}")
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", str(mount)], capture_output=True, timeout=30)
+
+
+def test_full_disk_keeps_the_old_store_and_leaves_no_temporary(small_tmpfs):
+    from test_store import make_multiband
+
+    path = small_tmpfs / "m.h5"
+    store.write_multiband_store(path, make_multiband())
+    before = path.read_bytes()
+    big = make_multiband(nc=20000)  # ~4 MiB of CSI: more than the 1 MiB file system holds
+    with pytest.raises(OutputError, match="not enough free space"):
+        store.write_multiband_store(path, big, overwrite=True)
+    assert path.read_bytes() == before
+    assert [p.name for p in small_tmpfs.iterdir() if p.name.endswith(".tmp")] == []
+    # the CLI says it in one line, exit code 2, no traceback
+    result = _run_python(f"""
+        import sys
+        from wifisense.cli import main
+        sys.exit(main(["simulate", "trajectories", "--out", {str(path)!r}, "--duration", "600",
+                       "--overwrite", "-q"]))
+    """)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    assert "not enough free space" in result.stderr
+    assert path.read_bytes() == before
+    assert [p.name for p in small_tmpfs.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_write_error_inside_a_write_is_one_output_error(small_tmpfs):
+    path = small_tmpfs / "notes.txt"
+    path.write_text("old")
+    with pytest.raises(OutputError, match="No space left on device"):
+        atomic_write_text(path, "x" * (2 << 20))
+    assert path.read_text() == "old"
+    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["notes.txt"]
+
+
+# ------------------------------------------------------------------ killed writers, bad targets
+
+
+def test_temporary_of_a_killed_writer_is_removed_on_the_next_write(tmp_path):
+    path = tmp_path / "m.h5"
+    victim = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    stale = tmp_path / f".m.h5.{victim.pid}.abc123.h5.tmp"
+    stale.write_bytes(b"half a store")
+    live = tmp_path / f".m.h5.{os.getppid()}.def456.h5.tmp"  # a running writer's: kept
+    live.write_bytes(b"in progress")
+    assert remove_stale_temporaries(path, ".h5.tmp") == []  # the writer still runs
+    victim.kill()  # kill -9
+    victim.wait()
+    from test_store import make_multiband
+
+    store.write_multiband_store(path, make_multiband())
+    assert not stale.exists()
+    assert live.exists()
+
+
+def test_a_directory_as_output_is_one_clear_error(tmp_path):
+    from test_store import make_multiband
+
+    (tmp_path / "out").mkdir()
+    with pytest.raises(OutputError, match="is a directory"):
+        store.write_multiband_store(tmp_path / "out", make_multiband(), overwrite=True)
+    with pytest.raises(OutputError, match="is a directory"):
+        atomic_write_text(tmp_path / "out", "text")
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into read-only folders")
+def test_an_unwritable_folder_is_one_clear_error(tmp_path):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o500)
+    try:
+        with pytest.raises(OutputError, match="cannot write"):
+            atomic_write_text(folder / "x.txt", "text")
+    finally:
+        folder.chmod(0o700)
+
+
+# ------------------------------------------------------------------ special files
+
+
+def test_fifo_and_devices_are_refused_without_hanging(tmp_path):
+    fifo = tmp_path / "pipe.dat"
+    os.mkfifo(fifo)
+    code = f"""
+        from wifisense.errors import CaptureError
+        from wifisense.io import read_csi
+        from wifisense.io.inspect import summarise_file
+        from wifisense.io.logs import read_beam_snr_csv
+        for path in ({str(fifo)!r}, "/dev/zero"):
+            for call in (read_csi, summarise_file, read_beam_snr_csv):
+                try:
+                    call(path)
+                except CaptureError as exc:
+                    print(exc)
+                else:
+                    raise SystemExit(f"{{call.__name__}} read {{path}}")
+    """
+    result = _run_python(code, timeout=60)  # a hang is a timeout, an endless read a MemoryError
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 6 and all("not a regular file" in line for line in lines), lines
+
+
+def test_a_directory_as_capture_is_refused(tmp_path):
+    from wifisense.io import read_csi
+
+    with pytest.raises(CaptureError, match="is a directory"):
+        read_csi(tmp_path)
