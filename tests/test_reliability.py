@@ -269,3 +269,78 @@ def test_a_directory_as_capture_is_refused(tmp_path):
 
     with pytest.raises(CaptureError, match="is a directory"):
         read_csi(tmp_path)
+
+
+# ------------------------------------------------------------------ stores that pull in other files
+
+
+@pytest.mark.parametrize("kind", ["external_link", "external_storage", "virtual"])
+def test_stores_that_read_other_files_are_refused(tmp_path, kind):
+    import h5py
+
+    from test_store import make_multiband
+    from wifisense.errors import StoreError
+    from wifisense.io.inspect import summarise_file
+    from wifisense.io.validate import validate_store
+
+    secret = tmp_path / "secret.h5"
+    with h5py.File(secret, "w") as f:
+        f["pose/xy"] = np.zeros((30, 2), np.float32)
+    raw = tmp_path / "secret.bin"
+    np.zeros((30, 2), np.float32).tofile(raw)
+    path = tmp_path / "m.h5"
+    store.write_multiband_store(path, make_multiband())
+    with h5py.File(path, "r+") as f:
+        del f["pose/xy"]
+        if kind == "external_link":
+            f["pose/xy"] = h5py.ExternalLink(str(secret), "/pose/xy")
+        elif kind == "external_storage":
+            f["pose"].create_dataset("xy", shape=(30, 2), dtype=np.float32, external=[(str(raw), 0, 240)])
+        else:
+            layout = h5py.VirtualLayout(shape=(30, 2), dtype=np.float32)
+            layout[:] = h5py.VirtualSource(str(secret), "pose/xy", shape=(30, 2))
+            f["pose"].create_virtual_dataset("xy", layout)
+    with pytest.raises(StoreError, match="/pose/xy.*(external|virtual)"):
+        store.read_multiband_store(path)
+    with pytest.raises(StoreError, match="/pose/xy"):
+        summarise_file(path)
+    assert [p.field for p in validate_store(path)] == ["/pose/xy"]  # validate names it too
+
+
+# ------------------------------------------------------------------ late damage, preset names
+
+
+@pytest.mark.parametrize("name", ["intel5300_example.dat", "atheros_ath_csi_1.dat",
+                                  "nexmon_bcm4358_example.pcap", "picoscenes_iwl5300_example.csi",
+                                  "esp32_example_csi.csv"])
+def test_damage_after_the_first_records_is_a_capture_error(tmp_path, name):
+    """Auto detection looks at the first records only; damage further on must still end in
+    a CaptureError (it used to escape as the internal "not this format" exception)."""
+    from wifisense.io import read_csi
+
+    source = REAL_DIR / name
+    if not source.is_file():
+        pytest.skip(f"real capture {source} is missing (expected in ../shared/data/real/)")
+    data = source.read_bytes()
+    for k in range(12):
+        damaged = bytearray(data)
+        pos = len(damaged) // 2 + k * 37
+        damaged[pos:pos + 8] = b"\xde\xad\xbe\xef" * 2
+        path = tmp_path / f"{k}{source.suffix}"
+        path.write_bytes(bytes(damaged))
+        try:
+            read_csi(path)
+        except CaptureError as exc:
+            assert str(path) in str(exc)
+
+
+def test_a_preset_name_is_the_preset_even_beside_a_folder_of_that_name(tmp_path, monkeypatch):
+    from wifisense.caption.config import load_caption_config
+    from wifisense.track.config import load_track_config
+
+    expected = load_track_config("tiny"), load_caption_config("tiny")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "tiny").mkdir()  # used to give "tiny: config file not found"
+    assert (load_track_config("tiny"), load_caption_config("tiny")) == expected
+    (tmp_path / "mine.json").write_text("{}")
+    load_track_config("mine.json")  # a path is still a path

@@ -6,6 +6,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
+import os
+from pathlib import Path
 from typing import Any, TypeVar
 
 from wifisense.errors import ConfigError
@@ -128,3 +130,17 @@ def _show(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(_show(v) for v in value)
     return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def is_config_file(value: str | os.PathLike, presets: list[str] | tuple[str, ...]) -> bool:
+    """Whether a ``--preset`` value names a JSON file rather than a shipped preset.
+
+    A shipped preset's bare name always means the preset, even when a file or folder of
+    that name happens to sit in the working directory; a value with a folder part or a
+    ``.json`` suffix is a path, and so is any other name of an existing file.
+    """
+    text = os.fspath(value)
+    if text in presets:
+        return False
+    path = Path(text)
+    return path.suffix == ".json" or len(path.parts) > 1 or path.exists()

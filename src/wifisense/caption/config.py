@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from wifisense.errors import ConfigError
+from wifisense.overrides import is_config_file
 from wifisense.overrides import merge_dotted as _apply_overrides
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs" / "caption"
@@ -147,7 +148,7 @@ def load_caption_config(preset_or_path: str | os.PathLike = "tiny",
                         overrides: dict[str, Any] | None = None) -> CaptionModelConfig:
     """A preset name (``tiny``, ``paper``) or a JSON file path, with optional dotted-key overrides."""
     path = Path(preset_or_path)
-    if not path.suffix == ".json" and not path.exists():
+    if not is_config_file(preset_or_path, list_presets()):
         path = PRESET_DIR / f"{preset_or_path}.json"
         if not path.exists():
             raise ConfigError(f"unknown caption preset {str(preset_or_path)!r}; presets: {', '.join(list_presets())}"

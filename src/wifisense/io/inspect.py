@@ -165,12 +165,15 @@ def summarise_store(path: str | Path) -> dict:
     """Generic HDF5 summary: root attributes, every dataset and the split sizes."""
     import h5py
 
+    from wifisense.io.store import refuse_foreign_data
+
     path = Path(path)
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
         raise CaptureError(path, f"cannot open as HDF5 (truncated or corrupt?): {exc}") from None
     with handle as f:
+        refuse_foreign_data(f, path)  # summarising must not read other files on the machine
         datasets = []
 
         def visit(name, obj):
@@ -346,11 +349,14 @@ def _store_csi_for_plot(path: Path):
     """(times [T], csi [T, S, P], subcarriers [S], labels) from a caption or multiband store."""
     import h5py
 
+    from wifisense.io.store import refuse_foreign_data
+
     try:
         f = h5py.File(path, "r")
     except OSError as exc:
         raise CaptureError(path, f"cannot open as HDF5: {exc}") from None
     with f:
+        refuse_foreign_data(f, path)
         subcarriers = f["meta/subcarriers"][()] if "meta/subcarriers" in f else None
         if isinstance(f.get("csi"), h5py.Group) and "x" in f["csi"] and "t" in f["csi"]:
             t = f["csi/t"][()]

@@ -60,9 +60,50 @@ def _open_h5(path: str | os.PathLike, mode: str = "r") -> h5py.File:
     if not h5py.is_hdf5(p):
         raise StoreError(p, None, "not an HDF5 file (expected a wifisense .h5 store)")
     try:
-        return h5py.File(p, mode)
+        f = h5py.File(p, mode)
     except OSError as exc:
         raise StoreError(p, None, f"cannot open HDF5 file: {exc}") from exc
+    try:
+        refuse_foreign_data(f, p)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def refuse_foreign_data(f: h5py.File, path: str | os.PathLike) -> None:
+    """Raise StoreError if the file pulls data from other files.
+
+    HDF5 external links, external raw storage and virtual datasets all make reading the
+    store read other files on the machine (any path the file names). A store must hold its
+    own data, so all three are refused, naming the field and where it points.
+    """
+    def walk(group: h5py.Group, prefix: str) -> None:
+        for name in group:
+            field = f"{prefix}/{name}"
+            try:
+                link = group.get(name, getlink=True)
+                if isinstance(link, h5py.ExternalLink):
+                    raise StoreError(path, field, f"is an external link to {link.filename}:{link.path}; "
+                                     "a store must hold its own data")
+                if isinstance(link, h5py.SoftLink):
+                    continue  # points inside this file; visited under its own name
+                obj = group[name]
+            except StoreError:
+                raise
+            except (KeyError, OSError, RuntimeError, ValueError) as exc:
+                raise StoreError(path, field, f"cannot be read (corrupt?): {exc}") from None
+            if isinstance(obj, h5py.Group):
+                walk(obj, field)
+            elif isinstance(obj, h5py.Dataset):
+                if obj.external:
+                    raise StoreError(path, field, f"keeps its data in external file(s) "
+                                     f"{[e[0] for e in obj.external]}; a store must hold its own data")
+                if obj.is_virtual:
+                    raise StoreError(path, field, "is a virtual dataset (data from other files); "
+                                     "a store must hold its own data")
+
+    walk(f, "")
 
 
 def check_signature(f: h5py.File, path: str | os.PathLike, kind: str | None = None) -> str:

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from wifisense.errors import ConfigError
+from wifisense.overrides import is_config_file
 
 
 @dataclass
@@ -121,7 +122,7 @@ def track_config_from_dict(values: dict, where: str = "track config") -> TrackCo
 def load_track_config(name_or_path: str | os.PathLike = "tiny") -> TrackConfig:
     """A preset by name ("tiny", "paper") or a JSON file by path."""
     path = Path(name_or_path)
-    if path.suffix == ".json" or path.exists():
+    if is_config_file(name_or_path, track_presets()):
         if not path.is_file():
             raise ConfigError(f"{path}: config file not found")
         text, where = path.read_text(), str(path)

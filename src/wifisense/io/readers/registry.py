@@ -155,7 +155,10 @@ def read_csi(path: str | os.PathLike, format: str = "auto", **hints) -> CSIRecor
     data = read_bytes(path)
     detected = detect_from_bytes(path, data, wanted=None if format == "auto" else format)
     fmt = detected if format == "auto" else format
-    recording = get_format(fmt).read(path, data, hints)
+    try:
+        recording = get_format(fmt).read(path, data, hints)
+    except NotThisFormat as exc:  # a reader's own walk; detection already checked the structure
+        raise CaptureError(path, f"is corrupt as {fmt}: {exc.args[0]}") from None
     recording.source.setdefault("format", fmt)
     recording.source.setdefault("path", str(path))
     recording.source["format_detected"] = format == "auto"
@@ -196,8 +199,22 @@ def detect_from_bytes(path: Path, data: bytes, wanted: str | None = None) -> str
                 f"match it)" if claimed else ""
         raise CaptureError(path, "unknown capture format: the content matches none of "
                                  f"{', '.join(_FORMATS)}{guess}")
-    get_format(found).check(path, data, None)
+    _full_check(path, data, found)
     return found
+
+
+def _full_check(path: Path, data: bytes, name: str) -> None:
+    """Walk every record of the format the first records matched.
+
+    Damage after the first records can break the structure itself (a record header that no
+    longer reads as this format's); that is corruption of a file whose format is known, so
+    it is a CaptureError naming the format, never a "not this format" left uncaught.
+    """
+    try:
+        get_format(name).check(path, data, None)
+    except NotThisFormat as exc:
+        raise CaptureError(path, f"starts as {name} ({get_format(name).description}) but is "
+                                 f"corrupt further on: {exc.args[0]}") from None
 
 
 def _first_match(path: Path, data: bytes, exclude: str | None = None) -> str | None:
