@@ -112,9 +112,11 @@ def test_manifest_with_frames_missing_receiver_and_append(tmp_path):
         f"{INTEL_A},{INTEL_B},{INTEL_A},waves the left hand|left hand waves,wave left,wave right,clip0,train\n"
         f"{INTEL_A},-,{INTEL_A},waves the right hand,wave right,,clip1,test\n")
     out = tmp_path / "clips.h5"
-    assert run_cli(["ingest", "caption", "--manifest", str(manifest), "--packet-rate", "20",
-                    "--rate", "8", "--seconds", "1", "--num-frames", "3", "--frame-size", "16",
-                    "--out", str(out)]) == 0
+    args = ["ingest", "caption", "--manifest", str(manifest), "--packet-rate", "20", "--rate", "8",
+            "--seconds", "1", "--num-frames", "3", "--frame-size", "16", "--out", str(out)]
+    assert run_cli(args) == 2  # the captures sit outside the manifest's folder
+    assert not out.exists()
+    assert run_cli(args + ["--allow-outside"]) == 0
     assert validate_store(out) == []
     ds = read_caption_store(out)
     assert ds.csi.shape == (2, 3, 8, 9, 30) and ds.frames.shape == (2, 3, 16, 16, 3)

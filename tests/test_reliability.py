@@ -344,3 +344,74 @@ def test_a_preset_name_is_the_preset_even_beside_a_folder_of_that_name(tmp_path,
     assert (load_track_config("tiny"), load_caption_config("tiny")) == expected
     (tmp_path / "mine.json").write_text("{}")
     load_track_config("mine.json")  # a path is still a path
+
+
+# ------------------------------------------------------------------ ingest input checks
+
+
+def test_manifest_paths_stay_inside_its_folder_and_extra_cells_are_named(tmp_path):
+    from wifisense.io.ingest import read_manifest
+
+    inside = tmp_path / "data"
+    inside.mkdir()
+    manifest = inside / "m.csv"
+    for cell in ("../elsewhere.dat", "/etc/passwd", "/no/such/file.dat", "sub/../../x.dat"):
+        manifest.write_text(f"rx,caption\n{cell},a person waves\n")
+        with pytest.raises(CaptureError, match="row 2: the rx path .* points outside the manifest's folder"):
+            read_manifest(manifest)
+    manifest.write_text("rx,caption\nclip.dat;-,a person waves\n")
+    (spec,) = read_manifest(manifest)
+    assert spec.receivers == [str(inside / "clip.dat"), None]
+    manifest.write_text("rx,caption\n../x.dat,a person waves\n")
+    (spec,) = read_manifest(manifest, allow_outside=True)
+    assert spec.receivers == [str(inside / "../x.dat")]
+    manifest.write_text("rx,caption\nclip.dat,waves,left hand\n")
+    with pytest.raises(CaptureError, match="row 2: 1 more cell"):
+        read_manifest(manifest)
+
+
+@pytest.mark.parametrize("option,value,words", [
+    ("--seconds", "nan", "--seconds must be a finite number"),
+    ("--seconds", "inf", "--seconds must be a finite number"),
+    ("--seconds", "1e7", "would need"),
+    ("--rate", "inf", "--rate must be a finite number"),
+    ("--start", "nan", "--start must be a finite number"),
+])
+def test_caption_ingest_refuses_impossible_clip_options(tmp_path, capsys, option, value, words):
+    from wifisense.cli import main
+
+    capture = REAL_DIR / "intel5300_example.dat"
+    if not capture.is_file():
+        pytest.skip(f"real capture {capture} is missing")
+    args = ["ingest", "caption", "--rx", str(capture), "--caption", "a person waves", "--packet-rate", "20",
+            "--out", str(tmp_path / "c.h5"), option, value]
+    if option != "--rate":
+        args += ["--rate", "8"]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert not (tmp_path / "c.h5").exists()
+
+
+@pytest.mark.parametrize("extra,words", [
+    (["--time-offset-snr", "nan"], "--time-offset-snr must be a finite"),
+    (["--time-offset-positions", "inf"], "--time-offset-positions must be a finite"),
+    (["--room", "nan", "0", "5", "5"], "--room must be four finite"),
+    (["--room", "5", "0", "0", "5"], "X1 > X0"),
+    (["--ap-position", "0", "0", "inf"], "--ap-position must be three finite"),
+])
+def test_multiband_ingest_refuses_values_validate_would_reject(tmp_path, capsys, extra, words):
+    from wifisense.cli import main
+    from wifisense.io.logs import write_beam_snr_csv, write_positions_csv
+
+    capture = REAL_DIR / "intel5300_example.dat"
+    if not capture.is_file():
+        pytest.skip(f"real capture {capture} is missing")
+    write_beam_snr_csv(tmp_path / "snr.csv", np.arange(5) * 0.1, np.ones((5, 3)))
+    write_positions_csv(tmp_path / "pos.csv", np.arange(5) * 0.1, np.ones((5, 2)))
+    args = ["ingest", "multiband", "--csi", str(capture), "--snr", str(tmp_path / "snr.csv"),
+            "--positions", str(tmp_path / "pos.csv"), "--out", str(tmp_path / "m.h5"), *extra]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert words in err and "Traceback" not in err
+    assert not (tmp_path / "m.h5").exists()

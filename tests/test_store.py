@@ -298,22 +298,27 @@ def test_multiband_timestamps_must_strictly_increase(tmp_path, monkeypatch):
     monkeypatch.setattr(store, "STREAM_CHUNK_BYTES", 8 * 5)
     monkeypatch.setattr(validate, "BLOCK_BYTES", 8 * 5)
     ds = make_multiband()
-    ds.snr_t[7] = ds.snr_t[6]            # repeated
-    ds.snr_t[10] = ds.snr_t[9]           # repeated across the block boundary
-    ds.snr_t[12] = ds.snr_t[11] - 1.0    # backwards
+    snr_t = ds.snr_t.copy()
+    snr_t[7] = snr_t[6]            # repeated
+    snr_t[10] = snr_t[9]           # repeated across the block boundary
+    snr_t[12] = snr_t[11] - 1.0    # backwards
     path = store.write_multiband_store(tmp_path / "m.h5", ds)
-    with h5py.File(path) as f:
+    with h5py.File(path, "a") as f:
         assert f["snr/t"].chunks == (5,)
+        f["snr/t"][...] = snr_t  # the writer itself refuses such a store (below)
+    ds.snr_t = snr_t
+    with pytest.raises(StoreError, match="/snr/t.*nothing was written"):
+        store.write_multiband_store(tmp_path / "refused.h5", ds)
+    assert not (tmp_path / "refused.h5").exists()
     problems = validate_store(path)
     assert [p.field for p in problems] == ["/snr/t"]
     assert "3 steps <= 0, first at index 7" in problems[0].reason
 
 
 def test_multiband_stream_problems(tmp_path):
-    ds = make_multiband()
-    ds.pose_xy[4, 1] = np.inf
-    path = store.write_multiband_store(tmp_path / "m.h5", ds)
+    path = store.write_multiband_store(tmp_path / "m.h5", make_multiband())
     with h5py.File(path, "a") as f:
+        f["pose/xy"][4, 1] = np.inf
         _replace(f, "csi/t", f["csi/t"][()].astype(np.float32))
         f["splits/test"][0] = 30
     problems = {p.field: p.reason for p in validate_store(path)}

@@ -27,6 +27,8 @@ from wifisense.errors import CaptureError, ConfigError
 
 log = logging.getLogger(__name__)
 
+# One clip is built in memory; beyond this it is surely a typo in --seconds or --rate.
+MAX_CLIP_BYTES = 2 << 30
 MISSING_RECEIVER = ("", "-", "none")      # how a manifest or --rx marks a receiver with no capture
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 DEFAULT_NUM_FRAMES = 8
@@ -108,8 +110,12 @@ def choose_grid(recordings: list, rate_hz: float | None = None, seconds: float |
             raise ConfigError("cannot infer the clip rate from single-packet captures; "
                               "give --rate HZ")
         rate_hz = float(f"{np.median(rates):.3g}")  # 3 significant digits: a readable rate
-    if not rate_hz > 0:
-        raise ConfigError(f"--rate must be > 0 Hz, got {rate_hz}")
+    if not (np.isfinite(rate_hz) and rate_hz > 0):
+        raise ConfigError(f"--rate must be a finite number > 0 Hz, got {rate_hz}")
+    if not np.isfinite(start_s) or start_s < 0:
+        raise ConfigError(f"--start must be a finite number >= 0 s, got {start_s}")
+    if seconds is not None and not (np.isfinite(seconds) and seconds > 0):
+        raise ConfigError(f"--seconds must be a finite number > 0, got {seconds}")
     if seconds is None:
         ends = [t[-1] for t in _relative_times(recordings, align) if t is not None]
         # grid points from start_s up to the end of the shortest capture, both included
@@ -134,6 +140,11 @@ def align_receivers(recordings: list, grid: ClipGrid, align: str = "start"
 
     ref = next(r for r in recordings if r is not None)
     _, s, nrx, ntx = ref.shape
+    need = len(recordings) * grid.num_steps * nrx * ntx * s * np.dtype(np.complex64).itemsize
+    if need > MAX_CLIP_BYTES:
+        raise ConfigError(f"one clip of {grid.seconds:.4g} s at {grid.rate_hz:.4g} Hz would need "
+                          f"{need / 2**30:.1f} GiB (limit {MAX_CLIP_BYTES / 2**30:.0f} GiB); "
+                          "shorten --seconds or lower --rate")
     times = grid.times()
     csi = np.zeros((len(recordings), grid.num_steps, nrx * ntx, s), np.complex64)
     gap_mask = np.ones((len(recordings), grid.num_steps), bool)
@@ -258,21 +269,29 @@ class ClipSpec:
     split: str | None = None
 
 
-def read_manifest(path: str | os.PathLike) -> list[ClipSpec]:
+def read_manifest(path: str | os.PathLike, allow_outside: bool = False) -> list[ClipSpec]:
     """Clips from a CSV manifest.
 
     Columns: receivers as ``rx`` (paths separated by ``;``) or ``rx1, rx2, ...``;
     ``caption`` (paraphrases separated by ``|``); optional ``class``, ``mirror``,
     ``frames`` (image folder), ``video`` and ``split``. Relative paths are relative to the
-    manifest's folder; an empty or ``-`` receiver cell marks a missing receiver.
+    manifest's folder; an empty or ``-`` receiver cell marks a missing receiver. Paths must
+    stay inside the manifest's folder (no ``..``, no absolute paths elsewhere) unless
+    ``allow_outside``: a manifest from someone else must not pull arbitrary files of this
+    machine into a store.
     """
+    from wifisense.io.readers.common import read_bytes
+
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8-sig")
-    except OSError as exc:
-        raise CaptureError(path, f"cannot read the manifest: {exc.strerror or exc}") from None
-    rows = list(csv.DictReader(line for line in text.splitlines()
-                               if line.strip() and not line.lstrip().startswith("#")))
+        text = read_bytes(path).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise CaptureError(path, f"the manifest is not UTF-8 text (byte {exc.start})") from None
+    try:
+        rows = list(csv.DictReader(line for line in text.splitlines()
+                                   if line.strip() and not line.lstrip().startswith("#")))
+    except csv.Error as exc:
+        raise CaptureError(path, f"not a CSV manifest: {exc}") from None
     if not rows:
         raise CaptureError(path, "the manifest has no clips (need a header and one row per clip)")
     header = [h.strip().lower() for h in rows[0].keys() if h is not None]
@@ -282,18 +301,27 @@ def read_manifest(path: str | os.PathLike) -> list[ClipSpec]:
         raise CaptureError(path, f"the manifest needs a 'caption' column and an 'rx' (or rx1, "
                            f"rx2, ...) column; found {header}")
     base = path.parent
+    inside = base.resolve()
 
-    def resolve(value: str | None) -> str | None:
+    def resolve(value: str | None, line_no: int, column: str) -> str | None:
         value = (value or "").strip()
         if value.lower() in MISSING_RECEIVER:
             return None
-        return str(base / value) if not os.path.isabs(value) else value
+        target = base / value  # an absolute value replaces base
+        if not allow_outside and not target.resolve().is_relative_to(inside):
+            # the same words whether or not the file exists: no probing of the machine
+            raise CaptureError(path, f"row {line_no}: the {column} path {value!r} points outside the "
+                               f"manifest's folder {base}; move the data there or pass --allow-outside")
+        return str(target)
 
     specs = []
     for line_no, raw in enumerate(rows, start=2):
+        if None in raw:  # csv.DictReader collects cells beyond the header under None
+            raise CaptureError(path, f"row {line_no}: {len(raw[None])} more cell(s) than the "
+                               f"{len(header)} header columns; quote cells that contain commas")
         row = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
-        receivers = ([resolve(p) for p in row["rx"].split(";")] if "rx" in row
-                     else [resolve(row.get(c)) for c in rx_columns])
+        receivers = ([resolve(p, line_no, "rx") for p in row["rx"].split(";")] if "rx" in row
+                     else [resolve(row.get(c), line_no, c) for c in rx_columns])
         captions = [c.strip() for c in row.get("caption", "").split("|") if c.strip()]
         if not captions:
             raise CaptureError(path, f"row {line_no}: the caption is empty")
@@ -302,7 +330,8 @@ def read_manifest(path: str | os.PathLike) -> list[ClipSpec]:
         specs.append(ClipSpec(
             receivers=receivers, captions=captions,
             class_name=row.get("class") or DEFAULT_CLASS, mirror_class=row.get("mirror") or None,
-            frames_dir=resolve(row.get("frames")), video=resolve(row.get("video")),
+            frames_dir=resolve(row.get("frames"), line_no, "frames"),
+            video=resolve(row.get("video"), line_no, "video"),
             split=row.get("split") or None))
     widths = {len(s.receivers) for s in specs}
     if len(widths) > 1:
@@ -372,6 +401,28 @@ def _strictly_increasing(t: np.ndarray, x: np.ndarray, what: str, path) -> tuple
     return t[keep], x[keep]
 
 
+def _check_multiband_options(snr_offset_s, positions_offset_s, ap_position, room, beam_angles_deg,
+                             snr_carrier_hz) -> None:
+    """Refuse option values that would make a store ``validate`` rejects, naming the option."""
+    for option, value in (("--time-offset-snr", snr_offset_s),
+                          ("--time-offset-positions", positions_offset_s)):
+        if not np.isfinite(value):
+            raise ConfigError(f"{option} must be a finite number of seconds, got {value}")
+    ap = np.asarray(ap_position, dtype=float)
+    if ap.shape != (3,) or not (np.isfinite(ap).all() or np.isnan(ap).all()):
+        raise ConfigError(f"--ap-position must be three finite numbers (X Y Z in metres), got "
+                          f"{ap.tolist()}")
+    if room is not None:
+        r = np.asarray(room, dtype=float)
+        if r.shape != (4,) or not np.isfinite(r).all() or not (r[2] > r[0] and r[3] > r[1]):
+            raise ConfigError(f"--room must be four finite numbers X0 Y0 X1 Y1 with X1 > X0 and "
+                              f"Y1 > Y0, got {r.tolist()}")
+    if beam_angles_deg is not None and not np.isfinite(np.asarray(beam_angles_deg, float)).all():
+        raise ConfigError(f"--beam-angles must be finite degrees, got {list(beam_angles_deg)}")
+    if snr_carrier_hz is not None and not (np.isfinite(snr_carrier_hz) and snr_carrier_hz > 0):
+        raise ConfigError(f"--snr-carrier must be a finite frequency > 0 Hz, got {snr_carrier_hz}")
+
+
 def multiband_from_captures(csi_path: str | os.PathLike, snr_path: str | os.PathLike,
                             positions_path: str | os.PathLike, *, format: str = "auto",
                             hints: dict | None = None, snr_offset_s: float = 0.0,
@@ -389,6 +440,8 @@ def multiband_from_captures(csi_path: str | os.PathLike, snr_path: str | os.Path
     from wifisense.io.readers import read_csi
     from wifisense.io.schema import MultiBandDataset, wrap_heading
 
+    _check_multiband_options(snr_offset_s, positions_offset_s, ap_position, room, beam_angles_deg,
+                             snr_carrier_hz)
     recording = read_csi(csi_path, format=format, **(hints or {}))
     snr = read_beam_snr_csv(snr_path)
     if snr.missing_cells or snr.dropped_rows:
@@ -486,6 +539,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="start: each receiver's first packet is t = 0 (separate clocks); "
                    "absolute: receivers share one clock (default: start)")
     p.add_argument("--append", action="store_true", help="add the clips to an existing STORE")
+    p.add_argument("--allow-outside", action="store_true",
+                   help="let manifest paths point outside the manifest's folder (default: refused)")
     _add_capture_options(p)
 
     p = sub.add_parser(
@@ -525,7 +580,7 @@ def _run_caption(args: argparse.Namespace) -> int:
     if args.append and args.overwrite:
         raise ConfigError("--append and --overwrite exclude each other")
     if args.manifest:
-        specs = read_manifest(args.manifest)
+        specs = read_manifest(args.manifest, allow_outside=args.allow_outside)
     else:
         if not args.caption:
             raise ConfigError("--caption TEXT is required with --rx (or use --manifest)")

@@ -187,6 +187,21 @@ def _refuse_overwrite(path: str | os.PathLike, overwrite: bool) -> None:
                          "replace it")
 
 
+def _refuse_invalid(tmp: Path, path: str | os.PathLike) -> None:
+    """Raise StoreError if the finished temporary store breaks the schema.
+
+    Every writer calls this before the rename, so no command can leave behind a store that
+    ``wifisense validate`` rejects (and that would then fail some later command).
+    """
+    from wifisense.io.validate import validate_store  # validate imports this module
+
+    problems = validate_store(tmp)
+    if problems:
+        first = problems[0]
+        more = f" (and {len(problems) - 1} more problems)" if len(problems) > 1 else ""
+        raise StoreError(path, first.field, f"{first.reason}{more}; nothing was written")
+
+
 # Room a store needs beyond its arrays' raw bytes: HDF5 metadata, chunk indices, strings.
 _STORE_OVERHEAD_BYTES = 1 << 18
 
@@ -379,6 +394,7 @@ def write_caption_store(path: str | os.PathLike, ds: CaptionDataset, overwrite: 
         with atomic_path(path, suffix=".h5.tmp") as tmp:
             with h5py.File(tmp, "w") as f:
                 _create_caption_layout(f, ds, path, compression)
+            _refuse_invalid(tmp, path)
     return Path(path)
 
 
@@ -523,6 +539,7 @@ def caption_store_appender(path: str | os.PathLike, overwrite: bool = False,
                 yield appender
                 if appender.num_clips == 0:
                     raise StoreError(target, None, "no clips were added; nothing written")
+            _refuse_invalid(tmp, target)
 
 
 def append_caption_clips(path: str | os.PathLike, ds: CaptionDataset,
@@ -647,6 +664,7 @@ def write_multiband_store(path: str | os.PathLike, ds: MultiBandDataset, overwri
             splits = f.create_group("splits")
             for name, idx in ds.splits.items():
                 splits.create_dataset(name, data=np.asarray(idx, dtype=np.int64))
+        _refuse_invalid(tmp, path)
     return Path(path)
 
 
