@@ -415,3 +415,37 @@ def test_multiband_ingest_refuses_values_validate_would_reject(tmp_path, capsys,
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
     assert not (tmp_path / "m.h5").exists()
+
+
+# ------------------------------------------------------------------ CSV logs
+
+
+@pytest.mark.parametrize("text,words", [
+    ("0.0,1,2\n0.1,3,4\n", "has no header line"),
+    ("t,b0\n1_000,3\n", "'1_000' is not a number"),
+    ("t,b0\n\uff11,3\n", "is not a number"),                 # full-width digit one
+    ("t,b0\n\u0661\u0662,3\n", "is not a number"),           # Arabic-Indic twelve
+    ("t,b0,b0\n0,1,2\n", "more than once"),
+    ("t,x,z\n0,1,2\n", "no y column"),
+    ("t,b0\n0,1\n0,2\n", r"timestamp 0\.0 is not after the previous one \(0\.0\)"),
+])
+def test_beam_snr_csv_problems_are_named(tmp_path, text, words):
+    from wifisense.io.inspect import summarise_file
+    from wifisense.io.logs import read_beam_snr_csv
+
+    path = tmp_path / "snr.csv"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(CaptureError, match=words):
+        read_beam_snr_csv(path) if "no y column" not in words else summarise_file(path)
+    with pytest.raises(CaptureError) as inspected:  # inspect and ingest agree
+        summarise_file(path)
+    assert "np.float64" not in str(inspected.value)
+
+
+def test_positions_csv_refuses_a_duplicate_column(tmp_path):
+    from wifisense.io.logs import read_positions_csv
+
+    path = tmp_path / "pos.csv"
+    path.write_text("t,x,y,x\n0,1,2,3\n")
+    with pytest.raises(CaptureError, match="'x' more than once"):
+        read_positions_csv(path)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,9 +93,20 @@ def _read_table(path: Path) -> tuple[list[str], list[list[str]], list[int]]:
             line_numbers.append(line_no)
     if header is None:
         raise CaptureError(path, "file is empty (no header line)")
+    lowered = [h.lower() for h in header]
+    dup = next((h for h in header if h and lowered.count(h.lower()) > 1), None)
+    if dup is not None:
+        raise CaptureError(path, f"header names column {dup!r} more than once")
     if not rows:
         raise CaptureError(path, "has a header but no data rows")
     return header, rows, line_numbers
+
+
+# What a number in a log is: ASCII digits, point, sign, exponent (and nan/inf, which the
+# callers then allow as missing or refuse). float() alone also takes "1_000", full-width and
+# Arabic-Indic digits and surrounding spaces, none of which a logging tool writes.
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?(?:nan|inf|infinity)",
+                     re.ASCII | re.IGNORECASE)
 
 
 def _parse_numbers(path: Path, header: list[str], rows: list[list[str]], line_numbers: list[int],
@@ -110,6 +122,9 @@ def _parse_numbers(path: Path, header: list[str], rows: list[list[str]], line_nu
             raise CaptureError(path, f"line {line_no}: {len(cells)} values, but the header has "
                                      f"{width} columns ({', '.join(header)})")
     missing_ok = np.zeros(width, bool) if missing_ok is None else np.asarray(missing_ok, bool)
+    if not all(_NUMBER.fullmatch(cell) or (may_miss and cell == "")
+               for cells in rows for cell, may_miss in zip(cells, missing_ok)):
+        _raise_first_bad_cell(path, header, rows, line_numbers, missing_ok)
     cells = np.array(rows, dtype=str).reshape(len(rows), width)
     cells[(cells == "") & missing_ok] = "nan"
     try:
@@ -128,11 +143,10 @@ def _raise_first_bad_cell(path: Path, header: list[str], rows: list[list[str]],
         for column, cell, may_miss in zip(header, cells, missing_ok):
             if may_miss and cell == "":
                 continue
-            try:
-                value = float(cell)
-            except ValueError:
+            if not _NUMBER.fullmatch(cell):
                 raise CaptureError(path, f"line {line_no}, column {column!r}: {cell!r} is not a "
-                                         "number") from None
+                                         "number (digits 0-9, '.', an optional sign and exponent)")
+            value = float(cell)
             if not (np.isfinite(value) or (may_miss and np.isnan(value))):
                 raise CaptureError(path, f"line {line_no}, column {column!r}: non-finite value "
                                          f"{cell!r}")
@@ -145,7 +159,7 @@ def _check_increasing(path: Path, t: np.ndarray, line_numbers: list[int], column
     if bad.size:
         i = int(bad[0]) + 1
         raise CaptureError(path, f"line {line_numbers[i]}, column {column!r}: timestamp "
-                                 f"{t[i]!r} is not after the previous one ({t[i - 1]!r}); "
+                                 f"{float(t[i])!r} is not after the previous one ({float(t[i - 1])!r}); "
                                  "timestamps must be strictly increasing")
 
 
@@ -156,7 +170,17 @@ def read_beam_snr_csv(path: str | os.PathLike) -> BeamSNRLog:
     if len(header) < 2:
         raise CaptureError(path, f"header has {len(header)} column(s); expected a timestamp "
                                  "column followed by one column per beam pattern")
+    if header[0].lower() not in TIME_COLUMN_NAMES:
+        if all(_NUMBER.fullmatch(cell) for cell in header):
+            raise CaptureError(path, "has no header line (the first line holds numbers); add one "
+                                     "such as t,beam0,beam1,...")
+        raise CaptureError(path, f"first column is {header[0]!r}; a beam-SNR CSV starts with a "
+                                 f"timestamp column named one of {', '.join(TIME_COLUMN_NAMES)}")
     beam_names = header[1:]
+    position_like = [n for n in beam_names if n.lower() in X_COLUMN_NAMES + Y_COLUMN_NAMES]
+    if position_like:
+        raise CaptureError(path, f"has a position column {position_like[0]!r}: a positions CSV "
+                                 "needs t, x and y columns; a beam-SNR CSV names its beams")
     empty = [i + 2 for i, name in enumerate(beam_names) if not name]
     if empty:
         raise CaptureError(path, f"header column {empty[0]} has no beam name")
@@ -223,9 +247,9 @@ def sniff_log_kind(path: str | os.PathLike) -> str | None:
             return None
         if len(cells) < 2 or stripped.startswith("CSI_DATA"):
             return None
-        if any(c in TIME_COLUMN_NAMES for c in cells) and any(c in X_COLUMN_NAMES for c in cells) \
-                and any(c in Y_COLUMN_NAMES for c in cells):
-            return "positions_csv"
+        if any(c in TIME_COLUMN_NAMES for c in cells) and any(c in X_COLUMN_NAMES + Y_COLUMN_NAMES
+                                                              for c in cells):
+            return "positions_csv"  # with x or y only, the positions reader says what is missing
         if cells[0] in TIME_COLUMN_NAMES:
             return "beam_snr_csv"
         return None
