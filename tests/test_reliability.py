@@ -449,3 +449,41 @@ def test_positions_csv_refuses_a_duplicate_column(tmp_path):
     path.write_text("t,x,y,x\n0,1,2,3\n")
     with pytest.raises(CaptureError, match="'x' more than once"):
         read_positions_csv(path)
+
+
+# ------------------------------------------------------------------ commands validate their store
+
+
+def test_caption_train_refuses_overlapping_splits_before_training(tmp_path, capsys):
+    import h5py
+
+    from test_store import make_caption
+    from wifisense.cli import main
+
+    path = tmp_path / "c.h5"
+    store.write_caption_store(path, make_caption())
+    with h5py.File(path, "a") as f:
+        train = f["splits/train"][()]
+        del f["splits/val"]
+        f["splits/val"] = train  # train = val
+    assert main(["caption", "train", "--data", str(path), "--run", str(tmp_path / "run"), "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "/splits/val" in err and "disjoint" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "compare"])
+def test_track_commands_refuse_nan_csi_before_training(tmp_path, capsys, command):
+    import h5py
+
+    from test_store import make_multiband
+    from wifisense.cli import main
+
+    path = tmp_path / "m.h5"
+    store.write_multiband_store(path, make_multiband())
+    with h5py.File(path, "a") as f:
+        f["csi/x"][7, 0, 0, 0] = complex(np.nan, 0)
+    out = ["--run", str(tmp_path / "run")] if command == "train" else ["--out", str(tmp_path / "run")]
+    assert main(["track", command, "--data", str(path), *out, "--epochs", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "/csi/x" in err and "non-finite" in err and "Traceback" not in err

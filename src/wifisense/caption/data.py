@@ -197,9 +197,14 @@ def fit_input_spec(store: str | os.PathLike, split: str = "train", chunk_clips: 
         fitted_on=split, num_fit_clips=int(indices.size), feature_mode=feature_mode)
 
 
-def check_store_matches(store: str | os.PathLike, spec: CaptionInputSpec) -> None:
-    """StoreError when a store's clips do not have the geometry the model was trained on."""
+def check_store_matches(store: str | os.PathLike, spec: CaptionInputSpec, validate: bool = True) -> None:
+    """StoreError when a store breaks the schema (unless ``validate`` is False because the
+    caller just checked it) or its clips lack the geometry the model was trained on."""
     from wifisense.io.store import open_store
+    from wifisense.io.validate import check_store
+
+    if validate:
+        check_store(store)
 
     with open_store(store, kind="caption") as f:
         shape = tuple(int(d) for d in f["csi"].shape[1:])

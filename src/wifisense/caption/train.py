@@ -120,9 +120,11 @@ class CaptionPipeline:
 
     def _validate_store(self) -> None:
         from wifisense.io.store import store_kind
+        from wifisense.io.validate import check_store
 
         if not Path(self.data).is_file():
             raise ConfigError(f"--data {self.settings.data}: no such file")
+        check_store(self.data)  # splits, class ids, finiteness... before any training
         if store_kind(self.data) != "caption":
             raise StoreError(self.data, None, "is not a caption store (`wifisense simulate actions` writes one)")
         sizes = store_split_sizes(self.data)
@@ -161,7 +163,7 @@ class CaptionPipeline:
             log.info("fitted the input normalisation on %d training clips -> %s", spec.num_fit_clips, path)
         self._barrier()
         spec = CaptionInputSpec.load(path)
-        check_store_matches(self.data, spec)
+        check_store_matches(self.data, spec, validate=False)  # validated in _validate_store
         return spec
 
     def _model_config(self) -> CaptionModelConfig:

@@ -669,7 +669,16 @@ def write_multiband_store(path: str | os.PathLike, ds: MultiBandDataset, overwri
 
 
 def read_multiband_store(path: str | os.PathLike) -> MultiBandDataset:
-    """Load a whole multi-band store into memory (see ``MultiBandStreams`` for lazy access)."""
+    """Load a whole multi-band store into memory (see ``MultiBandStreams`` for lazy access).
+
+    The store is validated first (StoreError naming the first broken field), so training,
+    evaluation and prediction never start on data that breaks the schema.
+    """
+    from wifisense.io.validate import check_store  # validate imports this module
+
+    with open_store(path, kind="multiband"):
+        pass  # a wrong kind or a foreign file is named as such before the full check
+    check_store(path)
     with open_store(path, kind="multiband") as f:
         _require_fields(f, path, MULTIBAND_REQUIRED)
         meta = f["meta"]

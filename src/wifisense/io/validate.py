@@ -391,6 +391,27 @@ class _Checker:
         if not np.isfinite(number) or number <= 0:
             self.add(field, f"attribute {name!r} = {number} must be a positive number")
 
+    def extra_json(self) -> None:
+        """The free-form attributes (root attribute ``extra_json``) must be a JSON object."""
+        from wifisense.io.store import EXTRA_ATTRS_KEY
+
+        value = self.f.attrs.get(EXTRA_ATTRS_KEY)
+        if value is None:
+            return
+        try:
+            parsed = json.loads(value.decode() if isinstance(value, bytes) else str(value))
+        except (ValueError, UnicodeDecodeError) as exc:
+            self.add("/", f"attribute {EXTRA_ATTRS_KEY!r} is not valid JSON ({exc})")
+            return
+        if not isinstance(parsed, dict):
+            self.add("/", f"attribute {EXTRA_ATTRS_KEY!r} must be a JSON object, got "
+                     f"{type(parsed).__name__}")
+
+    def non_empty(self, name: str, what: str) -> None:
+        ds = self.ds(name)
+        if ds is not None and ds.shape[:1] == (0,):
+            self.add(f"/{name}", f"is empty: the store has no {what}")
+
     def room(self) -> None:
         ds = self.ds("meta/room")
         if ds is None:
@@ -418,6 +439,9 @@ def _check_caption(c: _Checker) -> None:
     c.splits("N", "clip indices")
     c.positive_attr("meta", "sample_rate_hz", required=True)
     c.positive_attr("meta", "clip_seconds", required=True)
+    for name in ("carrier_hz", "bandwidth_mhz"):
+        c.positive_attr("meta", name, required=False)
+    c.extra_json()
 
 
 def _check_multiband(c: _Checker) -> None:
@@ -431,6 +455,11 @@ def _check_multiband(c: _Checker) -> None:
     c.finite("meta/ap_position", allow_nan=True)
     c.room()
     c.splits("Np", "pose sample indices")
+    for stream, what in (("csi/t", "CSI packets"), ("snr/t", "beam-SNR sweeps"), ("pose/t", "positions")):
+        c.non_empty(stream, what)
+    for name in ("csi_carrier_hz", "snr_carrier_hz", "csi_bandwidth_mhz"):
+        c.positive_attr("meta", name, required=False)
+    c.extra_json()
 
 
 def validate_store(path: str | os.PathLike) -> list[Problem]:

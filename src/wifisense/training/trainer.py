@@ -363,8 +363,9 @@ class Trainer:
     def _log_train(self, window: _MetricWindow, logger: MetricsLogger, progress) -> None:
         means = all_reduce_mean(window.pop_means())
         if not math.isfinite(means["loss"]):
-            raise FloatingPointError(f"training loss became {means['loss']} by step {self.step}; "
-                                     "lower the learning rate or set grad_clip")
+            raise FloatingPointError(f"training loss became {means['loss']} by step {self.step}; if the data "
+                                     "is finite (`wifisense validate STORE`), training diverged: lower the "
+                                     "learning rate or set grad_clip")
         self.last_train_metrics = {f"train_{name}": value for name, value in means.items()}
         row = {"step": self.step, "epoch": self._fractional_epoch(),
                "lr": self.optimizer.param_groups[0]["lr"], **self.last_train_metrics}
