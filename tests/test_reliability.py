@@ -487,3 +487,65 @@ def test_track_commands_refuse_nan_csi_before_training(tmp_path, capsys, command
     assert main(["track", command, "--data", str(path), *out, "--epochs", "1"]) == 2
     err = capsys.readouterr().err
     assert "/csi/x" in err and "non-finite" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------ skipped records, trailing bytes
+
+
+def _nexmon_packets(data: bytes) -> list[tuple[int, int]]:
+    """(record offset, incl_len) of every packet of a little-endian pcap."""
+    pos, out = 24, []
+    while pos < len(data):
+        incl = int.from_bytes(data[pos + 8:pos + 12], "little")
+        out.append((pos, incl))
+        pos += 16 + incl
+    return out
+
+
+def test_nexmon_packets_with_trailing_bytes_are_read_and_counted(tmp_path):
+    from wifisense.io import read_csi
+
+    source = REAL_DIR / "nexmon_bcm4358_example.pcap"
+    if not source.is_file():
+        pytest.skip(f"real capture {source} is missing")
+    data = bytearray(source.read_bytes())
+    pos, incl = _nexmon_packets(bytes(data))[1]
+    data[pos + 16 + incl:pos + 16 + incl] = b"\x00\x01\x02\x03"   # 4 bytes after packet 1's CSI
+    for offset in (8, 12):                                         # incl_len and orig_len
+        data[pos + offset:pos + offset + 4] = (incl + 4).to_bytes(4, "little")
+    path = tmp_path / "trailing.pcap"
+    path.write_bytes(bytes(data))
+    original, extended = read_csi(source), read_csi(path)
+    assert extended.csi.shape == original.csi.shape                # used to be refused: [256, 257] bins
+    np.testing.assert_array_equal(extended.csi, original.csi)
+    assert extended.source["packets_with_trailing_bytes"] == 1
+    assert extended.source["skipped_records"] == 0
+
+
+def test_skipped_records_are_counted_and_strict_refuses_them(tmp_path, caplog):
+    from wifisense.io import read_csi
+    from wifisense.io.inspect import summarise_file
+
+    source = REAL_DIR / "nexmon_bcm4358_example.pcap"
+    if not source.is_file():
+        pytest.skip(f"real capture {source} is missing")
+    data = bytearray(source.read_bytes())
+    pos, _incl = _nexmon_packets(bytes(data))[1]
+    data[pos + 16 + 6 + 5] ^= 0xFF   # a source-MAC byte of packet 1: csiread drops the packet
+    path = tmp_path / "flipped.pcap"
+    path.write_bytes(bytes(data))
+    recording = read_csi(path)
+    assert recording.csi.shape[0] == 3
+    assert (recording.source["records"], recording.source["skipped_records"]) == (4, 1)
+    assert "1 of 4 records could not be read" in caplog.text
+    assert summarise_file(path)["skipped_records"] == 1
+    with pytest.raises(CaptureError, match="1 of 4 records could not be read"):
+        read_csi(path, strict=True)
+    esp = REAL_DIR / "esp32_example_csi.csv"
+    text = esp.read_text()
+    cut = text.index("CSI_DATA", 100)
+    damaged = tmp_path / "esp.csv"
+    damaged.write_text(text[:cut] + "XSI_DATA" + text[cut + 8:])
+    assert read_csi(damaged).source["skipped_records"] == 1
+    with pytest.raises(CaptureError, match="could not be read"):
+        read_csi(damaged, strict=True)

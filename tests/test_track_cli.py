@@ -49,7 +49,7 @@ def capture(store, monkeypatch, tmp_path):
     lo, hi = np.searchsorted(streams.csi_t, [10.0, 22.0])
     recording = CSIRecording(csi=streams.csi_x[lo:hi], timestamps=streams.csi_t[lo:hi],
                              subcarriers=streams.subcarriers)
-    monkeypatch.setattr("wifisense.io.read_csi", lambda path, format="auto": recording)
+    monkeypatch.setattr("wifisense.io.read_csi", lambda path, format="auto", strict=False: recording)
     keep = (streams.snr_t >= 9.0) & (streams.snr_t <= 23.0)
     write_beam_snr_csv(tmp_path / "same_clock.csv", streams.snr_t[keep], streams.snr_x[keep])
     write_beam_snr_csv(tmp_path / "other_clock.csv", streams.snr_t[keep] - SNR_CLOCK_OFFSET_S, streams.snr_x[keep])

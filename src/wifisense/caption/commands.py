@@ -66,6 +66,8 @@ def register(sub) -> None:
     r.add_argument("--chip", help="Nexmon chip hint (e.g. 4358)")
     r.add_argument("--bw", type=float, help="Nexmon bandwidth hint in MHz")
     r.add_argument("--rate", type=float, dest="rate_hz", help="packet rate in Hz for captures without a clock")
+    r.add_argument("--strict", action="store_true",
+                   help="a capture record that cannot be read is an error (default: skipped, counted)")
     r.add_argument("--start", type=float, default=0.0,
                    help="seconds after the aligned start where the clip begins (default: %(default)s)")
     r.add_argument("--beams", type=int, default=1, help="beam width; 1 = greedy (default: %(default)s)")

@@ -56,7 +56,8 @@ def predict_from_args(args: argparse.Namespace) -> int:
     run = load_caption_run(args.run, args.device, with_teacher=False)
     if args.rx:
         print(_shown(predict_captures(run, args.rx, format=args.format, start_s=args.start, beams=args.beams,
-                                      chip=args.chip, bw=args.bw, rate_hz=args.rate_hz)))
+                                      chip=args.chip, bw=args.bw, rate_hz=args.rate_hz,
+                                      strict=args.strict or None)))
         return 0
     for row in predict_store(run, args.data, args.index, beams=args.beams):
         print(f"[{row['index']}] {_shown(row['prediction'])}")

@@ -496,6 +496,8 @@ def _add_capture_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--bw", type=int, help="Nexmon bandwidth in MHz; default: from the packet size")
     p.add_argument("--packet-rate", type=float, metavar="HZ",
                    help="packet rate for captures without a usable clock")
+    p.add_argument("--strict", action="store_true",
+                   help="a capture record that cannot be read is an error (default: skipped, counted)")
     p.add_argument("--out", required=True, metavar="STORE", help="the .h5 store to write")
     p.add_argument("--overwrite", action="store_true", help="replace STORE if it exists")
     p.add_argument("--compression", choices=COMPRESSIONS, default=DEFAULT_COMPRESSION,
@@ -566,8 +568,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _hints(args: argparse.Namespace) -> dict:
-    return {k: v for k, v in {"chip": args.chip, "bw": args.bw,
-                              "rate_hz": args.packet_rate}.items() if v is not None}
+    return {k: v for k, v in {"chip": args.chip, "bw": args.bw, "rate_hz": args.packet_rate,
+                              "strict": args.strict or None}.items() if v is not None}
 
 
 def run(args: argparse.Namespace) -> int:

@@ -43,6 +43,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--packet-rate", "--rate", dest="rate", type=float, default=None, metavar="HZ",
                         help="packet rate for captures without a usable clock (same option as in "
                              "`ingest`; --rate is kept as an alias)")
+    parser.add_argument("--strict", action="store_true",
+                        help="a record that cannot be read is an error (default: skipped, counted)")
     parser.add_argument("--plot", default=None, metavar="OUT.png",
                         help="write amplitude (dB) and phase heatmaps; with several files, "
                              "OUT-<file stem>.png per file")
@@ -52,7 +54,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Summarise every file; report failures one line each and return 2 if any failed."""
     debug = bool(getattr(args, "debug", False))
-    hints = {"chip": args.chip, "bw": args.bw, "rate_hz": args.rate}
+    hints = {"chip": args.chip, "bw": args.bw, "rate_hz": args.rate, "strict": args.strict}
     summaries, failed = [], 0
     for index, name in enumerate(args.files):
         try:
@@ -140,8 +142,10 @@ def summarise_file(path: str | Path, fmt: str = "auto", **hints) -> dict:
         "bandwidth_mhz": rec.bandwidth_mhz, "carrier_hz": rec.carrier_hz,
         "non_finite": int((~np.isfinite(rec.csi)).sum()),
         "zero_padded_streams": bool(source.get("zero_padded_streams", False)),
+        "records": int(source.get("records", rec.shape[0])),
+        "skipped_records": int(source.get("skipped_records", 0)),
     }
-    for key in ("chip", "chip_guessed", "nrx_range", "ntx_range", "clock"):
+    for key in ("chip", "chip_guessed", "nrx_range", "ntx_range", "clock", "packets_with_trailing_bytes"):
         if key in source:
             summary[key] = source[key]
     return summary
@@ -285,6 +289,12 @@ def format_summary(s: dict) -> str:
     row("mean rate", f"{s['rate_hz']:.2f} Hz ({clock})")
     if s["kind"] == "csi":
         row("CSI shape", f"{s['shape']} (T, S, Nrx, Ntx)")
+        if s.get("skipped_records"):
+            row("skipped", f"{s['skipped_records']} of {s['records']} records could not be read "
+                           "(corrupt); --strict makes this an error")
+        if s.get("packets_with_trailing_bytes"):
+            row("note", f"{s['packets_with_trailing_bytes']} packets carry a few bytes after their CSI "
+                        "(ignored, as csiread does)")
         lo, hi, count = s["subcarriers"]
         row("subcarriers", f"{lo}..{hi} ({count})")
         row("bandwidth", f"{s['bandwidth_mhz']:g} MHz" if s["bandwidth_mhz"] else "unknown")

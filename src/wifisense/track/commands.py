@@ -80,6 +80,8 @@ def register(sub) -> None:
     r.add_argument("--run", required=True, help="a run directory made by `wifisense track train`")
     r.add_argument("--csi", default=None, help="CSI capture file (needed when the run uses the csi band)")
     r.add_argument("--csi-format", default="auto", help="capture format for read_csi (default: auto)")
+    r.add_argument("--strict", action="store_true",
+                   help="a capture record that cannot be read is an error (default: skipped, counted)")
     r.add_argument("--snr", default=None, help="beam-SNR CSV (needed when the run uses the snr band)")
     r.add_argument("--snr-offset", type=float, default=0.0, metavar="SECONDS",
                    help="added to the beam-SNR timestamps, for an SNR log on a different clock than the CSI")
@@ -233,7 +235,7 @@ def run_predict(args) -> int:
     from wifisense.io.logs import read_beam_snr_csv
     from wifisense.track.evaluate import predict_trajectory
 
-    recording = read_csi(args.csi, format=args.csi_format) if args.csi else None
+    recording = read_csi(args.csi, format=args.csi_format, strict=args.strict) if args.csi else None
     snr_log = read_beam_snr_csv(args.snr) if args.snr else None
     if snr_log is not None and args.snr_offset:
         snr_log.t = snr_log.t + args.snr_offset    # onto the CSI clock

@@ -108,6 +108,7 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
     nr, nc = np.asarray(parsed.nr), np.asarray(parsed.nc)
     source = {
         "format": "atheros", "path": str(path), "device": "Qualcomm Atheros (ath9k)",
+        "records": found.packets, "skipped_records": found.packets - n,
         "tool": "Atheros CSI Tool", "reader": "csiread.Atheros", "endian": found.endian,
         "nrxnum": nrxnum, "ntxnum": ntxnum, "tones": tones,
         "channels_mhz": [int(c) for c in channels],

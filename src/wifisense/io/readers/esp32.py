@@ -46,10 +46,13 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
         text = data.decode("ascii")
     except UnicodeDecodeError as exc:
         raise CaptureError(path, f"not an ESP32-CSI-Tool CSV (byte {exc.start} is not ASCII)") from None
-    rows, line_numbers = [], []
+    rows, line_numbers, skipped = [], [], 0
     for line_no, fields in enumerate(csv.reader(io.StringIO(text)), start=1):
         if not fields or not fields[0].startswith("CSI_DATA"):
-            continue  # header or other console output the tool interleaves
+            # header or other console output the tool interleaves; a line that carries a
+            # CSI list but lost its CSI_DATA tag is a damaged row, and is counted
+            skipped += bool(fields) and "[" in fields[-1] and len(fields) >= len(columns) - 1
+            continue
         if len(fields) != len(columns):
             raise CaptureError(path, f"line {line_no} has {len(fields)} fields, expected "
                                      f"{len(columns)}; the file is truncated or not ESP32-CSI-Tool output")
@@ -88,6 +91,7 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
         if channels.size == 1 and 1 <= channels[0] <= 14 else None
     source = {
         "format": "esp32", "path": str(path), "device": "Espressif ESP32",
+        "records": len(rows) + skipped, "skipped_records": skipped,
         "tool": "ESP32-CSI-Tool", "reader": "csv + numpy (csiread.ESP32 column layout)",
         "macs": sorted(set(meta["mac"].tolist())), "channels": [int(c) for c in channels],
         "csi_values_per_row": n_ints, "lltf_only": n_sub != 64,

@@ -92,6 +92,7 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
     nrx, ntx = np.asarray(parsed.Nrx), np.asarray(parsed.Ntx)
     source = {
         "format": "intel5300", "path": str(path), "device": "Intel WiFi Link 5300",
+        "records": found.packets, "skipped_records": found.packets - n,
         "tool": "Linux 802.11n CSI Tool", "reader": "csiread.Intel",
         "nrxnum": nrxnum, "ntxnum": ntxnum, "scaled": bool(hints.get("scaled", False)),
         "nrx_range": [int(nrx.min()), int(nrx.max())], "ntx_range": [int(ntx.min()), int(ntx.max())],

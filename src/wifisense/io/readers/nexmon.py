@@ -31,6 +31,22 @@ NEXMON_NULL_RATIO_MAX = 0.25
 class NexmonScan:
     packets: int
     nfft: int
+    trailing: int = 0  # packets with a few bytes after their CSI (read as csiread does)
+
+
+NEXMON_NFFTS = (64, 128, 256)
+# Some firmware builds append a few bytes after the CSI (e.g. 4 on a bcm43455c0); csiread
+# reads the first nfft*4 bytes and ignores them. Anything longer is a different layout.
+NEXMON_MAX_TRAILING_BYTES = 16
+
+
+def _csi_bins(csi_bytes: int) -> tuple[int, int] | None:
+    """(nfft, trailing bytes) of a packet's CSI payload, or None if no layout fits."""
+    for nfft in sorted(NEXMON_NFFTS, reverse=True):
+        extra = csi_bytes - 4 * nfft
+        if 0 <= extra <= NEXMON_MAX_TRAILING_BYTES:
+            return nfft, extra
+    return None
 
 
 def scan(path: Path, data: bytes, limit: int | None) -> NexmonScan:
@@ -41,7 +57,7 @@ def scan(path: Path, data: bytes, limit: int | None) -> NexmonScan:
     if len(data) < 24:
         raise truncated(path, "pcap global header is incomplete")
     record = struct.Struct(order + "IIII")
-    pos, n, packets, nffts = 24, len(data), 0, set()
+    pos, n, packets, nffts, trailing = 24, len(data), 0, set(), 0
     while pos < n and (limit is None or packets < limit):
         if n - pos < record.size:
             raise truncated(path, f"{n - pos} trailing byte(s) at offset {pos} are not a packet")
@@ -52,10 +68,18 @@ def scan(path: Path, data: bytes, limit: int | None) -> NexmonScan:
                                   f"only {n - body} left")
         csi_bytes = incl_len - NEXMON_PREFIX_BYTES
         magic = data[body + 42:body + 44]
-        if magic != b"\x11\x11" or csi_bytes <= 0 or csi_bytes % 4:
+        if magic != b"\x11\x11" or csi_bytes <= 0:
             raise NotThisFormat(f"packet {packets} at byte {pos} is not a Nexmon CSI packet "
                                 f"(no 0x1111 magic after the UDP header)")
-        nffts.add(csi_bytes // 4)
+        layout = _csi_bins(csi_bytes)
+        if layout is None:
+            if packets == 0:
+                raise NotThisFormat(f"packet 0 at byte {pos} carries {csi_bytes} CSI bytes, which "
+                                    f"fit no Nexmon layout ({', '.join(str(4 * k) for k in NEXMON_NFFTS)})")
+            raise CaptureError(path, f"packet {packets} at byte {pos} carries {csi_bytes} CSI bytes, "
+                                     f"which fit no Nexmon layout")
+        nffts.add(layout[0])
+        trailing += layout[1] > 0
         pos = body + incl_len
         packets += 1
     if packets == 0:
@@ -63,11 +87,7 @@ def scan(path: Path, data: bytes, limit: int | None) -> NexmonScan:
     if len(nffts) > 1:
         raise CaptureError(path, f"packets carry different CSI sizes {sorted(nffts)} bins; "
                                  "split the capture by bandwidth first")
-    nfft = nffts.pop()
-    if nfft not in (64, 128, 256):
-        raise CaptureError(path, f"Nexmon packets carry {nfft} CSI bins; supported: 64, 128, 256 "
-                                 "(20/40/80 MHz)")
-    return NexmonScan(packets, nfft)
+    return NexmonScan(packets, nffts.pop(), trailing)
 
 
 def null_bins(nfft: int) -> np.ndarray:
@@ -148,6 +168,8 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
     carrier = broadcom_chanspec_carrier_hz(chanspec)
     source = {
         "format": "nexmon", "path": str(path), "device": f"Broadcom bcm{chip}",
+        "records": found.packets, "skipped_records": found.packets - n,
+        "packets_with_trailing_bytes": found.trailing,
         "tool": "Nexmon CSI", "reader": "csiread.Nexmon", "chip": str(chip),
         "chip_guessed": chip_guessed, "bw": bw, "chanspec": f"0x{chanspec:04x}",
         "clock": "pcap capture time (host clock)" if not derived else "none",

@@ -79,6 +79,7 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
         "format": "picoscenes", "path": str(path),
         "device": PICOSCENES_DEVICES.get(device, f"PicoScenes device 0x{device:04x}"),
         "tool": "PicoScenes", "reader": "csiread.Picoscenes", "frames": frames,
+        "records": frames, "skipped_records": frames - int(probe.count),
         "frames_without_csi": int((~has_csi).sum()),
         "zero_padded_streams": bool((nrx < shape[1]).any() or (ntx < shape[2]).any()),
         "clock": "RxSBasic.Timestamp" if not derived else "none",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -11,6 +12,8 @@ from pathlib import Path
 from wifisense.errors import CaptureError, ConfigError
 from wifisense.io.readers.common import NotThisFormat, check_hint_names, check_plausible, read_bytes
 from wifisense.io.recording import CSIRecording
+
+log = logging.getLogger(__name__)
 
 # Hints read_csi understands, in the order its errors list them. Each format reads the
 # ones that apply to it; a registered format may add its own (see known_hints).
@@ -128,7 +131,7 @@ def detect_format(path: str | os.PathLike) -> str:
     return detect_from_bytes(path, data)
 
 
-def read_csi(path: str | os.PathLike, format: str = "auto", **hints) -> CSIRecording:
+def read_csi(path: str | os.PathLike, format: str = "auto", strict: bool = False, **hints) -> CSIRecording:
     """Read one CSI capture into a :class:`CSIRecording` with CSI ``[T, S, Nrx, Ntx]``.
 
     Args:
@@ -142,6 +145,9 @@ def read_csi(path: str | os.PathLike, format: str = "auto", **hints) -> CSIRecor
             (Nexmon MHz, default from the packet size), ``rate_hz`` (packet rate used
             only when the file has no usable clock), ``scaled`` (Intel: return
             ``get_scaled_csi()``, default False = the values the NIC reported).
+        strict: a record the format's walk found but the parser could not read (a corrupt
+            header, a damaged row) is an error; by default such records are skipped, counted
+            in ``source["skipped_records"]`` and warned about.
 
     Raises:
         CaptureError: unknown format, empty/truncated/corrupt file, wrong format or hint,
@@ -162,8 +168,23 @@ def read_csi(path: str | os.PathLike, format: str = "auto", **hints) -> CSIRecor
     recording.source.setdefault("format", fmt)
     recording.source.setdefault("path", str(path))
     recording.source["format_detected"] = format == "auto"
+    _report_skipped(path, recording, strict)
     check_plausible(path, recording)
     return recording
+
+
+def _report_skipped(path: Path, recording: CSIRecording, strict: bool) -> None:
+    """Say how many records were skipped (never drop them silently); strict: refuse."""
+    skipped = int(recording.source.setdefault("skipped_records", 0))
+    if skipped <= 0:
+        recording.source["skipped_records"] = 0
+        return
+    total = recording.source.get("records", skipped + recording.csi.shape[0])
+    if strict:
+        raise CaptureError(path, f"{skipped} of {total} records could not be read (corrupt header or "
+                                 "row); without --strict they are skipped and counted")
+    log.warning("%s: %d of %d records could not be read (corrupt header or row) and were skipped; "
+                "--strict makes this an error", path, skipped, total)
 
 
 # ------------------------------------------------------------------ detection
