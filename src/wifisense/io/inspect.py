@@ -169,40 +169,48 @@ def summarise_store(path: str | Path) -> dict:
     """Generic HDF5 summary: root attributes, every dataset and the split sizes."""
     import h5py
 
-    from wifisense.io.store import refuse_foreign_data
+    from wifisense.io.store import HDF5_READ_ERRORS
 
     path = Path(path)
     try:
         handle = h5py.File(path, "r")
     except OSError as exc:
         raise CaptureError(path, f"cannot open as HDF5 (truncated or corrupt?): {exc}") from None
-    with handle as f:
-        refuse_foreign_data(f, path)  # summarising must not read other files on the machine
-        datasets = []
+    try:
+        with handle as f:
+            return _summarise_open_store(f, path)
+    except HDF5_READ_ERRORS as exc:
+        raise CaptureError(path, f"cannot read the HDF5 file (corrupt?): {type(exc).__name__}: {exc}") from None
 
-        def visit(name, obj):
-            if isinstance(obj, h5py.Dataset):
-                nan, inf = _count_nan_inf(obj)
-                entry = {"path": "/" + name, "shape": list(obj.shape), "dtype": _dtype_name(obj)}
-                if entry["path"] in MISSING_VALUE_FIELDS:
-                    entry.update(non_finite=inf, missing=_missing_summary(nan, obj.size))
-                else:
-                    entry["non_finite"] = nan + inf
-                datasets.append(entry)
 
-        try:
-            f.visititems(visit)
-        except (OSError, RuntimeError, KeyError) as exc:
-            raise CaptureError(path, f"cannot read every dataset (corrupt HDF5?): {exc}") from None
-        splits = {name: int(ds.shape[0]) for name, ds in f["splits"].items()
-                  if isinstance(ds, h5py.Dataset)} if "splits" in f else {}
-        streams = {}
-        for group in ("csi", "snr", "pose"):
-            if isinstance(f.get(group), h5py.Group) and "t" in f[group]:
-                t = f[group]["t"][()]
-                streams[group] = {k: v for k, v in _time_summary(path, group, t).items()
-                                  if k in ("packets", "duration_s", "rate_hz")}
-        attrs = {k: _jsonable(v) for k, v in f.attrs.items()}
+def _summarise_open_store(f, path: Path) -> dict:
+    import h5py
+
+    from wifisense.io.store import refuse_foreign_data
+
+    refuse_foreign_data(f, path)  # summarising must not read other files on the machine
+    datasets = []
+
+    def visit(name, obj):
+        if isinstance(obj, h5py.Dataset):
+            nan, inf = _count_nan_inf(obj)
+            entry = {"path": "/" + name, "shape": list(obj.shape), "dtype": _dtype_name(obj)}
+            if entry["path"] in MISSING_VALUE_FIELDS:
+                entry.update(non_finite=inf, missing=_missing_summary(nan, obj.size))
+            else:
+                entry["non_finite"] = nan + inf
+            datasets.append(entry)
+
+    f.visititems(visit)  # a corrupt dataset raises; summarise_store names the file
+    splits = {name: int(ds.shape[0]) for name, ds in f["splits"].items()
+              if isinstance(ds, h5py.Dataset)} if "splits" in f else {}
+    streams = {}
+    for group in ("csi", "snr", "pose"):
+        if isinstance(f.get(group), h5py.Group) and "t" in f[group]:
+            t = f[group]["t"][()]
+            streams[group] = {k: v for k, v in _time_summary(path, group, t).items()
+                              if k in ("packets", "duration_s", "rate_hz")}
+    attrs = {k: _jsonable(v) for k, v in f.attrs.items()}
     summary = {"path": str(path), "kind": "hdf5", "format": "hdf5", "attrs": attrs,
                "datasets": datasets, "splits": splits, "streams": streams,
                "non_finite": int(sum(d["non_finite"] for d in datasets))}

@@ -33,6 +33,9 @@ DEFAULT_COMPRESSION = "gzip"   # readable by every HDF5 tool (lzf is h5py-only)
 GZIP_LEVEL = 4
 STREAM_CHUNK_BYTES = 1 << 20   # ~1 MiB of samples per stream chunk
 INDEX_CHUNK_ROWS = 4096        # rows per chunk for small per-clip arrays (ids, masks)
+# What h5py raises on a corrupt or truncated file (a bad address, a broken heap, bytes that
+# do not decode): every reader that walks a store turns these into one line naming it.
+HDF5_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
 EXTRA_ATTRS_KEY = "extra_json"  # root attribute holding the dataset's free-form ``attrs``
 
 STRING_DTYPE = h5py.string_dtype("utf-8")
@@ -79,7 +82,11 @@ def refuse_foreign_data(f: h5py.File, path: str | os.PathLike) -> None:
     own data, so all three are refused, naming the field and where it points.
     """
     def walk(group: h5py.Group, prefix: str) -> None:
-        for name in group:
+        try:
+            names = list(group)
+        except HDF5_READ_ERRORS as exc:
+            raise StoreError(path, prefix or "/", f"cannot be read (corrupt?): {exc}") from None
+        for name in names:
             field = f"{prefix}/{name}"
             try:
                 link = group.get(name, getlink=True)
@@ -91,7 +98,7 @@ def refuse_foreign_data(f: h5py.File, path: str | os.PathLike) -> None:
                 obj = group[name]
             except StoreError:
                 raise
-            except (KeyError, OSError, RuntimeError, ValueError) as exc:
+            except HDF5_READ_ERRORS as exc:
                 raise StoreError(path, field, f"cannot be read (corrupt?): {exc}") from None
             if isinstance(obj, h5py.Group):
                 walk(obj, field)

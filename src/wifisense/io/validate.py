@@ -468,7 +468,7 @@ def validate_store(path: str | os.PathLike) -> list[Problem]:
     Raises StoreError only when ``path`` does not exist; any other unreadable file is
     reported as a problem at field ``/``.
     """
-    from wifisense.io.store import _open_h5, check_signature
+    from wifisense.io.store import HDF5_READ_ERRORS, _open_h5, check_signature
 
     if not Path(path).exists():
         raise StoreError(path, None, "no such file")
@@ -484,7 +484,7 @@ def validate_store(path: str | os.PathLike) -> list[Problem]:
         checker = _Checker(f)
         try:
             (_check_caption if kind == "caption" else _check_multiband)(checker)
-        except OSError as exc:  # corrupt chunk, truncated file
+        except HDF5_READ_ERRORS as exc:  # corrupt chunk, truncated file, broken heap
             checker.add("/", f"cannot read the file: {exc}")
         return checker.problems
 

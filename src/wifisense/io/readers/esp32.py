@@ -47,7 +47,11 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
     except UnicodeDecodeError as exc:
         raise CaptureError(path, f"not an ESP32-CSI-Tool CSV (byte {exc.start} is not ASCII)") from None
     rows, line_numbers, skipped = [], [], 0
-    for line_no, fields in enumerate(csv.reader(io.StringIO(text)), start=1):
+    try:
+        lines = list(enumerate(csv.reader(io.StringIO(text)), start=1))
+    except csv.Error as exc:  # e.g. a lone carriage return inside a field
+        raise CaptureError(path, f"not ESP32-CSI-Tool CSV text: {exc}") from None
+    for line_no, fields in lines:
         if not fields or not fields[0].startswith("CSI_DATA"):
             # header or other console output the tool interleaves; a line that carries a
             # CSI list but lost its CSI_DATA tag is a damaged row, and is counted
