@@ -53,7 +53,7 @@ def test_sequence_cache_pads_and_computes_only_missing_keys():
     keys = ["abcd", "abc"]
     padded, mask = cache.get_or_compute_sequences(keys, compute)
     assert padded.shape == (2, 4, 2) and mask.sum(1).tolist() == [4, 3]
-    assert computed == [[0, 1], [1]]
+    assert computed == [[0], [1], [1]]  # each key alone
 
 
 def test_teacher_text_head_caches_tokens_and_matches_uncached(teacher_config):

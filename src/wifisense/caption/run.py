@@ -32,6 +32,7 @@ from wifisense.caption.pretrained import no_loading_bars
 from wifisense.caption.settings import ALL_STAGE_NAMES
 from wifisense.caption.stages import constant_embedding, teacher_parts
 from wifisense.errors import ConfigError
+from wifisense.training.checkpoint import finished_summary
 
 RUN_CONFIG_FILE = "config.json"
 LM_DIR = "lm"
@@ -41,18 +42,8 @@ COMPONENT_HINT = {"student": "train stage s2-1 or s2-2 (or --baseline csi-lm) fi
                   "prefix": "train stage s3 (or --baseline csi-lm) first"}
 
 
-STAGE_DONE_FILES = ("metrics.json", "model.safetensors", "config.json")
-
-
-def finished_stage_summary(stage_dir: Path) -> dict | None:
-    """The Trainer's summary (``metrics.json``) of a stage that finished: weights, config and a stop reason written.
-
-    None when the stage has not finished. An unreadable summary raises (callers decide).
-    """
-    if not all((stage_dir / name).is_file() for name in STAGE_DONE_FILES):
-        return None
-    summary = json.loads((stage_dir / "metrics.json").read_text())
-    return summary if summary.get("stop_reason") else None
+# A stage is a run directory of the shared Trainer: finished means what it means there.
+finished_stage_summary = finished_summary
 
 
 def stage_weights(run: Path, stage: str) -> Path:

@@ -31,8 +31,12 @@ class FeatureCache:
     """Outputs of a frozen encoder kept on the CPU, keyed by sample id or text.
 
     ``get_or_compute(keys, compute)`` returns the stacked features for ``keys``, calling
-    ``compute(missing_positions)`` once for the keys not seen before (it must return their
-    features in that order).
+    ``compute([position])`` for each key not seen before (it must return that key's features).
+
+    Each key is computed alone, never batched with others: an encoder's output depends in
+    its last bits on its batch (padding, blocked matmuls), so a feature must not depend on
+    which keys happened to miss together. Otherwise a resumed run, or a stage run after a
+    skipped one, would cache other values than an uninterrupted run and end elsewhere.
     """
 
     def __init__(self):
@@ -49,21 +53,18 @@ class FeatureCache:
 
     def get_or_compute(self, keys: Sequence[Hashable], compute: Callable[[list[int]], torch.Tensor],
                        device: torch.device | str | None = None) -> torch.Tensor:
-        missing = [i for i, key in enumerate(keys) if key not in self._store]
-        if missing:
-            fresh = compute(missing).detach().cpu()
-            for i, feature in zip(missing, fresh):
-                self._store[keys[i]] = feature
+        for i, key in enumerate(keys):
+            if key not in self._store:
+                self._store[key] = compute([i])[0].detach().cpu()
         return torch.stack([self._store[key] for key in keys]).to(device)
 
     def get_or_compute_sequences(self, keys: Sequence[Hashable],
                                  compute: Callable[[list[int]], Sequence[torch.Tensor]],
                                  device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Like ``get_or_compute`` for variable-length ``[L_i, D]`` features: ``(padded [B, L, D], mask [B, L])``."""
-        missing = [i for i, key in enumerate(keys) if key not in self._store]
-        if missing:
-            for i, feature in zip(missing, compute(missing)):
-                self._store[keys[i]] = feature.detach().cpu()
+        for i, key in enumerate(keys):  # one at a time, as in get_or_compute
+            if key not in self._store:
+                self._store[key] = compute([i])[0].detach().cpu()
         sequences = [self._store[key] for key in keys]
         lengths = torch.tensor([len(x) for x in sequences])
         padded = torch.nn.utils.rnn.pad_sequence(sequences, batch_first=True)

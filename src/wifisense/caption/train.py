@@ -44,7 +44,6 @@ from wifisense.caption.run import (
     LM_DIR,
     RUN_CONFIG_FILE,
     RUN_KIND,
-    finished_stage_summary,
     load_components,
     require_complete,
     stage_weights,
@@ -231,8 +230,21 @@ class CaptionPipeline:
         if self._teacher is None:
             from wifisense.caption.teacher import CaptionTeacher
             with no_loading_bars():
-                self._teacher = CaptionTeacher(self.config.teacher, self.config.embed_dim).to(self.device)
+                self._teacher = self._built_apart(
+                    lambda: CaptionTeacher(self.config.teacher, self.config.embed_dim)).to(self.device)
         return self._teacher
+
+    def _built_apart(self, make):
+        """``make()`` under its own seeded CPU RNG.
+
+        Shared parts are built once per process, by whichever stage needs them first. Built
+        on the global RNG, their random init would shift the init of the stage's new parts
+        by whether an earlier stage ran in this process or was skipped as finished, so a
+        resumed run would not match an uninterrupted one. Apart, both are fixed by the seed.
+        """
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.settings.seed)
+            return make()
 
     def lm_path(self) -> str:
         lm = self.config.prefix_lm.lm
@@ -245,9 +257,9 @@ class CaptionPipeline:
             from wifisense.caption.prefix_lm import PrefixLM
             p = self.config.prefix_lm
             with no_loading_bars():
-                self._prefix_lm = PrefixLM.from_pretrained(self.lm_path(), self.config.embed_dim,
-                                                           prefix_length=p.prefix_length, hidden_dim=p.hidden_dim,
-                                                           max_caption_tokens=p.max_caption_tokens).to(self.device)
+                self._prefix_lm = self._built_apart(lambda: PrefixLM.from_pretrained(
+                    self.lm_path(), self.config.embed_dim, prefix_length=p.prefix_length, hidden_dim=p.hidden_dim,
+                    max_caption_tokens=p.max_caption_tokens)).to(self.device)
         return self._prefix_lm
 
     def _train_offline_lm(self) -> None:
@@ -349,15 +361,10 @@ class CaptionPipeline:
 
     def stage_status(self, stage: str) -> str:
         """``"done"`` (finished with the same epochs/max_steps), ``"partial"`` (state to resume from) or ``"new"``."""
-        stage_dir = self.run / stage
-        summary = finished_stage_summary(stage_dir)
-        if summary is not None:
-            recorded = json.loads((stage_dir / "config.json").read_text()).get("train", {})
-            wanted = self.train_config(stage)
-            same_plan = recorded.get("epochs") == wanted.epochs and recorded.get("max_steps") == wanted.max_steps
-            if same_plan or summary["stop_reason"] == "early_stopping":
-                return "done"
-        return "partial" if (stage_dir / "state.pt").is_file() else "new"
+        from wifisense.training.checkpoint import run_status
+
+        wanted = self.train_config(stage)
+        return run_status(self.run / stage, wanted.epochs, wanted.max_steps)
 
     def run_stage(self, stage: str, fresh: bool) -> dict[str, Any]:
         from wifisense.training import Trainer, seed_everything

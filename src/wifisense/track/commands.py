@@ -59,6 +59,9 @@ def register(sub) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
     t.add_argument("--no-eval", action="store_true", help="do not evaluate on the test split after training")
+    t.add_argument("--restart", action="store_true",
+                   help="train from scratch even if RUN holds an interrupted or finished run of this setting "
+                   "(default: an interrupted run resumes exactly, a finished one is kept)")
     t.set_defaults(func=run_train)
 
     e = cmds.add_parser("eval", help="evaluate a trained run on its test split",
@@ -159,7 +162,8 @@ def run_train(args) -> int:
     summary = train_model(args.data, args.model, bands=args.bands, fusion=args.fusion, split=args.split,
                           window=args.window, run_dir=args.run, preset=args.preset, overrides=args.overrides,
                           epochs=args.epochs, seed=args.seed, device=args.device, cae=args.cae, step=args.step,
-                          query_hz=args.query_hz, batch_size=args.batch_size, quiet=getattr(args, "quiet", False))
+                          query_hz=args.query_hz, batch_size=args.batch_size, quiet=getattr(args, "quiet", False),
+                          restart=args.restart)
     best = summary["best"]
     print(f"trained {args.model} ({args.bands}) in {summary['train_seconds']:.1f} s: best {best['metric']} "
           f"{best['value']:.3f} at step {best['step']} -> {args.run}")

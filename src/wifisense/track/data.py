@@ -43,6 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wifisense.io.atomic import atomic_path
 from wifisense.errors import ConfigError
 from wifisense.track.config import read_task
 
@@ -130,9 +131,10 @@ def cached_embeddings(store_path, csi_x, subcarriers, cae_dir, device: str = "cp
         return np.load(cache)
     model, scaler = load_cae(cae_dir, device=device)
     embeddings = encode_frames(model, scaler(csi_frames(calibrate_csi(csi_x, subcarriers))), device, batch_size)
-    tmp = cache.with_suffix(".tmp.npy")
-    np.save(tmp, embeddings)
-    os.replace(tmp, cache)   # atomic: a crash never leaves a half-written cache
+    # atomic, with a temporary name of this process: runs sharing the CAE folder never
+    # write into one another's temporary file, and a crash never leaves a half-written cache
+    with atomic_path(cache) as tmp, open(tmp, "wb") as f:
+        np.save(f, embeddings)
     return embeddings
 
 

@@ -23,6 +23,7 @@ import numpy as np
 from wifisense.errors import ConfigError
 from wifisense.overrides import merge_dotted, parse_assignments
 from wifisense.track import data as track_data
+from wifisense.training.checkpoint import finished_summary, run_status
 from wifisense.track.config import (
     MODEL_NAMES,
     TrackConfig,
@@ -122,25 +123,38 @@ def pretrain_cae(store: str | os.PathLike, run_dir: str | os.PathLike, preset: s
             "store_fingerprint": track_data.store_fingerprint(store), "cae": asdict(cae_cfg),
             "frame_scaler": asdict(scaler), "csi_shape": list(ds.csi_x.shape[1:]),
             "subcarriers": np.asarray(ds.subcarriers).tolist(), "frames": len(frames)}
+    status = run_status(cae_dir, epochs, None, task=task)
+    if status == "done":
+        log.info("CAE already pretrained in %s; reusing it", cae_dir)
+        return cae_dir
     trainer = Trainer(model, step_fn=step_fn, optimizer=lambda params: torch.optim.Adam(params, lr=lr),
                       scheduler=scheduler, train_loader=train_loader, val_loader=val_loader,
                       config=TrainConfig(epochs=epochs, seed=seed, device=device, run_dir=str(cae_dir),
                                          quiet=quiet, grad_clip=1.0, log_every=max(1, len(train_loader))),
                       run_config=task)
-    summary = trainer.fit()
+    if status == "partial":
+        log.info("resuming the interrupted CAE pretraining in %s", cae_dir)
+    summary = trainer.fit(resume=status == "partial")
     log.info("CAE pretrained: best val MSE %.4g -> %s", summary["best"]["value"], cae_dir)
     return cae_dir
 
 
 def find_cae(run_dir: str | os.PathLike, cae: str | os.PathLike | None = None) -> Path | None:
-    """The CAE directory to use: ``cae`` if given, else ``run_dir/cae`` or ``run_dir/../cae`` if present."""
+    """The CAE directory to use: ``cae`` if given, else ``run_dir/cae`` or ``run_dir/../cae`` if present.
+
+    Only a CAE whose pretraining finished counts: a half-trained one (killed part-way, with
+    weights from some epoch) is never used as if it were done; its pretraining resumes.
+    """
     if cae is not None:
         path = Path(cae)
         if not (path / "model.safetensors").is_file():
             raise ConfigError(f"{path}: no pretrained CAE there (run `wifisense track pretrain-cae` first)")
+        if finished_summary(path) is None:
+            raise ConfigError(f"{path}: the CAE's pretraining did not finish; run `wifisense track pretrain-cae` "
+                              "on it again to complete it")
         return path
     for path in (Path(run_dir) / CAE_DIR_NAME, Path(run_dir).parent / CAE_DIR_NAME):
-        if (path / "model.safetensors").is_file():
+        if finished_summary(path) is not None:
             return path
     return None
 
@@ -280,8 +294,11 @@ def train_model(store: str | os.PathLike, model_name: str = "ndf", bands=("csi",
                 preset: str = "tiny", overrides: dict | list[str] | None = None, epochs: int | None = None,
                 seed: int = 0, device: str = "auto", cae: str | os.PathLike | None = None,
                 step: float | None = None, query_hz: float = 10.0, batch_size: int | None = None,
-                cae_epochs: int = 5, quiet: bool = False) -> dict:
+                cae_epochs: int = 5, quiet: bool = False, restart: bool = False) -> dict:
     """Train one track model on ``store`` with the shared Trainer; returns the Trainer's summary.
+
+    Resumable: a run killed part-way continues exactly from its last checkpoint, and a run
+    already finished with this setting is kept (``restart`` retrains it from scratch).
 
     Adamax + OneCycle from the preset's ``optim`` section; the best weights on validation mean
     error (metres) are kept in ``run_dir/model.safetensors``. When the CSI band is used and no
@@ -322,6 +339,10 @@ def train_model(store: str | os.PathLike, model_name: str = "ndf", bands=("csi",
             "step_s": step, "query_hz": float(query_hz), "seed": seed,
             "cae_dir": str(Path(cae_dir).resolve()) if cae_dir is not None else None,
             "config": config.to_dict(), "normalisers": prepared.normalisers.to_dict(), **prepared.meta}
+    status = "new" if restart else run_status(run_dir, epochs, None, task=task)
+    if status == "done":
+        log.info("%s: already trained with this setting; kept (--restart retrains it)", run_dir)
+        return {**finished_summary(run_dir), "skipped": True}
     trainer = Trainer(model, step_fn=make_step_fn(config.loss), optimizer=optimizer, scheduler=scheduler,
                       train_loader=train_loader, val_loader=val_loader,
                       eval_fn=make_eval_fn(config.loss, prepared.normalisers.xy),
@@ -329,4 +350,6 @@ def train_model(store: str | os.PathLike, model_name: str = "ndf", bands=("csi",
                                          monitor="val_error_m", grad_clip=config.optim.grad_clip, quiet=quiet,
                                          log_every=max(1, len(train_loader))),
                       run_config=task)
-    return trainer.fit()
+    if status == "partial":
+        log.info("%s: resuming the interrupted training", run_dir)
+    return trainer.fit(resume=status == "partial")

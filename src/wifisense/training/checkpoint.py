@@ -99,3 +99,48 @@ def _finite_or_none(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_finite_or_none(v) for v in value]
     return value
+
+
+# The files a run directory holds once its Trainer.fit() has returned.
+FINISHED_FILES = (FINAL_METRICS_FILE, BEST_WEIGHTS_FILE, CONFIG_FILE)
+
+
+def finished_summary(run_dir: str | os.PathLike) -> dict | None:
+    """The Trainer's summary (``metrics.json``) of a run that finished, else None.
+
+    Finished means weights, config and a summary with a stop reason were written; a run
+    killed part-way has at most ``state.pt`` and the last best weights. An unreadable
+    summary raises (callers decide).
+    """
+    run_dir = Path(run_dir)
+    if not all((run_dir / name).is_file() for name in FINISHED_FILES):
+        return None
+    summary = json.loads((run_dir / FINAL_METRICS_FILE).read_text())
+    return summary if summary.get("stop_reason") else None
+
+
+def run_status(run_dir: str | os.PathLike, epochs: int | None, max_steps: int | None = None,
+               task: dict | None = None) -> Literal["done", "partial", "new"]:
+    """Whether a run directory is finished for this plan, can be resumed, or starts afresh.
+
+    ``"done"``: finished with the same ``epochs``/``max_steps`` (or stopped early, which a
+    longer plan would not change). ``"partial"``: a resumable ``state.pt`` is there.
+    ``"new"``: neither. With ``task`` given, a run directory recorded for a different task
+    (another model, data or config) is a ConfigError rather than something to resume
+    from or skip.
+    """
+    run_dir = Path(run_dir)
+    config_path = run_dir / CONFIG_FILE
+    if task is not None and config_path.is_file() and (run_dir / STATE_FILE).is_file():
+        recorded = json.loads(config_path.read_text()).get("task")
+        if recorded is not None and json.loads(json.dumps(task)) != recorded:
+            changed = sorted(k for k in set(recorded) | set(task) if recorded.get(k) != json.loads(json.dumps(task)).get(k))
+            raise ConfigError(f"{run_dir} holds a run of a different setting (differs in {', '.join(changed)}); "
+                              "give another run directory or start it afresh (--restart)")
+    summary = finished_summary(run_dir)
+    if summary is not None:
+        recorded = json.loads(config_path.read_text()).get("train", {})
+        same_plan = recorded.get("epochs") == epochs and recorded.get("max_steps") == max_steps
+        if same_plan or summary["stop_reason"] == "early_stopping":
+            return "done"
+    return "partial" if (run_dir / STATE_FILE).is_file() else "new"

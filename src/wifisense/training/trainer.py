@@ -170,6 +170,9 @@ class Trainer:
         self.last_train_metrics: dict[str, float] = {}
         self._epoch_start_torch_rng: torch.Tensor | None = None
         self._rng_to_restore: dict[str, Any] | None = None
+        # Training metrics since the last log line; part of the state, so a resumed run logs
+        # the same averages as an uninterrupted one even when a checkpoint falls between logs.
+        self._train_window = _MetricWindow()
 
     # ------------------------------------------------------------------ the loop
 
@@ -192,7 +195,7 @@ class Trainer:
         logger = MetricsLogger(self.run_dir if writes_files else None, tensorboard=cfg.tensorboard and writes_files,
                                resume_step=self.step if resume else None)
         progress = _progress_bar(self.total_steps, self.step, enabled=self.dist.is_main and not cfg.quiet)
-        window = _MetricWindow()
+        window = self._train_window
         stop_reason = self._planned_stop()
         started = time.perf_counter()
         self.optimizer.zero_grad(set_to_none=True)
@@ -421,6 +424,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict(),
             "rng": rng_per_rank,
+            "train_window": {"sums": dict(self._train_window.sums), "count": self._train_window.count},
         })
 
     def _load_checkpoint(self) -> None:
@@ -439,6 +443,9 @@ class Trainer:
         for name in ("step", "epoch", "batches_done_in_epoch", "best_value", "best_step",
                      "evals_without_improvement", "last_val_metrics", "last_train_metrics"):
             setattr(self, name, state[name])
+        window = state.get("train_window")  # absent in states written before it was kept
+        if window is not None:
+            self._train_window.sums, self._train_window.count = dict(window["sums"]), window["count"]
         if len(state["rng"]) == self.dist.world_size:
             own = state["rng"][self.dist.rank]
             self._rng_to_restore, self._epoch_start_torch_rng = own["current"], own["epoch_start_torch"]
