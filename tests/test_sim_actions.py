@@ -353,8 +353,8 @@ def test_cli_writes_a_valid_store(tmp_path, capsys):
     ds = read_caption_store(out)
     assert ds.csi.shape == (3, 3, 50, 3, 30) and ds.class_names == ["sitting:head:nod"]
     assert ds.frames.shape == (3, 2, 16, 16, 3)
-    from wifisense.errors import ConfigError
-    with pytest.raises(ConfigError):   # refuses to overwrite
+    from wifisense.errors import OutputError
+    with pytest.raises(OutputError, match="already exists"):   # refuses to overwrite
         actions.run_from_args(args)
 
 

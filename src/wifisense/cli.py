@@ -82,6 +82,15 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"wifisense {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except OSError as exc:
+        # The environment, not wifisense: a permission, a full disk, a file that vanished
+        # mid-run. Writers and readers name these themselves where they can; this is the
+        # one-line net for the rest (--debug shows where it came from).
+        if args.debug:
+            traceback.print_exc()
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"wifisense {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("wifisense: interrupted", file=sys.stderr)
         return 130

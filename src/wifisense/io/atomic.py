@@ -91,6 +91,16 @@ def output_error(path: str | os.PathLike, exc: OSError) -> OutputError:
     return OutputError(path, reason)
 
 
+def check_output_path(path: str | os.PathLike, overwrite: bool) -> None:
+    """Fail before any work when ``path`` cannot be the output file: a directory is there,
+    or a file is and ``overwrite`` was not given."""
+    target = Path(path)
+    if target.is_dir():
+        raise OutputError(target, "is a directory; give a file name")
+    if target.exists() and not overwrite:
+        raise OutputError(target, "already exists; pass --overwrite to replace it")
+
+
 def check_free_space(path: str | os.PathLike, needed_bytes: int) -> None:
     """Raise OutputError if the folder of ``path`` has less than ``needed_bytes`` free.
 

@@ -38,6 +38,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wifisense.io.atomic import check_output_path
 from wifisense.errors import ConfigError
 from wifisense.overrides import apply_overrides
 
@@ -436,8 +437,7 @@ def run_from_args(args: argparse.Namespace) -> int:
     if not args.out:
         raise ConfigError("simulate actions: --out FILE is required")
     cfg = config_from_args(args)
-    if Path(args.out).exists() and not args.overwrite:
-        raise ConfigError(f"{args.out}: already exists; pass --overwrite to replace it")
+    check_output_path(args.out, args.overwrite)  # before minutes of simulation
     from wifisense.io.store import write_caption_store
 
     start = time.perf_counter()

@@ -601,9 +601,11 @@ def config_from_args(args) -> TrajectoryConfig:
 
 
 def run_from_args(args) -> int:
+    from wifisense.io.atomic import check_output_path
     from wifisense.io.store import write_multiband_store
 
     cfg = config_from_args(args)
+    check_output_path(args.out, args.overwrite)  # before the simulation, not after it
     started = time.perf_counter()
     ds = simulate_trajectories(cfg, seed=args.seed, progress=not getattr(args, "quiet", False))
     out = write_multiband_store(args.out, ds, overwrite=args.overwrite)

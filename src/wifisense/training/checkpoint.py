@@ -10,8 +10,8 @@ from typing import Any, Literal
 import torch
 from torch import nn
 
-from wifisense.errors import ConfigError
-from wifisense.io.atomic import atomic_path, atomic_write_text
+from wifisense.errors import ConfigError, OutputError
+from wifisense.io.atomic import atomic_path, atomic_write_bytes, atomic_write_text
 
 # The names every run directory uses.
 CONFIG_FILE = "config.json"
@@ -33,10 +33,14 @@ def save_weights(model: nn.Module, path: str | os.PathLike, metadata: dict[str, 
     ``safetensors.torch.save_model`` (not ``save_file``) because it drops tied duplicates
     such as GPT-2's ``lm_head``/``wte`` that ``save_file`` refuses.
     """
+    from safetensors import SafetensorError
     from safetensors.torch import save_model
 
     with atomic_path(path) as tmp:
-        save_model(unwrap_model(model), str(tmp), metadata=metadata)
+        try:
+            save_model(unwrap_model(model), str(tmp), metadata=metadata)
+        except SafetensorError as error:  # its I/O errors (a full disk) are not OSErrors
+            raise OutputError(path, f"cannot write the weights: {error}") from error
 
 
 def load_weights(model: nn.Module, run_dir: str | os.PathLike, which: Literal["best", "last"] = "best",
@@ -69,9 +73,16 @@ def load_weights(model: nn.Module, run_dir: str | os.PathLike, which: Literal["b
 
 
 def save_state(path: str | os.PathLike, state: dict[str, Any]) -> None:
-    """Write the resumable training state with ``torch.save``; a crash mid-write keeps the old file."""
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    """Write the resumable training state with ``torch.save``; a crash mid-write keeps the old file.
+
+    Serialised in memory first: torch.save reports a full disk as an opaque RuntimeError,
+    a plain file write as ENOSPC (one OutputError line, the previous state kept).
+    """
+    import io
+
+    buffer = io.BytesIO()
+    torch.save(state, buffer)
+    atomic_write_bytes(path, buffer.getbuffer())
 
 
 def load_state(path: str | os.PathLike) -> dict[str, Any]:
