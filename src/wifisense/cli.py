@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 import traceback
 
@@ -82,6 +83,11 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"wifisense {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        # Whoever read our output went away (`| head`): stop quietly, as other tools do.
+        # stdout now points at /dev/null so the interpreter's final flush cannot fail again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except OSError as exc:
         # The environment, not wifisense: a permission, a full disk, a file that vanished
         # mid-run. Writers and readers name these themselves where they can; this is the

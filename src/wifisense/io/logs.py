@@ -252,6 +252,8 @@ def sniff_log_kind(path: str | os.PathLike) -> str | None:
             return "positions_csv"  # with x or y only, the positions reader says what is missing
         if cells[0] in TIME_COLUMN_NAMES:
             return "beam_snr_csv"
+        if all(_NUMBER.fullmatch(c) for c in cells):
+            return "beam_snr_csv"  # numbers without a header: the beam-SNR reader says so
         return None
     return None
 
