@@ -143,7 +143,7 @@ def test_hand_greedy_matches_transformers_generate_on_the_same_prefix_cache(save
     ids = torch.full((3, model.prefix_length + 1), model.start_id)
     with torch.no_grad():
         reference = model.lm.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                      past_key_values=model.prefix_cache(embeddings), max_new_tokens=8,
+                                      **{model._cache_argument: model.prefix_cache(embeddings)}, max_new_tokens=8,
                                       do_sample=False, eos_token_id=model.end_id, pad_token_id=model.pad_id)
     assert model.decode(reference[:, ids.shape[1]:]) == model.generate(embeddings, max_new_tokens=8)
 

@@ -10,6 +10,9 @@ that follow a cache. Gradient checkpointing would drop the cache, so it is switc
 
 from __future__ import annotations
 
+import functools
+import inspect
+
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -145,9 +148,15 @@ class PrefixLM(nn.Module):
         """Logits for ``input_ids`` that follow everything already in ``cache`` (prefix + earlier tokens)."""
         past = cache.get_seq_length()
         positions = torch.arange(past, past + input_ids.shape[1], device=input_ids.device)
-        out = self.lm(input_ids=input_ids, attention_mask=attention_mask, past_key_values=cache,
+        out = self.lm(input_ids=input_ids, attention_mask=attention_mask, **{self._cache_argument: cache},
                       position_ids=positions.unsqueeze(0).expand(input_ids.shape[0], -1), use_cache=True)
         return out.logits
+
+    @functools.cached_property
+    def _cache_argument(self) -> str:
+        """``cache`` where the LM's forward takes it (transformers >= 5.2x, which warns that
+        ``past_key_values`` goes away in 5.40), else ``past_key_values`` (earlier 5.x)."""
+        return "cache" if "cache" in inspect.signature(self.lm.forward).parameters else "past_key_values"
 
     # ------------------------------------------------------------------ training
 
