@@ -1,4 +1,4 @@
-"""Sub-commands of the io room: ``inspect``, ``validate`` and ``ingest``.
+"""Sub-commands of the io room: ``inspect``, ``validate``, ``ingest`` and ``split``.
 
 Each command's options and behaviour live in its own module (``add_arguments`` + ``run``);
 those modules import heavy dependencies inside ``run`` so ``wifisense --help`` stays fast.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from wifisense.io import ingest, inspect, validate
+    from wifisense.io import ingest, inspect, splits, validate
 
     p = sub.add_parser(
         "inspect", help="summarise a CSI capture or dataset store (optionally plot heatmaps)",
@@ -32,3 +32,11 @@ def register(sub) -> None:
         "caption store, or CSI + beam-SNR CSV + positions CSV into a multi-band store.")
     ingest.add_arguments(p)
     p.set_defaults(func=ingest.run)
+
+    p = sub.add_parser(
+        "split", help="assign a caption store's clips to train/val/test splits",
+        description="Write named splits into a caption store: random (class-stratified), temporal "
+        "(store order) or by a group column (whole subjects, sessions or positions per split), with "
+        "ratios and a seed. The store is rewritten atomically and validated.")
+    splits.add_arguments(p)
+    p.set_defaults(func=splits.run)

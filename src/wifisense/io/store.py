@@ -549,6 +549,30 @@ def caption_store_appender(path: str | os.PathLike, overwrite: bool = False,
             _refuse_invalid(tmp, target)
 
 
+def write_splits(path: str | os.PathLike, splits: dict[str, np.ndarray]) -> Path:
+    """Replace the named splits of a store (atomically, under the writer lock, validated).
+
+    The store is copied, its ``/splits`` group rewritten, the copy validated (indices in
+    range, disjoint) and renamed over the original; on any error the store is unchanged.
+    """
+    target = Path(path)
+    with writer_lock(target):
+        with open_store(target):
+            pass  # a foreign or broken file is named before it is copied
+        check_free_space(target, target.stat().st_size + _STORE_OVERHEAD_BYTES)
+        with atomic_path(target, suffix=".h5.tmp") as tmp:
+            shutil.copyfile(target, tmp)
+            with h5py.File(tmp, "r+") as f:
+                if "splits" in f:
+                    del f["splits"]
+                group = f.create_group("splits")
+                for name, idx in splits.items():
+                    group.create_dataset(name, data=np.asarray(idx, dtype=np.int64), maxshape=(None,),
+                                         chunks=(INDEX_CHUNK_ROWS,))
+            _refuse_invalid(tmp, target)
+    return target
+
+
 def append_caption_clips(path: str | os.PathLike, ds: CaptionDataset,
                          compression: str | None = DEFAULT_COMPRESSION) -> np.ndarray:
     """Add the clips of ``ds`` to the caption store at ``path`` (created if missing).

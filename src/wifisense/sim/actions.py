@@ -39,6 +39,7 @@ from pathlib import Path
 import numpy as np
 
 from wifisense.io.atomic import check_output_path
+from wifisense.io.splits import stratified_splits
 from wifisense.errors import ConfigError
 from wifisense.overrides import apply_overrides
 
@@ -301,27 +302,6 @@ def simulate_clip(cfg: ActionConfig, scene: _Scene, spec, captions: list[str],
 
 
 # ----------------------------------------------------------------------------- dataset
-
-
-def stratified_splits(class_id: np.ndarray, ratios: tuple[float, float, float],
-                      rng: np.random.Generator, names: tuple[str, ...] = ("train", "val", "test")
-                      ) -> dict[str, np.ndarray]:
-    """Class-stratified split indices that tile ``range(N)`` without overlap.
-
-    Clips of each class are shuffled and ranked; all clips are then ordered by (rank,
-    random class order) and cut by ``ratios``. So each class lands in the splits in
-    proportion to its size, and when a class has only a few clips they go to train first.
-    """
-    class_id = np.asarray(class_id)
-    rank = np.empty(class_id.size, dtype=np.int64)
-    for c in np.unique(class_id):
-        members = np.flatnonzero(class_id == c)
-        rank[rng.permutation(members)] = np.arange(members.size)
-    class_order = rng.permutation(int(class_id.max()) + 1 if class_id.size else 0)
-    order = np.lexsort((class_order[class_id], rank)) if class_id.size else np.zeros(0, np.int64)
-    ratios = np.asarray(ratios, dtype=np.float64) / np.sum(ratios)
-    cuts = np.round(np.cumsum(ratios)[:-1] * class_id.size).astype(int)
-    return {name: np.sort(part) for name, part in zip(names, np.split(order, cuts), strict=True)}
 
 
 def simulate_actions(cfg: ActionConfig | None = None, seed: int = 0, progress: bool = True):
