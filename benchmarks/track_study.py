@@ -15,6 +15,7 @@ Prints the tables and writes JSON (``OUT/study.json``). Learning curves are in e
 ``metrics.csv`` (``OUT/sim<k>/runs/I/<row>/seed<j>/``).
 
     python benchmarks/track_study.py --sim-seeds 10,11,12 --train-seeds 0,1,2 --epochs 100 --out runs/track-study
+    python benchmarks/track_study.py --tables I,II,III,IV,coordinate ...   # all of the paper's tables
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="tiny", help="track model preset (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=100, help="epochs of every model (default: %(default)s)")
     parser.add_argument("--methods", default=None, help="Table I methods (default: all)")
+    parser.add_argument("--tables", default="I",
+                        help="comma list of I, II, III, IV, coordinate (default: %(default)s); every table is "
+                        "aggregated over the seeds the same way")
     parser.add_argument("--out", default="runs/track-study", help="output folder (default: %(default)s)")
     args = parser.parse_args(argv)
 
@@ -65,6 +69,7 @@ def main(argv=None) -> int:
     from wifisense.track.report import REFERENCE_LABEL
 
     torch.set_num_threads(1)
+    tables = tuple(t.strip() for t in args.tables.split(",") if t.strip())
     sim_seeds, train_seeds = parse_seeds(args.sim_seeds), parse_seeds(args.train_seeds)
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -76,12 +81,14 @@ def main(argv=None) -> int:
         if not store.is_file():
             cfg = trajectory_config(args.sim_preset, list(args.set) + [f"duration_s={args.duration}"])
             write_multiband_store(store, simulate_trajectories(cfg, seed=sim, progress=False))
-        summary = run_compare(store, out / f"sim{sim}", tables=("I",), methods=args.methods, preset=args.preset,
+        summary = run_compare(store, out / f"sim{sim}", tables=tables, methods=args.methods, preset=args.preset,
                               epochs=args.epochs, seeds=train_seeds, quiet=False)
-        for r in select(summary["results"], study="I", split="test"):
-            if r.seed == "all" or r.metric not in METRICS or r.value is None:
+        for r in select(summary["results"], split="test"):
+            if r.seed == "all" or r.metric not in METRICS or r.value is None or r.study not in tables:
                 continue
-            values.setdefault((r.row, r.setting, r.metric), {}).setdefault(sim, []).append(r.value)
+            # Table I's rows keep their plain names (as before); other tables are prefixed
+            row = r.row if r.study == "I" else f"{r.study}:{r.row}"
+            values.setdefault((row, r.setting, r.metric), {}).setdefault(sim, []).append(r.value)
         print(f"[study] simulator seed {sim} done ({(time.perf_counter() - started) / 60:.0f} min)",
               file=sys.stderr, flush=True)
 
@@ -110,7 +117,7 @@ def main(argv=None) -> int:
             below_mean.append({"sim_seed": sim, "train_seed": train_seeds[k], "ndf_m": v,
                                "training_mean_m": ref, "below": ref is not None and v < ref})
 
-    print(f"\nTable I over simulator seeds {list(sim_seeds)} x training seeds {list(train_seeds)}; "
+    print(f"\nTables {', '.join(tables)} over simulator seeds {list(sim_seeds)} x training seeds {list(train_seeds)}; "
           f"{args.duration:g}-s recordings; preset {args.preset}, {args.epochs} epochs; mean error (m) "
           "[95 % t interval over simulator seeds]")
     for entry in table:
