@@ -79,13 +79,13 @@ def test_every_real_capture_gives_a_caption_or_a_one_line_reason(run, capsys):
     line = _one_line_error(*_predict(capsys, run, "--rx", str(ATHEROS), "-", "-")[::2], ATHEROS)
     assert "too short" in line and "0.87" in line
     line = _one_line_error(*_predict(capsys, run, "--rx", str(INTEL_NO_CLOCK), "-", "-")[::2], INTEL_NO_CLOCK)
-    assert "--rate" in line
+    assert "--packet-rate" in line
 
 
 @pytest.mark.slow
 def test_predict_options_on_real_captures(run, capsys):
     # a capture without a clock captions once its packet rate is given (29 packets at 20 Hz = 1.4 s)
-    code, out, err = _predict(capsys, run, "--rx", str(INTEL_NO_CLOCK), "-", "-", "--rate", "20")
+    code, out, err = _predict(capsys, run, "--rx", str(INTEL_NO_CLOCK), "-", "-", "--packet-rate", "20")
     assert code == 0 and out.strip(), err
     # missing receivers are masked, and a clip can start later in the capture
     code, out, err = _predict(capsys, run, "--rx", "-", str(INTEL), "-", "--start", "0.5", "--beams", "2")

@@ -38,7 +38,7 @@ def test_three_real_intel_receivers_make_a_valid_clip(tmp_path):
 
     out = tmp_path / "clips.h5"
     code = run_cli(["ingest", "caption", "--rx", *three_receivers(), "--packet-rate", "20",
-                    "--rate", "10", "--seconds", "1.2", "--caption", "a person raises the left arm",
+                    "--clip-rate", "10", "--seconds", "1.2", "--caption", "a person raises the left arm",
                     "--caption", "the left arm goes up", "--class", "raise left arm",
                     "--mirror-class", "raise right arm", "--split", "train", "--out", str(out)])
     assert code == 0
@@ -112,7 +112,7 @@ def test_manifest_with_frames_missing_receiver_and_append(tmp_path):
         f"{INTEL_A},{INTEL_B},{INTEL_A},waves the left hand|left hand waves,wave left,wave right,clip0,train\n"
         f"{INTEL_A},-,{INTEL_A},waves the right hand,wave right,,clip1,test\n")
     out = tmp_path / "clips.h5"
-    args = ["ingest", "caption", "--manifest", str(manifest), "--packet-rate", "20", "--rate", "8",
+    args = ["ingest", "caption", "--manifest", str(manifest), "--packet-rate", "20", "--clip-rate", "8",
             "--seconds", "1", "--num-frames", "3", "--frame-size", "16", "--out", str(out)]
     assert run_cli(args) == 2  # the captures sit outside the manifest's folder
     assert not out.exists()
@@ -171,8 +171,8 @@ def test_multiband_from_a_real_capture_and_generated_logs(tmp_path):
     offset = float(rec.timestamps[0]) - 0.05    # logs start 50 ms before the first packet
     out = tmp_path / "track.h5"
     assert run_cli(["ingest", "multiband", "--csi", str(INTEL_A), "--snr", str(tmp_path / "snr.csv"),
-                    "--positions", str(tmp_path / "pos.csv"), "--time-offset-snr", str(offset),
-                    "--time-offset-positions", str(offset), "--ap-position", "0", "0", "2.5",
+                    "--positions", str(tmp_path / "pos.csv"), "--snr-offset", str(offset),
+                    "--positions-offset", str(offset), "--ap-position", "0", "0", "2.5",
                     "--beam-angles", "-40", "-20", "0", "20", "40", "--out", str(out)]) == 0
     assert validate_store(out) == []
     ds = read_multiband_store(out)

@@ -81,7 +81,7 @@ def assert_nontrivial_png(path: Path, min_side: int = 300) -> None:
 def test_inspect_every_real_capture_prints_shapes_and_plots(tmp_path, capsys):
     files = real_files()
     out_png = tmp_path / "plots" / "csi.png"
-    code, out, err = run_inspect([*map(str, files), "--rate", "100", "--plot", str(out_png)], capsys)
+    code, out, err = run_inspect([*map(str, files), "--packet-rate", "100", "--plot", str(out_png)], capsys)
     assert code == 0, err
     assert err == ""
     shapes = expected_shapes()
@@ -94,7 +94,7 @@ def test_inspect_every_real_capture_prints_shapes_and_plots(tmp_path, capsys):
         assert re.search(r"packets\s+\d+", block) and re.search(r"duration\s+[\d.e+-]+ s", block)
         assert re.search(r"subcarriers\s+-?\d+\.\.-?\d+ \(\d+\)", block)
         assert re.search(r"non-finite\s+0", block)
-        derived = "derived from --rate" in block
+        derived = "derived from --packet-rate" in block
         assert derived == (name == "intel5300_log_all_csi_6_7_6.dat"), name
         assert_nontrivial_png(tmp_path / "plots" / f"csi-{Path(name).stem}.png")
 
@@ -153,7 +153,7 @@ def test_debug_shows_traceback(tmp_path, capsys):
 def test_missing_clock_and_wrong_chip_errors(capsys):
     files = real_files()
     code, _, err = run_inspect([str(files[0])], capsys)
-    assert code != 0 and "--rate" in err
+    assert code != 0 and "--packet-rate" in err
     code, _, err = run_inspect([str(files[3]), "--chip", "4339"], capsys)
     assert code != 0 and "--chip 4358" in err
     code, _, err = run_inspect([str(files[1]), "--format", "atheros"], capsys)

@@ -211,7 +211,7 @@ def test_intel_timestamp_wraparound_is_unwrapped(tmp_path):
 
 
 def test_no_clock_needs_rate():
-    with pytest.raises(CaptureError, match="--rate"):
+    with pytest.raises(CaptureError, match="--packet-rate"):
         read_csi(real("intel5300_log_all_csi_6_7_6.dat"))
     rec = read_csi(real("intel5300_log_all_csi_6_7_6.dat"), rate_hz=50)
     np.testing.assert_allclose(np.diff(rec.timestamps), 0.02)

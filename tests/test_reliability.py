@@ -374,7 +374,7 @@ def test_manifest_paths_stay_inside_its_folder_and_extra_cells_are_named(tmp_pat
     ("--seconds", "nan", "--seconds must be a finite number"),
     ("--seconds", "inf", "--seconds must be a finite number"),
     ("--seconds", "1e7", "would need"),
-    ("--rate", "inf", "--rate must be a finite number"),
+    ("--clip-rate", "inf", "--clip-rate must be a finite number"),
     ("--start", "nan", "--start must be a finite number"),
 ])
 def test_caption_ingest_refuses_impossible_clip_options(tmp_path, capsys, option, value, words):
@@ -385,8 +385,8 @@ def test_caption_ingest_refuses_impossible_clip_options(tmp_path, capsys, option
         pytest.skip(f"real capture {capture} is missing")
     args = ["ingest", "caption", "--rx", str(capture), "--caption", "a person waves", "--packet-rate", "20",
             "--out", str(tmp_path / "c.h5"), option, value]
-    if option != "--rate":
-        args += ["--rate", "8"]
+    if option != "--clip-rate":
+        args += ["--clip-rate", "8"]
     assert main(args) == 2
     err = capsys.readouterr().err
     assert words in err and "Traceback" not in err
@@ -394,8 +394,8 @@ def test_caption_ingest_refuses_impossible_clip_options(tmp_path, capsys, option
 
 
 @pytest.mark.parametrize("extra,words", [
-    (["--time-offset-snr", "nan"], "--time-offset-snr must be a finite"),
-    (["--time-offset-positions", "inf"], "--time-offset-positions must be a finite"),
+    (["--snr-offset", "nan"], "--snr-offset must be a finite"),
+    (["--positions-offset", "inf"], "--positions-offset must be a finite"),
     (["--room", "nan", "0", "5", "5"], "--room must be four finite"),
     (["--room", "5", "0", "0", "5"], "X1 > X0"),
     (["--ap-position", "0", "0", "inf"], "--ap-position must be three finite"),

@@ -344,7 +344,7 @@ def test_cli_writes_a_valid_store(tmp_path, capsys):
     actions.add_arguments(parser)
     out = tmp_path / "a.h5"
     args = parser.parse_args(["--out", str(out), "--quick", "--classes", "sitting:head:nod",
-                              "--clips-per-class", "3", "--frames", "2", "--image-size", "16",
+                              "--clips-per-class", "3", "--frames", "2", "--frame-size", "16",
                               "--set", "clip_seconds=1", "--rx-dropout", "0.3"])
     args.quiet = True
     assert actions.run_from_args(args) == 0

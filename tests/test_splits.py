@@ -75,7 +75,7 @@ def test_split_an_ingested_store_by_position_then_train_on_it(tmp_path, capsys):
     captions = ["a person raises the left arm", "a person raises the right arm"]
     for k in range(8):  # no --split: an ingested store starts without splits
         args = ["ingest", "caption", "--rx", intel, intel, intel, "--caption", captions[k % 2],
-                "--class", f"raise {'left' if k % 2 == 0 else 'right'} arm", "--rate", "8", "--seconds", "1",
+                "--class", f"raise {'left' if k % 2 == 0 else 'right'} arm", "--clip-rate", "8", "--seconds", "1",
                 "--out", str(out)] + (["--append"] if k else [])
         assert main(args) == 0
     with h5py.File(out, "a") as f:  # what a converter of a public data set writes: a position per clip

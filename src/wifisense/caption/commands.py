@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 
+from wifisense.options import add_old_spelling
+
 STAGE_HELP = ("comma-separated stages: s1 (video-text teacher), s2-1 (CSI<->video), s2-2 (CSI<->text), "
               "s3 (prefix LM), or 'all' (= s1,s2-1,s2-2,s3). The paper's ablations: s2-2,s3 / s1,s2-1,s3 / all")
 
@@ -65,7 +67,9 @@ def register(sub) -> None:
                    help="capture format (default: %(default)s: detected from the content)")
     r.add_argument("--chip", help="Nexmon chip hint (e.g. 4358)")
     r.add_argument("--bw", type=float, help="Nexmon bandwidth hint in MHz")
-    r.add_argument("--rate", type=float, dest="rate_hz", help="packet rate in Hz for captures without a clock")
+    rate = r.add_argument("--packet-rate", type=float, dest="rate_hz", metavar="HZ",
+                          help="packet rate for captures without a usable clock (as in `ingest`)")
+    add_old_spelling(r, rate, "--rate")
     r.add_argument("--strict", action="store_true",
                    help="a capture record that cannot be read is an error (default: skipped, counted)")
     r.add_argument("--start", type=float, default=0.0,

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from wifisense.options import add_old_spelling
 from wifisense.errors import CaptureError, ConfigError
 
 log = logging.getLogger(__name__)
 
-# One clip is built in memory; beyond this it is surely a typo in --seconds or --rate.
+# One clip is built in memory; beyond this it is surely a typo in --seconds or --clip-rate.
 MAX_CLIP_BYTES = 2 << 30
 MISSING_RECEIVER = ("", "-", "none")      # how a manifest or --rx marks a receiver with no capture
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
@@ -108,10 +109,10 @@ def choose_grid(recordings: list, rate_hz: float | None = None, seconds: float |
         rates = [r.rate_hz for r in present if r.rate_hz > 0]
         if not rates:
             raise ConfigError("cannot infer the clip rate from single-packet captures; "
-                              "give --rate HZ")
+                              "give --clip-rate HZ")
         rate_hz = float(f"{np.median(rates):.3g}")  # 3 significant digits: a readable rate
     if not (np.isfinite(rate_hz) and rate_hz > 0):
-        raise ConfigError(f"--rate must be a finite number > 0 Hz, got {rate_hz}")
+        raise ConfigError(f"--clip-rate must be a finite number > 0 Hz, got {rate_hz}")
     if not np.isfinite(start_s) or start_s < 0:
         raise ConfigError(f"--start must be a finite number >= 0 s, got {start_s}")
     if seconds is not None and not (np.isfinite(seconds) and seconds > 0):
@@ -124,7 +125,7 @@ def choose_grid(recordings: list, rate_hz: float | None = None, seconds: float |
     num_steps = int(round(seconds * rate_hz))
     if num_steps < 1:
         raise ConfigError(f"the clip would have no samples ({seconds:.3g} s at {rate_hz} Hz); "
-                          "check --seconds, --start and --rate")
+                          "check --seconds, --start and --clip-rate")
     return ClipGrid(rate_hz=rate_hz, num_steps=num_steps, start_s=start_s)
 
 
@@ -144,7 +145,7 @@ def align_receivers(recordings: list, grid: ClipGrid, align: str = "start"
     if need > MAX_CLIP_BYTES:
         raise ConfigError(f"one clip of {grid.seconds:.4g} s at {grid.rate_hz:.4g} Hz would need "
                           f"{need / 2**30:.1f} GiB (limit {MAX_CLIP_BYTES / 2**30:.0f} GiB); "
-                          "shorten --seconds or lower --rate")
+                          "shorten --seconds or lower --clip-rate")
     times = grid.times()
     csi = np.zeros((len(recordings), grid.num_steps, nrx * ntx, s), np.complex64)
     gap_mask = np.ones((len(recordings), grid.num_steps), bool)
@@ -404,8 +405,7 @@ def _strictly_increasing(t: np.ndarray, x: np.ndarray, what: str, path) -> tuple
 def _check_multiband_options(snr_offset_s, positions_offset_s, ap_position, room, beam_angles_deg,
                              snr_carrier_hz) -> None:
     """Refuse option values that would make a store ``validate`` rejects, naming the option."""
-    for option, value in (("--time-offset-snr", snr_offset_s),
-                          ("--time-offset-positions", positions_offset_s)):
+    for option, value in (("--snr-offset", snr_offset_s), ("--positions-offset", positions_offset_s)):
         if not np.isfinite(value):
             raise ConfigError(f"{option} must be a finite number of seconds, got {value}")
     ap = np.asarray(ap_position, dtype=float)
@@ -531,8 +531,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help=f"frames sampled uniformly per clip (default: {DEFAULT_NUM_FRAMES})")
     p.add_argument("--frame-size", type=int, default=DEFAULT_FRAME_SIZE, metavar="PX",
                    help=f"square frame size after centre crop (default: {DEFAULT_FRAME_SIZE})")
-    p.add_argument("--rate", type=float, metavar="HZ",
-                   help="clip sample rate (default: the median packet rate, or the store's)")
+    rate = p.add_argument("--clip-rate", dest="rate", type=float, metavar="HZ",
+                          help="clip sample rate (default: the median packet rate, or the store's)")
+    add_old_spelling(p, rate, "--rate")
     p.add_argument("--seconds", type=float, metavar="S",
                    help="clip length (default: where all receivers overlap, or the store's)")
     p.add_argument("--start", type=float, default=0.0, metavar="S",
@@ -553,10 +554,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--snr", required=True, metavar="CSV", help="beam-SNR CSV (t, one column per beam)")
     p.add_argument("--positions", required=True, metavar="CSV",
                    help="positions CSV (t, x, y; optional heading in radians, CCW from +x)")
-    p.add_argument("--time-offset-snr", type=float, default=0.0, metavar="S",
-                   help="seconds added to the SNR times to put them on the CSI clock")
-    p.add_argument("--time-offset-positions", type=float, default=0.0, metavar="S",
-                   help="seconds added to the position times to put them on the CSI clock")
+    offset = p.add_argument("--snr-offset", dest="time_offset_snr", type=float, default=0.0, metavar="S",
+                            help="seconds added to the SNR times to put them on the CSI clock (default: 0)")
+    add_old_spelling(p, offset, "--time-offset-snr")
+    offset = p.add_argument("--positions-offset", dest="time_offset_positions", type=float, default=0.0,
+                            metavar="S", help="seconds added to the position times to put them on the CSI "
+                            "clock (default: 0)")
+    add_old_spelling(p, offset, "--time-offset-positions")
     p.add_argument("--ap-position", type=float, nargs=3, metavar=("X", "Y", "Z"),
                    help="access point position in metres (default: unknown)")
     p.add_argument("--room", type=float, nargs=4, metavar=("X0", "Y0", "X1", "Y1"),

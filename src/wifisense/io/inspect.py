@@ -30,6 +30,7 @@ MISSING_VALUE_FIELDS = ("/snr/x",)
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from wifisense.io.readers.registry import capture_format_choices
+    from wifisense.options import add_old_spelling
 
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="capture (.dat, .pcap, .csv, .csi), beam-SNR/positions CSV or HDF5 store")
@@ -40,9 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "that decodes plausibly)")
     parser.add_argument("--bw", type=int, default=None, choices=(20, 40, 80), metavar="MHZ",
                         help="Nexmon bandwidth in MHz (default: from the packet size)")
-    parser.add_argument("--packet-rate", "--rate", dest="rate", type=float, default=None, metavar="HZ",
-                        help="packet rate for captures without a usable clock (same option as in "
-                             "`ingest`; --rate is kept as an alias)")
+    rate = parser.add_argument("--packet-rate", dest="rate", type=float, default=None, metavar="HZ",
+                               help="packet rate for captures without a usable clock (as in `ingest`)")
+    add_old_spelling(parser, rate, "--rate")
     parser.add_argument("--strict", action="store_true",
                         help="a record that cannot be read is an error (default: skipped, counted)")
     parser.add_argument("--plot", default=None, metavar="OUT.png",
@@ -292,7 +293,7 @@ def format_summary(s: dict) -> str:
         row("format", s["format"])
     row("packets" if s["kind"] == "csi" else "rows", s["packets"])
     row("duration", f"{s['duration_s']:.6g} s")
-    clock = "derived from --rate, the file has no usable clock" if s["timestamps_derived"] \
+    clock = "derived from --packet-rate, the file has no usable clock" if s["timestamps_derived"] \
         else "from timestamps"
     row("mean rate", f"{s['rate_hz']:.2f} Hz ({clock})")
     if s["kind"] == "csi":

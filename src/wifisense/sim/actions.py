@@ -40,6 +40,7 @@ import numpy as np
 
 from wifisense.io.atomic import check_output_path
 from wifisense.io.splits import stratified_splits
+from wifisense.options import add_old_spelling
 from wifisense.errors import ConfigError
 from wifisense.overrides import apply_overrides
 
@@ -379,8 +380,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"packets per second and CSI grid rate (default: {d.packet_rate_hz:g})")
     parser.add_argument("--frames", type=int, metavar="L",
                         help=f"rendered RGB frames per clip, 0 for none (default: {d.num_frames})")
-    parser.add_argument("--image-size", type=int, metavar="PX",
-                        help=f"frame width and height in pixels (default: {d.image_size})")
+    size = parser.add_argument("--frame-size", dest="image_size", type=int, metavar="PX",
+                               help=f"frame width and height in pixels (default: {d.image_size})")
+    add_old_spelling(parser, size, "--image-size")
     parser.add_argument("--rx-dropout", type=float, metavar="P",
                         help="probability that a receiver is missing from a clip (default: 0)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",

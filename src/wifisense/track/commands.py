@@ -5,6 +5,8 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from wifisense.options import add_old_spelling
+
 log = logging.getLogger(__name__)
 
 CLI_MODELS = ("ndf", "ddnd", "linear-int", "nearest-int", "rnn-decay", "rnn-dt")
@@ -82,7 +84,9 @@ def register(sub) -> None:
                         "and a beam-SNR CSV on the same clock; writes a CSV (t, x, y) and a plot.")
     r.add_argument("--run", required=True, help="a run directory made by `wifisense track train`")
     r.add_argument("--csi", default=None, help="CSI capture file (needed when the run uses the csi band)")
-    r.add_argument("--csi-format", default="auto", help="capture format for read_csi (default: auto)")
+    fmt = r.add_argument("--format", dest="csi_format", default="auto",
+                         help="format of the CSI capture (default: auto: detected from the content)")
+    add_old_spelling(r, fmt, "--csi-format")
     r.add_argument("--strict", action="store_true",
                    help="a capture record that cannot be read is an error (default: skipped, counted)")
     r.add_argument("--snr", default=None, help="beam-SNR CSV (needed when the run uses the snr band)")

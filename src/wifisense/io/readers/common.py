@@ -267,7 +267,7 @@ def timestamps_or_rate(path: Path, ticks: np.ndarray | None, ticks_per_s: float,
     rate = hints.get("rate_hz")
     if rate is None:
         raise CaptureError(path, "the capture has no usable clock (all packet timestamps are "
-                                 "equal); give the packet rate with --rate HZ (rate_hz=...)")
+                                 "equal); give the packet rate with --packet-rate HZ (rate_hz=...)")
     if not rate > 0:
         raise ConfigError(f"rate_hz must be positive, got {rate}")
     return np.arange(n, dtype=np.float64) / float(rate), True

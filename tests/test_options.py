@@ -1,0 +1,36 @@
+"""One CLI vocabulary: every renamed option's old spelling still works, gives the same value
+with a deprecation note, and is gone from --help."""
+
+import pytest
+
+from wifisense.cli import build_parser
+from wifisense.options import RENAMED
+
+# (command words, the arguments the command requires, the parsed attribute, a value)
+COMMANDS = {
+    "ingest caption": (["--rx", "a.dat", "--out", "o.h5"], "rate", "8"),
+    "inspect": (["f.dat"], "rate", "100"),
+    "caption predict": (["--run", "r", "--rx", "a.dat"], "rate_hz", "20"),
+    "simulate actions": ([], "image_size", "16"),
+    "ingest multiband": (["--csi", "c.dat", "--snr", "s.csv", "--positions", "p.csv", "--out", "o.h5"], None, "1.5"),
+    "track predict": (["--run", "r"], "csi_format", "nexmon"),
+}
+ATTRIBUTES = {"--time-offset-snr": "time_offset_snr", "--time-offset-positions": "time_offset_positions"}
+
+
+@pytest.mark.parametrize("command,old", sorted(RENAMED), ids=lambda v: str(v).replace(" ", "-"))
+def test_old_spelling_works_with_a_note_and_is_hidden(command, old, capsys):
+    new = RENAMED[(command, old)]
+    required, attribute, value = COMMANDS[command]
+    attribute = attribute or ATTRIBUTES[old]
+    words = command.split()
+    parsed_new = build_parser().parse_args([*words, *required, new, value])
+    assert capsys.readouterr().err == ""
+    parsed_old = build_parser().parse_args([*words, *required, old, value])
+    assert getattr(parsed_old, attribute) == getattr(parsed_new, attribute) == type(getattr(parsed_new, attribute))(value)
+    err = capsys.readouterr().err
+    assert f"{old} is deprecated" in err and f"use {new}" in err
+    with pytest.raises(SystemExit):
+        build_parser().parse_args([*words, "--help"])
+    shown = capsys.readouterr().out
+    assert new in shown and f"{old} " not in shown and f"{old}\n" not in shown
