@@ -34,3 +34,31 @@ def test_old_spelling_works_with_a_note_and_is_hidden(command, old, capsys):
         build_parser().parse_args([*words, "--help"])
     shown = capsys.readouterr().out
     assert new in shown and f"{old} " not in shown and f"{old}\n" not in shown
+
+
+def _parsers(parser, words=()):
+    yield words, parser
+    for action in parser._actions:
+        if isinstance(action, __import__("argparse")._SubParsersAction):
+            for name, child in action.choices.items():
+                yield from _parsers(child, (*words, name))
+
+
+def test_every_sub_command_shows_each_default_and_device_means_the_same():
+    import argparse
+
+    missing, devices = [], set()
+    for words, parser in _parsers(build_parser()):
+        if not words:
+            continue
+        text = parser.format_help()
+        for action in parser._actions:
+            if action.dest == "device":
+                devices.add((action.default, action.help))
+            shows = action.option_strings and action.nargs != 0 and action.default not in (None, argparse.SUPPRESS,
+                                                                                            [], "")
+            if shows and "default" not in (parser._get_formatter()._get_help_string(action) or ""):
+                missing.append(f"{' '.join(words)} {action.option_strings[0]}")
+        assert "%(default)" not in text
+    assert missing == []
+    assert len(devices) == 1 and next(iter(devices))[0] == "auto"

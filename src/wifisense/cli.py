@@ -52,8 +52,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_common_flags(subparsers: argparse._SubParsersAction) -> None:
-    """Let ``--debug`` / ``--quiet`` also follow the sub-command (``wifisense inspect F --debug``)."""
+    """Let ``--debug`` / ``--quiet`` also follow the sub-command (``wifisense inspect F --debug``),
+    and make every sub-command's --help show each option's default."""
+    from wifisense.options import show_defaults
+
     for child in subparsers.choices.values():
+        show_defaults(child)
         known = {a.dest for a in child._actions}
         if "debug" not in known:
             child.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,

@@ -52,3 +52,43 @@ def add_old_spelling(parser: argparse.ArgumentParser, action: argparse.Action, *
                         nargs=0 if flag else action.nargs, const=action.const if flag else None,
                         type=None if flag else action.type, metavar=action.metavar,
                         default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+DEVICE_HELP = "auto | cpu | cuda | cuda:N | mps (default: %(default)s)"
+
+
+def add_device_option(parser: argparse.ArgumentParser) -> argparse.Action:
+    """``--device`` as every command spells it: ``auto`` picks CUDA, then MPS, then the CPU."""
+    return parser.add_argument("--device", default="auto", help=DEVICE_HELP)
+
+
+def _with_default(action: argparse.Action, text: str | None) -> str | None:
+    """``text`` plus "(default: X)" unless it says its default already or there is none to say."""
+    if text == argparse.SUPPRESS or not action.option_strings or action.nargs == 0:
+        return text
+    if action.default in (None, argparse.SUPPRESS, "") or action.default == [] or "default" in (text or ""):
+        return text
+    return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
+class DefaultsHelpFormatter(argparse.HelpFormatter):
+    """Shows every option's default in --help, for options whose help does not say it."""
+
+    def _get_help_string(self, action):
+        return _with_default(action, action.help)
+
+
+class RawDescriptionDefaultsHelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """The same, for parsers whose description or epilog is laid out by hand."""
+
+    def _get_help_string(self, action):
+        return _with_default(action, action.help)
+
+
+def show_defaults(parser: argparse.ArgumentParser) -> None:
+    """Make ``parser`` show every option's default (keeping a hand-laid-out description raw)."""
+    raw = issubclass(parser.formatter_class, argparse.RawDescriptionHelpFormatter)
+    parser.formatter_class = RawDescriptionDefaultsHelpFormatter if raw else DefaultsHelpFormatter
+    for action in parser._actions:  # argparse prints no help line at all for help=None
+        if action.help is None and _with_default(action, None) is not None:
+            action.help = _with_default(action, None)

@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from wifisense.options import add_device_option
 from wifisense.caption.config import OFFLINE_LM
 from wifisense.caption.data import INPUT_SPEC_FILE
 from wifisense.caption.settings import EPOCHS_HELP, STAGES, parse_name_list
@@ -471,7 +472,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="several seeds, e.g. 0,1,2 or 0-4: every run is trained once per seed and the tables "
                         "show the mean over seeds with a 95%% interval (default: --seed)")
     parser.add_argument("--split", default="test", help="split to evaluate on (default: %(default)s)")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: %(default)s)")
+    add_device_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from wifisense.options import add_old_spelling
+from wifisense.options import add_device_option, add_old_spelling
 
 STAGE_HELP = ("comma-separated stages: s1 (video-text teacher), s2-1 (CSI<->video), s2-2 (CSI<->text), "
               "s3 (prefix LM), or 'all' (= s1,s2-1,s2-2,s3). The paper's ablations: s2-2,s3 / s1,s2-1,s3 / all")
@@ -48,7 +48,7 @@ def register(sub) -> None:
     e.add_argument("--max-tokens", type=int, default=None, help="longest caption in tokens (default: the config's)")
     e.add_argument("--batch-size", type=int, default=32, help="clips per forward pass (default: %(default)s)")
     e.add_argument("--examples", type=int, default=10, help="qualitative examples to keep (default: %(default)s)")
-    e.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: %(default)s)")
+    add_device_option(e)
     e.set_defaults(func=run_eval)
 
     r = actions.add_parser(
@@ -75,7 +75,7 @@ def register(sub) -> None:
     r.add_argument("--start", type=float, default=0.0,
                    help="seconds after the aligned start where the clip begins (default: %(default)s)")
     r.add_argument("--beams", type=int, default=1, help="beam width; 1 = greedy (default: %(default)s)")
-    r.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: %(default)s)")
+    add_device_option(r)
     r.set_defaults(func=run_predict)
 
     from wifisense.caption.ablate import add_arguments as add_ablate_arguments
@@ -127,7 +127,7 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--lr", type=float, default=None, help="peak learning rate of every stage (default: per stage)")
     t.add_argument("--patience", type=int, default=None, help="early-stopping patience in validations")
     t.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default: %(default)s)")
-    t.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default: %(default)s)")
+    add_device_option(t)
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     t.add_argument("--restart", action="store_true",
                    help="retrain the selected stages from scratch instead of skipping finished ones")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from wifisense.options import add_old_spelling
+from wifisense.options import add_device_option, add_old_spelling
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,7 @@ def register(sub) -> None:
     c.add_argument("--epochs", type=int, default=5)
     c.add_argument("--batch-size", type=int, default=256)
     c.add_argument("--seed", type=int, default=0)
-    c.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_device_option(c)
     c.set_defaults(func=run_pretrain_cae)
 
     t = cmds.add_parser("train", help="train NDF or a baseline on windows of a store",
@@ -59,7 +59,7 @@ def register(sub) -> None:
     t.add_argument("--epochs", type=int, default=None, help="default: the preset's optim.epochs")
     t.add_argument("--batch-size", type=int, default=None, help="default: the preset's optim.batch_size")
     t.add_argument("--seed", type=int, default=0)
-    t.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_device_option(t)
     t.add_argument("--no-eval", action="store_true", help="do not evaluate on the test split after training")
     t.add_argument("--restart", action="store_true",
                    help="train from scratch even if RUN holds an interrupted or finished run of this setting "
@@ -71,7 +71,7 @@ def register(sub) -> None:
                         "split; writes RUN/metrics.json, predictions and CDF CSVs and figures.")
     e.add_argument("--run", required=True, help="a run directory made by `wifisense track train`")
     e.add_argument("--split", default="test", choices=("train", "val", "test"))
-    e.add_argument("--device", default="auto")
+    add_device_option(e)
     e.add_argument("--no-figures", action="store_true")
     e.add_argument("--tsne", action="store_true",
                    help="also draw a t-SNE of the latent states coloured by room region (RUN/tsne_latent_SPLIT.png)")
@@ -94,7 +94,7 @@ def register(sub) -> None:
                    help="added to the beam-SNR timestamps, for an SNR log on a different clock than the CSI")
     r.add_argument("--out", default=None, help="trajectory CSV (default: RUN/trajectory.csv)")
     r.add_argument("--no-plot", action="store_true")
-    r.add_argument("--device", default="cpu")
+    add_device_option(r)
     r.set_defaults(func=run_predict)
 
     m = cmds.add_parser("compare", help="reproduce the paper's tables (methods x bands, windows, fusions, splits)",
@@ -121,7 +121,7 @@ def register(sub) -> None:
     m.add_argument("--region", default=None, metavar="X0,Y0,X1,Y1",
                    help="held-out area of the coordinate split (default: a corner of the driven area "
                    "holding out about 20%% of the windows)")
-    m.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_device_option(m)
     m.set_defaults(func=run_compare)
 
     u = cmds.add_parser("tune", help="search the ELBO loss weights with Optuna (pruned trials)",
@@ -146,7 +146,7 @@ def register(sub) -> None:
     u.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config field (repeatable)")
     u.add_argument("--seed", type=int, default=0)
-    u.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:N or mps")
+    add_device_option(u)
     u.set_defaults(func=run_tune)
 
 

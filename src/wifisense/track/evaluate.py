@@ -30,9 +30,14 @@ log = logging.getLogger(__name__)
 
 
 def load_track_run(run_dir: str | os.PathLike, device: str = "cpu"):
-    """(model with its best weights in eval mode, task settings, TrackConfig) of a track run."""
-    from wifisense.training import load_weights
+    """(model with its best weights in eval mode, task settings, TrackConfig) of a track run.
 
+    ``device`` may be ``auto`` (CUDA, then MPS, then the CPU), as everywhere else.
+    """
+    from wifisense.training import load_weights
+    from wifisense.training.device import select_device
+
+    device = str(select_device(device))
     task = read_task(run_dir)
     if task.get("kind") != "track":
         raise ConfigError(f"{run_dir}: not a track model run (kind {task.get('kind')!r})")
@@ -171,7 +176,9 @@ def predict_trajectory(run_dir: str | os.PathLike, recording=None, snr_log=None,
     each window is predicted at the run's query grid.
     """
     from wifisense.track.data import load_cae
+    from wifisense.training.device import select_device
 
+    device = str(select_device(device))  # "auto" too
     model, task, _ = load_track_run(run_dir, device)
     bands = tuple(task["bands"])
     normalisers = track_data.Normalisers.from_dict(task["normalisers"])
