@@ -62,3 +62,24 @@ def test_every_sub_command_shows_each_default_and_device_means_the_same():
         assert "%(default)" not in text
     assert missing == []
     assert len(devices) == 1 and next(iter(devices))[0] == "auto"
+
+
+def test_logger_tensorboard_writes_event_files_or_names_the_missing_package(tmp_path, capsys):
+    import importlib.util
+
+    from wifisense.cli import main
+    from wifisense.io.store import write_multiband_store
+    from wifisense.sim.trajectories import simulate_trajectories, trajectory_config
+
+    store = tmp_path / "m.h5"
+    write_multiband_store(store, simulate_trajectories(trajectory_config("default", ["duration_s=60"]), seed=1,
+                                                       progress=False))
+    code = main(["track", "train", "--data", str(store), "--model", "linear-int", "--bands", "snr", "--run",
+                 str(tmp_path / "run"), "--epochs", "1", "--no-eval", "--logger", "tensorboard", "-q"])
+    if importlib.util.find_spec("tensorboard") is None:
+        assert code == 2 and "pip install tensorboard" in capsys.readouterr().err
+    else:
+        assert code == 0 and any((tmp_path / "run" / "tensorboard").iterdir())
+    assert main(["track", "train", "--data", str(store), "--model", "linear-int", "--bands", "snr", "--run",
+                 str(tmp_path / "run2"), "--epochs", "1", "--no-eval", "-q"]) == 0
+    assert (tmp_path / "run2" / "metrics.csv").is_file() and not (tmp_path / "run2" / "tensorboard").exists()

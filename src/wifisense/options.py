@@ -92,3 +92,13 @@ def show_defaults(parser: argparse.ArgumentParser) -> None:
     for action in parser._actions:  # argparse prints no help line at all for help=None
         if action.help is None and _with_default(action, None) is not None:
             action.help = _with_default(action, None)
+
+
+LOGGERS = ("csv", "tensorboard")
+
+
+def add_logger_option(parser: argparse.ArgumentParser) -> argparse.Action:
+    """``--logger``: CSV/JSONL metrics are always written; ``tensorboard`` adds event files."""
+    return parser.add_argument("--logger", choices=LOGGERS, default="csv",
+                               help="csv: RUN/metrics.csv and metrics.jsonl; tensorboard: also event files in "
+                               "RUN/tensorboard (needs `pip install tensorboard`) (default: %(default)s)")

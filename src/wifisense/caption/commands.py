@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from wifisense.options import add_device_option, add_old_spelling
+from wifisense.options import add_device_option, add_logger_option, add_old_spelling
 
 STAGE_HELP = ("comma-separated stages: s1 (video-text teacher), s2-1 (CSI<->video), s2-2 (CSI<->text), "
               "s3 (prefix LM), or 'all' (= s1,s2-1,s2-2,s3). The paper's ablations: s2-2,s3 / s1,s2-1,s3 / all")
@@ -131,6 +131,7 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     t.add_argument("--restart", action="store_true",
                    help="retrain the selected stages from scratch instead of skipping finished ones")
+    add_logger_option(t)
 
 
 def run_train(args: argparse.Namespace) -> int:

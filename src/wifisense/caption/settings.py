@@ -63,6 +63,7 @@ class CaptionTrainSettings:
     seed: int = 0
     restart: bool = False
     quiet: bool = False
+    logger: str = "csv"       # "tensorboard" also writes event files
     augment: bool = True      # random circular time shift of training clips (CSI stages)
 
     def stage_epochs(self, stage: str) -> int:
@@ -171,4 +172,5 @@ def settings_from_args(args: argparse.Namespace) -> CaptionTrainSettings:
         data=args.data, run=args.run, preset=args.preset, stages=stages, baseline=args.baseline,
         overrides=overrides, epochs=epochs, lr={s: args.lr for s in ALL_STAGE_NAMES} if args.lr else {},
         max_steps=args.max_steps, batch_size=args.batch_size, patience=args.patience, workers=args.workers,
-        device=args.device, seed=args.seed, restart=args.restart, quiet=bool(getattr(args, "quiet", False)))
+        device=args.device, seed=args.seed, restart=args.restart, quiet=bool(getattr(args, "quiet", False)),
+        logger=getattr(args, "logger", "csv"))

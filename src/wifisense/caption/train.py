@@ -357,7 +357,8 @@ class CaptionPipeline:
         s = self.settings
         return TrainConfig(epochs=s.stage_epochs(stage), max_steps=s.max_steps, grad_clip=GRAD_CLIP,
                            monitor="val_loss", mode="min", patience=s.patience if self.has_val else None,
-                           log_every=10, device=s.device, seed=s.seed, run_dir=str(self.run / stage), quiet=s.quiet)
+                           log_every=10, device=s.device, seed=s.seed, run_dir=str(self.run / stage), quiet=s.quiet,
+                           tensorboard=s.logger == "tensorboard")
 
     def stage_status(self, stage: str) -> str:
         """``"done"`` (finished with the same epochs/max_steps), ``"partial"`` (state to resume from) or ``"new"``."""

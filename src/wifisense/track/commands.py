@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from wifisense.options import add_device_option, add_old_spelling
+from wifisense.options import add_device_option, add_logger_option, add_old_spelling
 
 log = logging.getLogger(__name__)
 
@@ -64,6 +64,7 @@ def register(sub) -> None:
     t.add_argument("--restart", action="store_true",
                    help="train from scratch even if RUN holds an interrupted or finished run of this setting "
                    "(default: an interrupted run resumes exactly, a finished one is kept)")
+    add_logger_option(t)
     t.set_defaults(func=run_train)
 
     e = cmds.add_parser("eval", help="evaluate a trained run on its test split",
@@ -167,7 +168,7 @@ def run_train(args) -> int:
                           window=args.window, run_dir=args.run, preset=args.preset, overrides=args.overrides,
                           epochs=args.epochs, seed=args.seed, device=args.device, cae=args.cae, step=args.step,
                           query_hz=args.query_hz, batch_size=args.batch_size, quiet=getattr(args, "quiet", False),
-                          restart=args.restart)
+                          restart=args.restart, logger=args.logger)
     best = summary["best"]
     print(f"trained {args.model} ({args.bands}) in {summary['train_seconds']:.1f} s: best {best['metric']} "
           f"{best['value']:.3f} at step {best['step']} -> {args.run}")

@@ -294,7 +294,7 @@ def train_model(store: str | os.PathLike, model_name: str = "ndf", bands=("csi",
                 preset: str = "tiny", overrides: dict | list[str] | None = None, epochs: int | None = None,
                 seed: int = 0, device: str = "auto", cae: str | os.PathLike | None = None,
                 step: float | None = None, query_hz: float = 10.0, batch_size: int | None = None,
-                cae_epochs: int = 5, quiet: bool = False, restart: bool = False) -> dict:
+                cae_epochs: int = 5, quiet: bool = False, restart: bool = False, logger: str = "csv") -> dict:
     """Train one track model on ``store`` with the shared Trainer; returns the Trainer's summary.
 
     Resumable: a run killed part-way continues exactly from its last checkpoint, and a run
@@ -348,7 +348,7 @@ def train_model(store: str | os.PathLike, model_name: str = "ndf", bands=("csi",
                       eval_fn=make_eval_fn(config.loss, prepared.normalisers.xy),
                       config=TrainConfig(epochs=epochs, seed=seed, device=device, run_dir=str(run_dir),
                                          monitor="val_error_m", grad_clip=config.optim.grad_clip, quiet=quiet,
-                                         log_every=max(1, len(train_loader))),
+                                         log_every=max(1, len(train_loader)), tensorboard=logger == "tensorboard"),
                       run_config=task)
     if status == "partial":
         log.info("%s: resuming the interrupted training", run_dir)
