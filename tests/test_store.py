@@ -9,6 +9,7 @@ import pytest
 
 from wifisense.errors import StoreError
 from wifisense.io import store
+from wifisense.io.h5open import store_kind
 from wifisense.io.schema import SCHEMA_VERSION, CaptionDataset, MultiBandDataset
 from wifisense.io.validate import Problem, check_store, validate_store
 
@@ -79,7 +80,7 @@ def test_caption_round_trip_is_exact(tmp_path, compression):
     back = store.read_caption_store(path)
     assert_caption_equal(ds, back)
     assert back.csi.dtype == np.complex64 and back.rx_valid.dtype == bool
-    assert store.store_kind(path) == "caption"
+    assert store_kind(path) == "caption"
     assert store.read_caption_store(path, load_frames=False).frames is None
     with h5py.File(path) as f:
         assert f.attrs["schema"] == "wifisense" and f.attrs["schema_version"] == SCHEMA_VERSION
@@ -107,7 +108,7 @@ def test_multiband_round_trip_is_exact(tmp_path):
     assert back.csi_x.dtype == np.complex64 and back.csi_t.dtype == np.float64
     assert back.pose_heading.dtype == np.float32
     assert (back.csi_carrier_hz, back.snr_carrier_hz, back.attrs) == (5.18e9, 60.48e9, {"config": {"a": 1}})
-    assert store.store_kind(path) == "multiband"
+    assert store_kind(path) == "multiband"
     assert validate_store(path) == []
     with pytest.raises(StoreError, match="expected a 'caption' store"):
         store.read_caption_store(path)
@@ -211,9 +212,9 @@ def test_open_store_rejects_foreign_and_newer_files(tmp_path):
     text = tmp_path / "notes.h5"
     text.write_text("hello")
     with pytest.raises(StoreError, match="not an HDF5 file"):
-        store.store_kind(text)
+        store_kind(text)
     with pytest.raises(StoreError, match="no such file"):
-        store.store_kind(tmp_path / "missing.h5")
+        store_kind(tmp_path / "missing.h5")
     foreign = tmp_path / "foreign.h5"
     with h5py.File(foreign, "w") as f:
         f["x"] = 1

@@ -244,7 +244,7 @@ def test_predict_writes_a_monotonic_finite_trajectory(ndf_run, streams, monkeypa
 @pytest.mark.slow
 def test_predict_names_a_capture_that_does_not_fit(ndf_run, streams, tmp_path):
     from wifisense.io.logs import BeamSNRLog
-    from wifisense.track.evaluate import predict_trajectory
+    from wifisense.track.pretrained import predict_trajectory
 
     wrong = CSIRecording(csi=streams.csi_x[:50, :, :3], timestamps=streams.csi_t[:50], subcarriers=streams.subcarriers)
     snr = BeamSNRLog(t=streams.snr_t[:10], snr=streams.snr_x[:10])

@@ -1,12 +1,18 @@
 """wifisense: learning from Wi-Fi channel measurements (CSI captioning and multi-band tracking)."""
 
-from importlib.metadata import PackageNotFoundError, version as _version
-
-try:
-    __version__ = _version("wifisense")
-except PackageNotFoundError:  # running from a source tree without installation
-    __version__ = "0.0.0+unknown"
+from wifisense.version import __version__
 
 from wifisense.errors import WifisenseError, CaptureError, StoreError, ConfigError  # noqa: E402
 
-__all__ = ["__version__", "WifisenseError", "CaptureError", "StoreError", "ConfigError"]
+__all__ = ["__version__", "WifisenseError", "CaptureError", "StoreError", "ConfigError", "Tracker", "read_csi"]
+
+
+def __getattr__(name: str):
+    # The public API, imported on first use so that `import wifisense` stays light (no torch).
+    if name == "Tracker":
+        from wifisense.track.pretrained import Tracker
+        return Tracker
+    if name == "read_csi":
+        from wifisense.io import read_csi
+        return read_csi
+    raise AttributeError(f"module 'wifisense' has no attribute {name!r}")

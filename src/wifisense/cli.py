@@ -15,7 +15,7 @@ import os
 import sys
 import traceback
 
-from wifisense import __version__
+from wifisense.version import __version__
 from wifisense.errors import WifisenseError
 
 # Modules whose register() adds sub-commands, in the order they appear in --help.
@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "wifisense.io.commands",
     "wifisense.caption.commands",
     "wifisense.track.commands",
+    "wifisense.export",
     "wifisense.demo_report",
 ]
 

@@ -187,7 +187,7 @@ def machine_info() -> dict[str, Any]:
     import numpy
     import torch
 
-    from wifisense import __version__
+    from wifisense.version import __version__
 
     info: dict[str, Any] = {"platform": platform.platform(), "python": platform.python_version(),
                             "cpu": _cpu_model(), "cpu_count": os.cpu_count(),
@@ -373,7 +373,7 @@ def default_jobs() -> int:
 
 
 def _run_parts(out: Path, seed: int, quick: bool, overwrite: bool, quiet: bool, debug: bool, jobs: int) -> dict:
-    from wifisense import __version__
+    from wifisense.version import __version__
     from wifisense.demo_report import build_report
 
     budget = BUDGETS["quick" if quick else "full"]

@@ -368,7 +368,7 @@ def _base_settings(store: str, preset: str, epochs, max_steps, batch_size, devic
 
 def _check_store(store: str, split: str) -> None:
     from wifisense.caption.data import store_split_sizes
-    from wifisense.io.store import store_kind
+    from wifisense.io.h5open import store_kind
 
     if not Path(store).is_file():
         raise ConfigError(f"--data {store}: no such file")

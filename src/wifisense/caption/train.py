@@ -118,7 +118,7 @@ class CaptionPipeline:
     # ---- set-up
 
     def _validate_store(self) -> None:
-        from wifisense.io.store import store_kind
+        from wifisense.io.h5open import store_kind
         from wifisense.io.validate import check_store
 
         if not Path(self.data).is_file():

@@ -170,7 +170,7 @@ def summarise_store(path: str | Path) -> dict:
     """Generic HDF5 summary: root attributes, every dataset and the split sizes."""
     import h5py
 
-    from wifisense.io.store import HDF5_READ_ERRORS
+    from wifisense.io.h5open import HDF5_READ_ERRORS
 
     path = Path(path)
     try:
@@ -187,7 +187,7 @@ def summarise_store(path: str | Path) -> dict:
 def _summarise_open_store(f, path: Path) -> dict:
     import h5py
 
-    from wifisense.io.store import refuse_foreign_data
+    from wifisense.io.h5open import refuse_foreign_data
 
     refuse_foreign_data(f, path)  # summarising must not read other files on the machine
     datasets = []
@@ -368,7 +368,7 @@ def _store_csi_for_plot(path: Path):
     """(times [T], csi [T, S, P], subcarriers [S], labels) from a caption or multiband store."""
     import h5py
 
-    from wifisense.io.store import refuse_foreign_data
+    from wifisense.io.h5open import refuse_foreign_data
 
     try:
         f = h5py.File(path, "r")

@@ -129,7 +129,7 @@ def group_column(path: str | os.PathLike, column: str) -> np.ndarray:
 def assign_splits(path: str | os.PathLike, by: str = "random", ratios=DEFAULT_RATIOS, seed: int = 0,
                   names: tuple[str, ...] = DEFAULT_NAMES) -> dict[str, np.ndarray]:
     """The splits ``by`` gives for the caption store at ``path`` (not written)."""
-    from wifisense.io.store import open_store, store_kind
+    from wifisense.io.h5open import open_store, store_kind
 
     if store_kind(path) != "caption":
         raise ConfigError(f"{path}: a multi-band store is split when windows are cut "

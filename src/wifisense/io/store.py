@@ -20,23 +20,20 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from wifisense import __version__
+from wifisense.version import __version__
 from wifisense.errors import ConfigError, StoreError
 from wifisense.io.atomic import atomic_path, check_free_space, writer_lock
+# Opening and signature checks live in h5open (validate needs them too); re-exported here.
+from wifisense.io.h5open import EXTRA_ATTRS_KEY, _attr_str, open_store
 from wifisense.io.schema import SCHEMA_NAME, SCHEMA_VERSION, CaptionDataset, MultiBandDataset
 
 log = logging.getLogger(__name__)
 
-KINDS = ("caption", "multiband")
 COMPRESSIONS = ("gzip", "lzf", "none")
 DEFAULT_COMPRESSION = "gzip"   # readable by every HDF5 tool (lzf is h5py-only)
 GZIP_LEVEL = 4
 STREAM_CHUNK_BYTES = 1 << 20   # ~1 MiB of samples per stream chunk
 INDEX_CHUNK_ROWS = 4096        # rows per chunk for small per-clip arrays (ids, masks)
-# What h5py raises on a corrupt or truncated file (a bad address, a broken heap, bytes that
-# do not decode): every reader that walks a store turns these into one line naming it.
-HDF5_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
-EXTRA_ATTRS_KEY = "extra_json"  # root attribute holding the dataset's free-form ``attrs``
 
 STRING_DTYPE = h5py.string_dtype("utf-8")
 
@@ -50,126 +47,7 @@ MULTIBAND_REQUIRED = ("csi/t", "csi/x", "snr/t", "snr/x", "pose/t", "pose/xy",
 MULTIBAND_OPTIONAL = ("pose/heading", "meta/beam_angles_deg")
 
 
-# --------------------------------------------------------------------------- opening
-
-
-def _open_h5(path: str | os.PathLike, mode: str = "r") -> h5py.File:
-    """Open an existing HDF5 file, turning "missing" and "not HDF5" into StoreErrors."""
-    p = Path(path)
-    if not p.exists():
-        raise StoreError(p, None, "no such file")
-    if p.is_dir():
-        raise StoreError(p, None, "is a directory, not a store file")
-    if not h5py.is_hdf5(p):
-        raise StoreError(p, None, "not an HDF5 file (expected a wifisense .h5 store)")
-    try:
-        f = h5py.File(p, mode)
-    except OSError as exc:
-        raise StoreError(p, None, f"cannot open HDF5 file: {exc}") from exc
-    try:
-        refuse_foreign_data(f, p)
-    except BaseException:
-        f.close()
-        raise
-    return f
-
-
-def refuse_foreign_data(f: h5py.File, path: str | os.PathLike) -> None:
-    """Raise StoreError if the file pulls data from other files.
-
-    HDF5 external links, external raw storage and virtual datasets all make reading the
-    store read other files on the machine (any path the file names). A store must hold its
-    own data, so all three are refused, naming the field and where it points.
-    """
-    def walk(group: h5py.Group, prefix: str) -> None:
-        try:
-            names = list(group)
-        except HDF5_READ_ERRORS as exc:
-            raise StoreError(path, prefix or "/", f"cannot be read (corrupt?): {exc}") from None
-        for name in names:
-            field = f"{prefix}/{name}"
-            try:
-                link = group.get(name, getlink=True)
-                if isinstance(link, h5py.ExternalLink):
-                    raise StoreError(path, field, f"is an external link to {link.filename}:{link.path}; "
-                                     "a store must hold its own data")
-                if isinstance(link, h5py.SoftLink):
-                    continue  # points inside this file; visited under its own name
-                obj = group[name]
-            except StoreError:
-                raise
-            except HDF5_READ_ERRORS as exc:
-                raise StoreError(path, field, f"cannot be read (corrupt?): {exc}") from None
-            if isinstance(obj, h5py.Group):
-                walk(obj, field)
-            elif isinstance(obj, h5py.Dataset):
-                if obj.external:
-                    raise StoreError(path, field, f"keeps its data in external file(s) "
-                                     f"{[e[0] for e in obj.external]}; a store must hold its own data")
-                if obj.is_virtual:
-                    raise StoreError(path, field, "is a virtual dataset (data from other files); "
-                                     "a store must hold its own data")
-
-    walk(f, "")
-
-
-def check_signature(f: h5py.File, path: str | os.PathLike, kind: str | None = None) -> str:
-    """Check the root attributes of an open store and return its kind.
-
-    Raises StoreError for a foreign HDF5 file, a newer schema version than this wifisense
-    understands, an unknown kind, or a kind other than the one asked for.
-    """
-    schema = _attr_str(f.attrs.get("schema"))
-    if schema != SCHEMA_NAME:
-        found = "no schema attribute" if schema is None else f"schema attribute is {schema!r}"
-        raise StoreError(path, "/", f"not a wifisense store ({found}, expected {SCHEMA_NAME!r})")
-    version = f.attrs.get("schema_version")
-    if version is None:
-        raise StoreError(path, "/", "schema_version attribute is missing")
-    try:
-        version = int(version)
-    except (TypeError, ValueError):
-        raise StoreError(path, "/", f"schema_version attribute {version!r} is not an integer")
-    if version > SCHEMA_VERSION:
-        raise StoreError(
-            path, "/", f"written with schema version {version}, newer than the version "
-            f"{SCHEMA_VERSION} this wifisense ({__version__}) reads; upgrade wifisense")
-    if version < 1:
-        raise StoreError(path, "/", f"schema_version {version} is not valid (must be >= 1)")
-    found_kind = _attr_str(f.attrs.get("kind"))
-    if found_kind not in KINDS:
-        raise StoreError(path, "/", f"kind attribute is {found_kind!r}, expected one of {KINDS}")
-    if kind is not None and found_kind != kind:
-        raise StoreError(path, "/", f"is a {found_kind!r} store, expected a {kind!r} store")
-    return found_kind
-
-
-@contextlib.contextmanager
-def open_store(path: str | os.PathLike, kind: str | None = None) -> Iterator[h5py.File]:
-    """Open a store read-only after checking it is a wifisense store this version can read."""
-    f = _open_h5(path, "r")
-    try:
-        check_signature(f, path, kind)
-        yield f
-    finally:
-        f.close()
-
-
-def store_kind(path: str | os.PathLike) -> str:
-    """``"caption"`` or ``"multiband"``; StoreError if ``path`` is not a readable store."""
-    with open_store(path) as f:
-        return _attr_str(f.attrs["kind"])
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def _attr_str(value) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, bytes):
-        return value.decode("utf-8")
-    return str(value)
 
 
 def _attr_float(attrs, name: str) -> float | None:

@@ -393,7 +393,7 @@ class _Checker:
 
     def extra_json(self) -> None:
         """The free-form attributes (root attribute ``extra_json``) must be a JSON object."""
-        from wifisense.io.store import EXTRA_ATTRS_KEY
+        from wifisense.io.h5open import EXTRA_ATTRS_KEY
 
         value = self.f.attrs.get(EXTRA_ATTRS_KEY)
         if value is None:
@@ -468,7 +468,7 @@ def validate_store(path: str | os.PathLike) -> list[Problem]:
     Raises StoreError only when ``path`` does not exist; any other unreadable file is
     reported as a problem at field ``/``.
     """
-    from wifisense.io.store import HDF5_READ_ERRORS, _open_h5, check_signature
+    from wifisense.io.h5open import HDF5_READ_ERRORS, _open_h5, check_signature
 
     if not Path(path).exists():
         raise StoreError(path, None, "no such file")
@@ -500,7 +500,7 @@ def check_store(path: str | os.PathLike) -> None:
 
 def summarize_store(path: str | os.PathLike) -> str:
     """One line describing a (valid) store: kind, sizes, splits."""
-    from wifisense.io.store import open_store
+    from wifisense.io.h5open import open_store
 
     with open_store(path) as f:
         kind = str(f.attrs["kind"])

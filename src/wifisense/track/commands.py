@@ -242,7 +242,7 @@ def run_predict(args) -> int:
 
     from wifisense.io import read_csi
     from wifisense.io.logs import read_beam_snr_csv
-    from wifisense.track.evaluate import predict_trajectory
+    from wifisense.track.pretrained import predict_trajectory
 
     recording = read_csi(args.csi, format=args.csi_format, strict=args.strict) if args.csi else None
     snr_log = read_beam_snr_csv(args.snr) if args.snr else None

@@ -168,18 +168,10 @@ def check_capture_fits(task: dict, csi_shape, csi_path, snr_beams: int | None, s
                                      f"{task['snr_beams']} beams")
 
 
-def predict_trajectory(run_dir: str | os.PathLike, recording=None, snr_log=None, device: str = "cpu",
-                       csi_path: str = "CSI capture", snr_path: str = "SNR log") -> tuple[np.ndarray, np.ndarray]:
-    """Trajectory ``(t [N] s, xy [N, 2] m)`` of a new capture (CSIRecording + BeamSNRLog, same clock).
-
-    The common time span of the used bands is cut into back-to-back windows of the run's length;
-    each window is predicted at the run's query grid.
-    """
-    from wifisense.track.data import load_cae
-    from wifisense.training.device import select_device
-
-    device = str(select_device(device))  # "auto" too
-    model, task, _ = load_track_run(run_dir, device)
+def trajectory_from_streams(model, task: dict, cae, recording, snr_log, device: str,
+                            csi_path: str = "CSI capture", snr_path: str = "SNR log") -> tuple[np.ndarray, np.ndarray]:
+    """What ``Tracker.track`` computes: the common time span of the used bands cut into
+    back-to-back windows of the trained length, each predicted at the trained query grid."""
     bands = tuple(task["bands"])
     normalisers = track_data.Normalisers.from_dict(task["normalisers"])
     for band, source, path in (("csi", recording, csi_path), ("snr", snr_log, snr_path)):
@@ -190,7 +182,7 @@ def predict_trajectory(run_dir: str | os.PathLike, recording=None, snr_log=None,
     streams = track_data.TrackStreams(bands=bands)
     spans = []
     if "csi" in bands:
-        cae, scaler = load_cae(task["cae_dir"], device=device)
+        cae, scaler = cae
         frames = scaler(track_data.csi_frames(track_data.calibrate_csi(recording.csi, recording.subcarriers)))
         streams.csi_t = np.asarray(recording.timestamps, np.float64)
         streams.csi = normalisers.csi(track_data.encode_frames(cae, frames, device))

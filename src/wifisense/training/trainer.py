@@ -384,7 +384,7 @@ class Trainer:
 
     def resolved_config(self) -> dict[str, Any]:
         """What config.json holds: the TrainConfig, the task's settings and runtime facts."""
-        from wifisense import __version__
+        from wifisense.version import __version__
 
         return {
             "train": self.config.to_dict(),

@@ -1,0 +1,143 @@
+"""Opening a wifisense store file safely: HDF5 signature and schema version, no data pulled
+from other files, and h5py's errors on corrupt files turned into StoreErrors naming the field.
+
+Shared by the store's readers and writers (``store``) and by ``validate``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import h5py
+
+from wifisense.errors import StoreError
+from wifisense.io.schema import SCHEMA_NAME, SCHEMA_VERSION
+from wifisense.version import __version__
+
+KINDS = ("caption", "multiband")
+# What h5py raises on a corrupt or truncated file (a bad address, a broken heap, bytes that
+# do not decode): every reader that walks a store turns these into one line naming it.
+HDF5_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
+EXTRA_ATTRS_KEY = "extra_json"  # root attribute holding the dataset's free-form ``attrs``
+
+
+# --------------------------------------------------------------------------- opening
+
+
+def _open_h5(path: str | os.PathLike, mode: str = "r") -> h5py.File:
+    """Open an existing HDF5 file, turning "missing" and "not HDF5" into StoreErrors."""
+    p = Path(path)
+    if not p.exists():
+        raise StoreError(p, None, "no such file")
+    if p.is_dir():
+        raise StoreError(p, None, "is a directory, not a store file")
+    if not h5py.is_hdf5(p):
+        raise StoreError(p, None, "not an HDF5 file (expected a wifisense .h5 store)")
+    try:
+        f = h5py.File(p, mode)
+    except OSError as exc:
+        raise StoreError(p, None, f"cannot open HDF5 file: {exc}") from exc
+    try:
+        refuse_foreign_data(f, p)
+    except BaseException:
+        f.close()
+        raise
+    return f
+
+
+def refuse_foreign_data(f: h5py.File, path: str | os.PathLike) -> None:
+    """Raise StoreError if the file pulls data from other files.
+
+    HDF5 external links, external raw storage and virtual datasets all make reading the
+    store read other files on the machine (any path the file names). A store must hold its
+    own data, so all three are refused, naming the field and where it points.
+    """
+    def walk(group: h5py.Group, prefix: str) -> None:
+        try:
+            names = list(group)
+        except HDF5_READ_ERRORS as exc:
+            raise StoreError(path, prefix or "/", f"cannot be read (corrupt?): {exc}") from None
+        for name in names:
+            field = f"{prefix}/{name}"
+            try:
+                link = group.get(name, getlink=True)
+                if isinstance(link, h5py.ExternalLink):
+                    raise StoreError(path, field, f"is an external link to {link.filename}:{link.path}; "
+                                     "a store must hold its own data")
+                if isinstance(link, h5py.SoftLink):
+                    continue  # points inside this file; visited under its own name
+                obj = group[name]
+            except StoreError:
+                raise
+            except HDF5_READ_ERRORS as exc:
+                raise StoreError(path, field, f"cannot be read (corrupt?): {exc}") from None
+            if isinstance(obj, h5py.Group):
+                walk(obj, field)
+            elif isinstance(obj, h5py.Dataset):
+                if obj.external:
+                    raise StoreError(path, field, f"keeps its data in external file(s) "
+                                     f"{[e[0] for e in obj.external]}; a store must hold its own data")
+                if obj.is_virtual:
+                    raise StoreError(path, field, "is a virtual dataset (data from other files); "
+                                     "a store must hold its own data")
+
+    walk(f, "")
+
+
+def check_signature(f: h5py.File, path: str | os.PathLike, kind: str | None = None) -> str:
+    """Check the root attributes of an open store and return its kind.
+
+    Raises StoreError for a foreign HDF5 file, a newer schema version than this wifisense
+    understands, an unknown kind, or a kind other than the one asked for.
+    """
+    schema = _attr_str(f.attrs.get("schema"))
+    if schema != SCHEMA_NAME:
+        found = "no schema attribute" if schema is None else f"schema attribute is {schema!r}"
+        raise StoreError(path, "/", f"not a wifisense store ({found}, expected {SCHEMA_NAME!r})")
+    version = f.attrs.get("schema_version")
+    if version is None:
+        raise StoreError(path, "/", "schema_version attribute is missing")
+    try:
+        version = int(version)
+    except (TypeError, ValueError):
+        raise StoreError(path, "/", f"schema_version attribute {version!r} is not an integer")
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            path, "/", f"written with schema version {version}, newer than the version "
+            f"{SCHEMA_VERSION} this wifisense ({__version__}) reads; upgrade wifisense")
+    if version < 1:
+        raise StoreError(path, "/", f"schema_version {version} is not valid (must be >= 1)")
+    found_kind = _attr_str(f.attrs.get("kind"))
+    if found_kind not in KINDS:
+        raise StoreError(path, "/", f"kind attribute is {found_kind!r}, expected one of {KINDS}")
+    if kind is not None and found_kind != kind:
+        raise StoreError(path, "/", f"is a {found_kind!r} store, expected a {kind!r} store")
+    return found_kind
+
+
+@contextlib.contextmanager
+def open_store(path: str | os.PathLike, kind: str | None = None) -> Iterator[h5py.File]:
+    """Open a store read-only after checking it is a wifisense store this version can read."""
+    f = _open_h5(path, "r")
+    try:
+        check_signature(f, path, kind)
+        yield f
+    finally:
+        f.close()
+
+
+def store_kind(path: str | os.PathLike) -> str:
+    """``"caption"`` or ``"multiband"``; StoreError if ``path`` is not a readable store."""
+    with open_store(path) as f:
+        return _attr_str(f.attrs["kind"])
+
+
+def _attr_str(value) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode("utf-8")
+    return str(value)
