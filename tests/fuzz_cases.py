@@ -30,6 +30,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,6 +45,12 @@ CATEGORIES = ("truncate", "flip_head", "flip_body", "huge_length", "zero_length"
 OUTCOMES = ("clear_error", "correct_read", "unclear_error", "traceback", "hang", "crash", "silent_accept")
 FAILURES = ("unclear_error", "traceback", "hang", "crash", "silent_accept")
 CASE_TIMEOUT_S = 20
+# The worker's time limit for a contained read of a store (wifisense.io.h5open): a damaged
+# heap that makes HDF5 loop is reported after this, well inside CASE_TIMEOUT_S.
+READ_LIMIT_BASE_S = 5.0
+# A worker silent this long is stuck where SIGALRM cannot reach (C code): the driver kills it
+# and records the case as a hang, so the suite itself can never hang.
+WORKER_SILENCE_S = 3 * CASE_TIMEOUT_S
 # ESP32-CSI-Tool output is a console log: lines other than CSI_DATA rows are expected in it
 TEXT_LOGS_WITH_OTHER_LINES = ("esp32_example_csi.csv",)
 RATE_HZ = 100.0  # for captures without a clock (one of the real Intel logs)
@@ -225,6 +232,9 @@ def worker(folder: Path, per_source: int, seed: int, start: int) -> None:
     """Run cases from ``start`` on, one JSON line each (flushed, so the parent sees progress)."""
     import signal
 
+    from wifisense.io import h5open
+
+    h5open.READ_LIMIT_BASE_S = READ_LIMIT_BASE_S
     sources = make_sources(folder / "sources")
     all_cases = cases(sources, per_source, seed)
     pristine: dict = {}
@@ -260,25 +270,49 @@ def run_suite(per_source: int, seed: int = 0, folder: Path | None = None) -> tup
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(Path(__file__).resolve().parents[1] / "src"),
                                                       os.environ.get("PYTHONPATH", "")]))
     while start < len(all_cases):
-        proc = subprocess.Popen([sys.executable, __file__, "--worker", "--folder", str(folder),
-                                 "--per-source", str(per_source), "--seed", str(seed), "--start", str(start)],
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        current = None
-        for line in proc.stdout:
-            row = json.loads(line)
-            if row.get("started"):
-                current = row["index"]
-            else:
-                results[row["index"]] = row
-                current = None
-        stderr = proc.stderr.read()
-        proc.wait()
+        # stderr goes to a file, not a pipe: a worker's warnings can pass a pipe's 64 KiB
+        # while we are still reading its stdout, and then both sides would wait forever.
+        with tempfile.TemporaryFile(mode="w+") as err:
+            proc = subprocess.Popen([sys.executable, __file__, "--worker", "--folder", str(folder),
+                                     "--per-source", str(per_source), "--seed", str(seed), "--start", str(start)],
+                                    stdout=subprocess.PIPE, stderr=err, text=True, env=env)
+            current = None
+            heard = [time.monotonic()]
+            done = threading.Event()
+            silent = threading.Event()
+
+            def watchdog():
+                while not done.wait(1.0):
+                    if time.monotonic() - heard[0] > WORKER_SILENCE_S:
+                        silent.set()
+                        proc.kill()
+                        return
+
+            guard = threading.Thread(target=watchdog, daemon=True)
+            guard.start()
+            for line in proc.stdout:
+                heard[0] = time.monotonic()
+                row = json.loads(line)
+                if row.get("started"):
+                    current = row["index"]
+                else:
+                    results[row["index"]] = row
+                    current = None
+            proc.wait()
+            done.set()
+            guard.join()
+            err.seek(0)
+            stderr = err.read()
         if current is None:
             if proc.returncode != 0 and len(results) < len(all_cases):
                 raise RuntimeError(f"fuzz worker failed outside a case:\n{stderr[-3000:]}")
             break
-        results[current] = {"index": current, "outcome": "crash",
-                            "message": f"worker exit status {proc.returncode}: {stderr[-300:]}"}
+        if silent.is_set():
+            results[current] = {"index": current, "outcome": "hang",
+                                "message": f"no answer in {WORKER_SILENCE_S} s (stuck in C code?)"}
+        else:
+            results[current] = {"index": current, "outcome": "crash",
+                                "message": f"worker exit status {proc.returncode}: {stderr[-300:]}"}
         start = current + 1
     return all_cases, results
 

@@ -27,6 +27,9 @@ class CaptureError(WifisenseError):
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
 
+    def __reduce__(self):  # pickles (a contained child sends it back to its parent)
+        return type(self), (self.path, self.reason)
+
 
 class StoreError(WifisenseError):
     """An HDF5 dataset store is missing a field or holds a field that breaks the schema."""
@@ -37,6 +40,9 @@ class StoreError(WifisenseError):
         self.reason = reason
         where = f"{self.path}:{field}" if field else self.path
         super().__init__(f"{where}: {reason}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.field, self.reason)
 
 
 class ConfigError(WifisenseError):
@@ -51,3 +57,6 @@ class OutputError(WifisenseError):
         self.path = os.fspath(path)
         self.reason = reason
         super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self):
+        return type(self), (self.path, self.reason)

@@ -22,6 +22,11 @@ KINDS = ("caption", "multiband")
 # do not decode): every reader that walks a store turns these into one line naming it.
 HDF5_READ_ERRORS = (OSError, RuntimeError, KeyError, ValueError)
 EXTRA_ATTRS_KEY = "extra_json"  # root attribute holding the dataset's free-form ``attrs``
+# Time allowed to read a whole store in a contained child (validate, inspect) before it is
+# called stuck: the HDF5 library loops for ever on some damaged heaps. A healthy store reads
+# at hundreds of MB/s; 5 MB/s leaves room for a busy machine and slow disks.
+READ_LIMIT_BASE_S = 30.0
+READ_LIMIT_BYTES_PER_S = 5e6
 
 
 # --------------------------------------------------------------------------- opening
@@ -141,3 +146,23 @@ def _attr_str(value) -> str | None:
     if isinstance(value, bytes):
         return value.decode("utf-8")
     return str(value)
+
+
+def read_limit_s(path: str | os.PathLike) -> float:
+    """Seconds a contained read of the whole file at ``path`` may take (see READ_LIMIT_BASE_S)."""
+    try:
+        size = os.stat(path).st_size
+    except OSError:
+        size = 0
+    return READ_LIMIT_BASE_S + size / READ_LIMIT_BYTES_PER_S
+
+
+def read_every_attribute(f: h5py.File) -> None:
+    """Read the value of every attribute of every object (a damaged attribute heap shows
+    here, inside a contained child, rather than later in a command's own process)."""
+    def read(obj) -> None:
+        for name in obj.attrs:
+            obj.attrs[name]
+
+    read(f)
+    f.visititems(lambda _name, obj: read(obj))

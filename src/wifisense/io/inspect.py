@@ -168,6 +168,31 @@ def _time_summary(path, fmt: str, t: np.ndarray) -> dict:
 
 def summarise_store(path: str | Path) -> dict:
     """Generic HDF5 summary: root attributes, every dataset and the split sizes."""
+    return _read_store_contained(path, lambda: _summarise_store_here(path))
+
+
+def _read_store_contained(path: str | Path, read):
+    """``read()`` in a contained child with a time limit where the platform can fork: the
+    HDF5 library loops for ever or crashes on some damaged files (see
+    :func:`wifisense.io.validate.validate_store`); that is one CaptureError naming the file."""
+    from wifisense.io.contain import ContainedCrash, ContainedFailure, ContainedTimeout, can_contain, run_contained
+    from wifisense.io.h5open import read_limit_s
+
+    if not can_contain():
+        return read()
+    limit = read_limit_s(path)
+    try:
+        return run_contained(read, limit)
+    except ContainedTimeout:
+        raise CaptureError(path, f"reading it did not finish within {limit:.0f} s: the HDF5 library is stuck "
+                                 "on a damaged structure (a corrupt file?)") from None
+    except ContainedCrash as exc:
+        raise CaptureError(path, f"the HDF5 library crashed ({exc.args[0]}) reading it: the file is corrupt") from None
+    except ContainedFailure as exc:
+        raise CaptureError(path, f"cannot read the HDF5 file (corrupt?): {exc.args[0]}") from None
+
+
+def _summarise_store_here(path: str | Path) -> dict:
     import h5py
 
     from wifisense.io.h5open import HDF5_READ_ERRORS
@@ -346,7 +371,7 @@ def plot_file(path: str | Path, out: str | Path, fmt: str = "auto", **hints) -> 
     path, out = Path(path), Path(out)
     kind = file_kind(path, fmt)
     if kind == "hdf5":
-        times, csi, subcarriers, labels = _store_csi_for_plot(path)
+        times, csi, subcarriers, labels = _read_store_contained(path, lambda: _store_csi_for_plot(path))
         return plot_csi_heatmaps(times, csi, subcarriers, labels, f"{path.name} (first CSI)", out)
     if kind == "beam_snr_csv":
         from wifisense.io.logs import read_beam_snr_csv

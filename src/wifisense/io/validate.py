@@ -466,12 +466,32 @@ def validate_store(path: str | os.PathLike) -> list[Problem]:
     """All the ways the store at ``path`` breaks the schema (empty list: valid).
 
     Raises StoreError only when ``path`` does not exist; any other unreadable file is
-    reported as a problem at field ``/``.
+    reported as a problem at field ``/``. Where the platform can fork, the HDF5 library
+    reads the file in a child process with a time limit (:mod:`wifisense.io.contain`), so a
+    damaged file that makes it loop or crash is a problem, not a hung command.
     """
-    from wifisense.io.h5open import HDF5_READ_ERRORS, _open_h5, check_signature
+    from wifisense.io.contain import ContainedCrash, ContainedFailure, ContainedTimeout, can_contain, run_contained
+    from wifisense.io.h5open import read_limit_s
 
     if not Path(path).exists():
         raise StoreError(path, None, "no such file")
+    if not can_contain():
+        return _validate_here(path)
+    limit = read_limit_s(path)
+    try:
+        return run_contained(lambda: _validate_here(path), limit)
+    except ContainedTimeout:
+        return [Problem("/", f"reading it did not finish within {limit:.0f} s: the HDF5 library is stuck "
+                             "on a damaged structure (a corrupt file?)")]
+    except ContainedCrash as exc:
+        return [Problem("/", f"the HDF5 library crashed ({exc.args[0]}) reading it: the file is corrupt")]
+    except ContainedFailure as exc:
+        return [Problem("/", f"cannot read the file: {exc.args[0]}")]
+
+
+def _validate_here(path: str | os.PathLike) -> list[Problem]:
+    from wifisense.io.h5open import HDF5_READ_ERRORS, _open_h5, check_signature, read_every_attribute
+
     try:
         f = _open_h5(path)
     except StoreError as exc:
@@ -483,6 +503,7 @@ def validate_store(path: str | os.PathLike) -> list[Problem]:
             return [Problem(exc.field or "/", exc.reason)]
         checker = _Checker(f)
         try:
+            read_every_attribute(f)
             (_check_caption if kind == "caption" else _check_multiband)(checker)
         except HDF5_READ_ERRORS as exc:  # corrupt chunk, truncated file, broken heap
             checker.add("/", f"cannot read the file: {exc}")

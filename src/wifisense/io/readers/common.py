@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import io
 import os
-import pickle
 import stat
 import sys
 import tempfile
@@ -193,57 +192,18 @@ def _namespace(values: dict, results: dict) -> SimpleNamespace:
 
 
 def _parse_in_child(path: Path, fmt: str, make, methods: tuple[str, ...]):
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: parse, send the snapshot (or the error), leave at once
-        status = 0
-        try:
-            os.close(read_end)
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 1)  # csiread's C code prints progress straight to fd 1
-            try:
-                result = ("ok", _snapshot(make(), methods))
-            except CaptureError as exc:
-                result = ("capture", exc.reason)
-            except Exception as exc:
-                result = ("error", f"{type(exc).__name__}: {exc}")
-            payload = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
-            with os.fdopen(write_end, "wb") as f:
-                f.write(payload)
-        except BaseException:
-            import traceback
-
-            traceback.print_exc()  # stderr is the parent's: a bug here is seen, not hidden
-            status = 1
-        finally:
-            os._exit(status)  # no atexit handlers, no flushing of the parent's buffers
-    os.close(write_end)
-    with os.fdopen(read_end, "rb") as f:
-        payload = f.read()
-    _pid, status = os.waitpid(pid, 0)
-    if os.WIFSIGNALED(status):
-        signal_name = _signal_name(os.WTERMSIG(status))
-        raise CaptureError(path, f"csiread crashed ({signal_name}) parsing it as {fmt}: the file is "
-                                 "corrupt in a way the record check did not catch")
-    if not payload:
-        raise CaptureError(path, f"csiread ended without a result parsing it as {fmt} "
-                                 f"(exit status {os.waitstatus_to_exitcode(status)})")
-    # Our own child's bytes, made by pickle.dumps above: nothing untrusted is unpickled.
-    kind, value = pickle.loads(payload)
-    if kind == "ok":
-        return _namespace(*value)
-    if kind == "capture":
-        raise CaptureError(path, value)
-    raise CaptureError(path, f"csiread could not parse it as {fmt}: {value}")
-
-
-def _signal_name(number: int) -> str:
-    import signal
+    from wifisense.io.contain import ContainedCrash, ContainedFailure, run_contained
 
     try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
+        return _namespace(*run_contained(lambda: _snapshot(make(), methods)))
+    except ContainedCrash as exc:
+        raise CaptureError(path, f"csiread crashed ({exc.args[0]}) parsing it as {fmt}: the file is "
+                                 "corrupt in a way the record check did not catch") from None
+    except ContainedFailure as exc:
+        message = exc.args[0]
+        if message.startswith("ended without a result"):
+            raise CaptureError(path, f"csiread {message} parsing it as {fmt}") from None
+        raise CaptureError(path, f"csiread could not parse it as {fmt}: {message}") from None
 
 
 # ------------------------------------------------------------------ clocks and streams
