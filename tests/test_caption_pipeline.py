@@ -397,3 +397,51 @@ def test_default_s3_budget_is_thousands_of_steps_on_the_demo_store():
     steps_per_epoch = math.ceil(230 / settings.batch_size)
     assert settings.stage_epochs("s3") * steps_per_epoch >= 3000
     assert csettings.CaptionTrainSettings(data="s", run="r", epochs={"s3": 5}).stage_epochs("s3") == 5
+
+
+def test_both_feature_mode_stacks_dynamic_and_sanitised_channels(store):
+    from wifisense.io.store import read_caption_store
+
+    ds = read_caption_store(store, load_frames=False)
+    csi = ds.csi[:2]
+    amp, phase = cdata.csi_features(csi, ds.subcarriers, "both")
+    a = csi.shape[-2]
+    assert amp.shape[-2] == phase.shape[-2] == 2 * a
+    for part, mode in ((slice(0, a), "dynamic"), (slice(a, 2 * a), "sanitized")):
+        single = cdata.csi_features(csi, ds.subcarriers, mode)
+        np.testing.assert_allclose(amp[..., part, :], single[0], rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(phase[..., part, :], single[1], rtol=1e-5, atol=1e-6)
+    amp_t, _ = cdata.csi_features(torch.from_numpy(csi), ds.subcarriers, "both")
+    np.testing.assert_allclose(amp_t.numpy(), amp, rtol=1e-4, atol=1e-5)
+    spec = cdata.fit_input_spec(store, "train", feature_mode="both")
+    assert spec.feature_channels == 2 * a and np.asarray(spec.amplitude_mean).shape == (2 * a, len(ds.subcarriers))
+    inputs = cdata.prepare_inputs(ds.csi[:2], ds.rx_valid[:2], spec)
+    assert inputs[0].shape[-2] == 2 * a
+
+
+def test_the_preset_feature_mode_is_what_training_fits(tmp_path, store, capsys):
+    run = tmp_path / "run"
+    code = cli.main(_train_args(store, run, "--stages", "s2-2", "--set", 'student.features="both"'))
+    assert code == 0
+    spec = cdata.CaptionInputSpec.load(run)
+    assert spec.feature_mode == "both"
+    student = json.loads((run / "config.json").read_text())["model"]["student"]
+    assert student["features"] == "both" and student["in_channels"] == 2 * spec.num_antenna_pairs
+
+
+def test_linear_probe_scores_class_and_side_with_intervals():
+    from wifisense.caption.probe import fit_probe, score_probe
+
+    rng = np.random.default_rng(0)
+    # classes 0 <-> 1 are mirror partners, 2 is its own mirror; class c lives around centre c
+    centres = rng.normal(size=(3, 6)) * 3
+    y = np.repeat(np.arange(3), 20)
+    x = centres[y] + rng.normal(size=(60, 6))
+    model = fit_probe(x, y)
+    score = score_probe(model, x, y, mirror_of=np.array([1, 0, 2]))
+    assert score.class_top1 > 0.9 and score.class_ci[0] < score.class_top1 < score.class_ci[1] + 1e-12
+    assert score.n_side == 40 and score.side_accuracy > 0.9
+    # noise only: near chance
+    noise = rng.normal(size=(60, 6))
+    blind = score_probe(fit_probe(noise[:30], y[::2]), noise[30:], y[1::2], np.array([1, 0, 2]))
+    assert blind.class_top1 < 0.7

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from wifisense.sim import actions, channel, render, skeleton, vocabulary
+from wifisense.errors import ConfigError
 from wifisense.sim.actions import ActionConfig
 
 SPECS = vocabulary.action_classes()
@@ -219,10 +220,8 @@ def test_clean_clip_csi_is_the_channel_of_the_body_at_each_grid_time():
     np.testing.assert_allclose(csi, expected, rtol=0, atol=1e-4 * np.abs(expected).max())
 
 
-def test_mirrored_action_at_the_mirrored_position_gives_the_mirrored_receivers_csi():
-    """The default room is symmetric about x = 4 (tx and rx 2 on the axis, rx 0 <-> rx 1):
-    the left arm at (x, y) must give rx 0 exactly what the right arm at (8 - x, y) gives rx 1."""
-    cfg = ActionConfig(clip_seconds=1.0, packet_rate_hz=25.0, **CLEAN)
+def _mirrored_pair(layout: str):
+    cfg = ActionConfig(clip_seconds=1.0, packet_rate_hz=25.0, layout=layout, **CLEAN)
     scene = actions._build_scene(cfg, seed=0)
     variation = skeleton.ActionVariation(phase=0.3)
     spec = BY_NAME["standing:left_arm:circle:clockwise"]
@@ -230,9 +229,31 @@ def test_mirrored_action_at_the_mirrored_position_gives_the_mirrored_receivers_c
     left, _, _ = actions._clip_csi(cfg, scene, spec, variation, xy, np.random.default_rng(0))
     right, _, _ = actions._clip_csi(cfg, scene, spec.mirrored(), variation,
                                     np.array([8.0 - xy[0], xy[1]]), np.random.default_rng(0))
+    return left, right
+
+
+def test_mirrored_action_at_the_mirrored_position_gives_the_mirrored_receivers_csi():
+    """The "symmetric" layout is symmetric about x = 4 (tx and rx 2 on the axis, rx 0 <-> rx 1):
+    the left arm at (x, y) must give rx 0 exactly what the right arm at (8 - x, y) gives rx 1."""
+    left, right = _mirrored_pair("symmetric")
     # rx 1's array runs the other way along y, so its antenna order is reversed
     np.testing.assert_allclose(left[0], right[1, :, ::-1], atol=1e-6 * np.abs(left).max())
     np.testing.assert_allclose(left[2], right[2, :, ::-1], atol=1e-6 * np.abs(left).max())
+
+
+def test_the_default_layout_is_not_mirror_symmetric():
+    """In the default room nothing maps a mirrored action to the mirrored position."""
+    assert ActionConfig().layout == "asymmetric"
+    left, right = _mirrored_pair("asymmetric")
+    for a, b in ((left[0], right[1, :, ::-1]), (left[2], right[2, :, ::-1])):
+        assert np.linalg.norm(a - b) > 0.3 * np.linalg.norm(a)
+
+
+def test_explicit_positions_override_the_layout():
+    cfg = ActionConfig(tx_position=(1.0, 1.0, 1.0), rx_positions=((2.0, 2.0, 1.0),))
+    assert cfg.tx_xyz == (1.0, 1.0, 1.0) and cfg.rx_xyz == ((2.0, 2.0, 1.0),)
+    with pytest.raises(ConfigError, match="layout"):
+        ActionConfig(layout="round").validate()
 
 
 # --------------------------------------------------------------------- (g) actions differ

@@ -38,6 +38,9 @@ class StudentConfig:
     resnet_width: int = 64               # 64 = the paper's ResNet-18; 8-16 for tiny runs
     share_across_receivers: bool = False  # one receiver encoder for all receivers instead of one each
     time_pool: int = 1                   # average-pool the input over this many time steps first (tiny: 4)
+    # CSI features (caption.data.csi_features): "sanitized" (the paper's amplitude + sanitised
+    # phase), "dynamic" (static channel and NIC impairments cancelled) or "both" (2A channels)
+    features: str = "sanitized"
 
 
 @dataclass
@@ -172,6 +175,8 @@ def validate_caption_config(config: CaptionModelConfig, where: str = "caption co
         (config.student.num_receivers > 0, "student.num_receivers", "must be > 0"),
         (config.student.resnet_width > 0, "student.resnet_width", "must be > 0"),
         (config.student.time_pool >= 1, "student.time_pool", "must be >= 1"),
+        (config.student.features in ("dynamic", "sanitized", "both"), "student.features",
+         "must be 'dynamic', 'sanitized' or 'both'"),
         (config.teacher.frame_encoder in ("clip", "cnn"), "teacher.frame_encoder", "must be 'clip' or 'cnn'"),
         (config.teacher.num_frames > 0, "teacher.num_frames", "must be > 0"),
         (config.teacher.text_pooling in ("tower", "attention"), "teacher.text_pooling",

@@ -41,7 +41,7 @@ log = logging.getLogger(__name__)
 
 INPUT_SPEC_FILE = "preprocess.json"
 STD_FLOOR = 1e-6          # a constant feature (e.g. all-zero padding) is centred, not blown up
-FEATURE_MODES = ("dynamic", "sanitized")
+FEATURE_MODES = ("dynamic", "sanitized", "both")
 DEFAULT_FEATURE_MODE = "dynamic"
 LEGACY_FEATURE_MODE = "sanitized"   # what a preprocess.json written before feature_mode existed means
 EPS = 1e-12
@@ -76,6 +76,11 @@ class CaptionInputSpec:
     @property
     def clip_seconds(self) -> float:
         return self.num_steps / self.sample_rate_hz
+
+    @property
+    def feature_channels(self) -> int:
+        """Input channels of each student backbone: A, or 2A when ``feature_mode`` is "both"."""
+        return feature_channels(self.feature_mode, self.num_antenna_pairs)
 
     @property
     def clip_shape(self) -> tuple[int, int, int, int]:
@@ -116,6 +121,11 @@ def _xp(x):
     return torch, (lambda axes: {"dim": axes, "keepdim": True})
 
 
+def feature_channels(mode: str, antenna_pairs: int) -> int:
+    """Channels per antenna-pair axis that :func:`csi_features` gives in ``mode``."""
+    return 2 * antenna_pairs if mode == "both" else antenna_pairs
+
+
 def csi_features(csi, subcarriers, mode: str = DEFAULT_FEATURE_MODE):
     """``(amplitude, phase)`` features of complex CSI ``[..., T, A, S]``; NumPy or torch.
 
@@ -134,13 +144,21 @@ def csi_features(csi, subcarriers, mode: str = DEFAULT_FEATURE_MODE):
 
     ``mode="sanitized"``: the amplitude divided by its mean over each receiver's
     ``[T, A, S]`` block, and the phase with its per-packet linear fit over subcarriers
-    removed (:func:`wifisense.signal.sanitize_phase`). Kept for runs trained with it.
+    removed (:func:`wifisense.signal.sanitize_phase`): the paper's inputs. They keep the
+    static channel, which tells where the person stands (and so the room half).
+
+    ``mode="both"``: the dynamic features followed by the sanitised ones along the antenna
+    axis (``2A`` channels per backbone).
     """
     from wifisense.signal import amplitude, sanitize_phase
 
     if mode not in FEATURE_MODES:
         raise ConfigError(f"feature mode {mode!r} is not one of {FEATURE_MODES}")
     xp, keep = _xp(csi)
+    if mode == "both":
+        (dyn_amp, dyn_phase), (san_amp, san_phase) = (csi_features(csi, subcarriers, m) for m in ("dynamic", "sanitized"))
+        join = (lambda parts: xp.concatenate(parts, axis=-2)) if xp is np else (lambda parts: xp.cat(parts, dim=-2))
+        return join([dyn_amp, san_amp]), join([dyn_phase, san_phase])
     amp = amplitude(csi)
     if mode == "sanitized":
         return amp / (amp.mean(**keep((-3, -2, -1))) + EPS), sanitize_phase(csi, subcarriers, axis=-1)
@@ -175,7 +193,7 @@ def fit_input_spec(store: str | os.PathLike, split: str = "train", chunk_clips: 
         subcarriers = meta["subcarriers"][()].astype(np.int64)
         rate = float(meta.attrs["sample_rate_hz"])
         r, t, a, s = (int(d) for d in f["csi"].shape[1:])
-        sums = np.zeros((4, a, s))        # amplitude, amplitude^2, phase, phase^2
+        sums = np.zeros((4, feature_channels(feature_mode, a), s))   # amplitude, amplitude^2, phase, phase^2
         count = 0
         for start in range(0, indices.size, chunk_clips):
             rows = indices[start:start + chunk_clips]

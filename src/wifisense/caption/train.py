@@ -157,7 +157,8 @@ class CaptionPipeline:
         path = self.run / INPUT_SPEC_FILE
         if not path.is_file() and self._main():
             self.run.mkdir(parents=True, exist_ok=True)
-            spec = fit_input_spec(self.data, "train")
+            features = load_caption_config(self.settings.preset, self.settings.overrides).student.features
+            spec = fit_input_spec(self.data, "train", feature_mode=features)
             spec.save(path)
             log.info("fitted the input normalisation on %d training clips -> %s", spec.num_fit_clips, path)
         self._barrier()
@@ -169,7 +170,9 @@ class CaptionPipeline:
         s = self.settings
         config = load_caption_config(s.preset, s.overrides)
         # The data fixes these shapes; a preset's value that disagrees is replaced (and said so).
-        shapes = {"student.in_channels": self.spec.num_antenna_pairs, "student.num_receivers": self.spec.num_receivers}
+        # (the features too: a resumed run keeps those its preprocess.json was fitted with)
+        shapes = {"student.in_channels": self.spec.feature_channels, "student.num_receivers": self.spec.num_receivers,
+                  "student.features": self.spec.feature_mode}
         if store_has(self.data, "frames"):
             from wifisense.io.store import open_store
             with open_store(self.data) as f:

@@ -62,6 +62,19 @@ DEFAULT_CLASSES: tuple[str, ...] = (
 )
 
 
+# Where the transmitter and the three receivers stand: (tx, (rx1, rx2, rx3)), metres.
+# "symmetric" (the layout of wifisense <= 0.x): tx, receivers and the person grid are all
+# symmetric about x = 4 m. With a mirror-equivariant body, a left-side action at (x, y) then
+# gives exactly the CSI of the right-side action at (8 - x, y) with Rx1 and Rx2 swapped and
+# the antenna order reversed, so the side is learnable only together with the room half.
+# "asymmetric" (default): devices placed off the room's axes at different heights, as in a
+# real room, where nothing makes a mirrored action look like another position's.
+LAYOUTS: dict[str, tuple[tuple[float, float, float], tuple[tuple[float, float, float], ...]]] = {
+    "asymmetric": ((3.1, 0.3, 1.2), ((0.3, 2.1, 0.9), (7.7, 4.2, 1.1), (5.3, 5.7, 1.0))),
+    "symmetric": ((4.0, 0.3, 1.2), ((0.3, 3.0, 1.0), (7.7, 3.0, 1.0), (4.0, 5.7, 1.0))),
+}
+
+
 @dataclass
 class ActionConfig:
     """Every knob of the action simulator; a run is fully determined by this and the seed."""
@@ -79,9 +92,9 @@ class ActionConfig:
     subcarriers: tuple[int, ...] = ()       # () = the 30 grouped Intel 5300 indices
     antennas_per_rx: int = 3
     antenna_spacing_m: float = 0.028        # about half a wavelength at 5.3 GHz
-    tx_position: tuple[float, float, float] = (4.0, 0.3, 1.2)
-    rx_positions: tuple[tuple[float, float, float], ...] = (
-        (0.3, 3.0, 1.0), (7.7, 3.0, 1.0), (4.0, 5.7, 1.0))
+    layout: str = "asymmetric"              # a name in LAYOUTS: where tx and the receivers stand
+    tx_position: tuple[float, ...] = ()     # () = the layout's; (x, y, z) overrides it
+    rx_positions: tuple[tuple[float, float, float], ...] = ()   # () = the layout's
     rx_dropout: float = 0.0                 # probability that a receiver is missing from a clip
     gap_periods: float = 0.75               # grid point is a gap when its packet is this far
     # room (x0 = y0 = 0) and its static scatterers
@@ -123,6 +136,16 @@ class ActionConfig:
                    image_size=32)
 
     @property
+    def tx_xyz(self) -> tuple[float, ...]:
+        """The transmitter's position: ``tx_position`` if set, else the layout's."""
+        return tuple(self.tx_position) or LAYOUTS[self.layout][0]
+
+    @property
+    def rx_xyz(self) -> tuple[tuple[float, ...], ...]:
+        """The receivers' positions: ``rx_positions`` if set, else the layout's."""
+        return tuple(self.rx_positions) or LAYOUTS[self.layout][1]
+
+    @property
     def num_steps(self) -> int:
         return int(round(self.clip_seconds * self.packet_rate_hz))
 
@@ -137,9 +160,9 @@ class ActionConfig:
             ("caption_order", self.caption_order in ("shuffled", "fixed")),
             ("carrier_hz", self.carrier_hz > 0),
             ("antennas_per_rx", self.antennas_per_rx >= 1),
-            ("rx_positions", len(self.rx_positions) >= 1
-             and all(len(p) == 3 for p in self.rx_positions)),
-            ("tx_position", len(self.tx_position) == 3),
+            ("layout", self.layout in LAYOUTS),
+            ("rx_positions", not self.rx_positions or all(len(p) == 3 for p in self.rx_positions)),
+            ("tx_position", len(self.tx_position) in (0, 3)),
             ("rx_dropout", 0.0 <= self.rx_dropout <= 1.0),
             ("gap_periods", self.gap_periods > 0),
             ("room_size_m", len(self.room_size_m) == 3 and min(self.room_size_m) > 0),
@@ -190,8 +213,8 @@ def _build_scene(cfg: ActionConfig, seed: int) -> _Scene:
     room = channel.Room(0.0, 0.0, width, depth, height, wall_reflection=cfg.wall_reflection)
     subcarriers = np.asarray(cfg.subcarriers or channel.INTEL5300_SUBCARRIERS_20MHZ, dtype=np.int32)
     freqs = channel.subcarrier_frequencies(cfg.carrier_hz, subcarriers)
-    tx = np.asarray(cfg.tx_position, dtype=np.float64)
-    centres = np.asarray(cfg.rx_positions, dtype=np.float64)
+    tx = np.asarray(cfg.tx_xyz, dtype=np.float64)
+    centres = np.asarray(cfg.rx_xyz, dtype=np.float64)
     if not (room.contains(centres).all() and room.contains(tx[None]).all()):
         raise ConfigError("action simulator: tx_position and rx_positions must lie inside the room")
     middle = np.array([width / 2, depth / 2])
