@@ -176,13 +176,16 @@ def test_failed_state_write_keeps_previous_state(tmp_path, monkeypatch):
     path = tmp_path / "state.pt"
     save_state(path, {"step": 3, "weights": torch.arange(4.0)})
 
-    def save_half_then_fail(obj, f, *args, **kwargs):
-        with open(f, "wb") as handle:
-            handle.write(b"PK\x03\x04 half a zip")
-        raise OSError("disk full")
+    import errno
 
-    monkeypatch.setattr(checkpoint_module.torch, "save", save_half_then_fail)
-    with pytest.raises(OSError, match="disk full"):
+    from wifisense.errors import OutputError
+    from wifisense.io import atomic as atomic_module
+
+    def disk_full(fd):  # the bytes went into the page cache; the disk refuses them at fsync
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic_module.os, "fsync", disk_full)
+    with pytest.raises(OutputError, match="state.pt"):
         save_state(path, {"step": 4, "weights": torch.zeros(4)})
     monkeypatch.undo()
 
