@@ -83,10 +83,52 @@ def test_caption_round_trip_is_exact(tmp_path, compression):
     assert store_kind(path) == "caption"
     assert store.read_caption_store(path, load_frames=False).frames is None
     with h5py.File(path) as f:
-        assert f.attrs["schema"] == "wifisense" and f.attrs["schema_version"] == SCHEMA_VERSION
+        # the lowest version that describes it: complex64 CSI needs nothing of version 2
+        assert f.attrs["schema"] == "wifisense" and f.attrs["schema_version"] == 1 < SCHEMA_VERSION
         assert f.attrs["writer"].startswith("wifisense ")
         assert f["csi"].chunks == (1, 3, 8, 4, 5)       # one clip per chunk
         assert f["frames"].chunks[0] == 1
+
+
+def test_compact_csi_halves_the_bytes_keeps_73_db_and_reads_back_as_complex64(tmp_path):
+    import dataclasses
+
+    from wifisense.io.datasets import CaptionStoreDataset
+
+    ds = make_caption(n=6, t=64, a=3, s=30)
+    ds.csi[2, 1] *= 1e-4            # units differ between clips and receivers: scaled apart
+    ds.csi[3, 0] = 0                # an all-zero receiver stays zero
+    plain = store.write_caption_store(tmp_path / "plain.h5", ds, compression=None)
+    compact = store.write_caption_store(tmp_path / "compact.h5", dataclasses.replace(ds, csi_encoding="float16"),
+                                        compression=None)
+    with h5py.File(plain) as f, h5py.File(compact) as g:
+        assert g["csi"].id.get_storage_size() == f["csi"].id.get_storage_size() // 2
+    back = store.read_caption_store(compact)
+    assert back.csi.dtype == np.complex64 and back.csi.shape == ds.csi.shape and back.csi_encoding == "float16"
+    for clip in range(6):
+        for rx in range(3):
+            want, got = ds.csi[clip, rx], back.csi[clip, rx]
+            if not want.any():
+                assert not got.any()
+                continue
+            assert np.linalg.norm(got - want) / np.linalg.norm(want) < 10 ** (-60 / 20)
+    with h5py.File(compact) as f:
+        assert f.attrs["schema_version"] == 2 and f["csi"].dtype == np.float16 and f["csi"].shape[-1] == 2
+    assert validate_store(compact) == []
+    item = CaptionStoreDataset(compact, split=None, fields=("csi",))[2]
+    np.testing.assert_array_equal(item["csi"].numpy(), back.csi[2])
+    # appended clips take the store's encoding
+    store.append_caption_clips(compact, make_caption(n=2, t=64, a=3, s=30, seed=5))
+    with h5py.File(compact) as f:
+        assert f["csi"].shape[0] == 8 and f["csi_scale"].shape == (8, 3)
+    assert validate_store(compact) == []
+    with h5py.File(compact, "r+") as f:
+        f["csi_scale"][0, 0] = -1.0
+    assert any(p.field == "/csi_scale" for p in validate_store(compact))
+    with h5py.File(compact, "r+") as f:
+        f["csi_scale"][0, 0] = 1.0
+        f.attrs["schema_version"] = 1
+    assert any("version 2" in p.reason for p in validate_store(compact))
 
 
 def test_caption_round_trip_without_optionals(tmp_path):

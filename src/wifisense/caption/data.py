@@ -180,7 +180,7 @@ def fit_input_spec(store: str | os.PathLike, split: str = "train", chunk_clips: 
     Statistics run over every valid receiver and time step of the split's clips, read
     ``chunk_clips`` at a time and accumulated in float64 (sum and sum of squares).
     """
-    from wifisense.io.store import open_store
+    from wifisense.io.h5open import caption_csi_shape, open_store, read_caption_csi
 
     with open_store(store, kind="caption") as f:
         if "splits" not in f or split not in f["splits"]:
@@ -192,12 +192,12 @@ def fit_input_spec(store: str | os.PathLike, split: str = "train", chunk_clips: 
         meta = f["meta"]
         subcarriers = meta["subcarriers"][()].astype(np.int64)
         rate = float(meta.attrs["sample_rate_hz"])
-        r, t, a, s = (int(d) for d in f["csi"].shape[1:])
+        r, t, a, s = caption_csi_shape(f)[1:]
         sums = np.zeros((4, feature_channels(feature_mode, a), s))   # amplitude, amplitude^2, phase, phase^2
         count = 0
         for start in range(0, indices.size, chunk_clips):
             rows = indices[start:start + chunk_clips]
-            csi = f["csi"][rows]                          # [n, R, T, A, S]; h5py needs increasing rows
+            csi = read_caption_csi(f, rows)               # [n, R, T, A, S]; h5py needs increasing rows
             valid = f["rx_valid"][rows].astype(bool)      # [n, R]
             amp, phase = csi_features(csi[valid], subcarriers, feature_mode)   # [m, T, A, S]
             amp, phase = amp.astype(np.float64), phase.astype(np.float64)
@@ -218,14 +218,14 @@ def fit_input_spec(store: str | os.PathLike, split: str = "train", chunk_clips: 
 def check_store_matches(store: str | os.PathLike, spec: CaptionInputSpec, validate: bool = True) -> None:
     """StoreError when a store breaks the schema (unless ``validate`` is False because the
     caller just checked it) or its clips lack the geometry the model was trained on."""
-    from wifisense.io.store import open_store
+    from wifisense.io.h5open import caption_csi_shape, open_store
     from wifisense.io.validate import check_store
 
     if validate:
         check_store(store)
 
     with open_store(store, kind="caption") as f:
-        shape = tuple(int(d) for d in f["csi"].shape[1:])
+        shape = caption_csi_shape(f)[1:]
         subcarriers = f["meta"]["subcarriers"][()].astype(np.int64)
     if shape != spec.clip_shape:
         raise StoreError(store, "/csi", f"clips are [R, T, A, S] = {list(shape)} but the model was trained on "

@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from wifisense.errors import ConfigError, StoreError
+from wifisense.io.h5open import caption_csi_shape, read_caption_csi
 
 CAPTION_FIELDS = ("csi", "rx_valid", "gap_mask", "class_id", "captions", "position",
                   "position_id", "frames")
@@ -94,7 +95,7 @@ class CaptionStoreDataset:
             self.mirror_of = meta["mirror_of"][()]
             self.subcarriers = meta["subcarriers"][()]
             self.sample_rate_hz = float(meta.attrs["sample_rate_hz"])
-            self.clip_shape = tuple(int(d) for d in f["csi"].shape[1:])  # (R, T, A, S)
+            self.clip_shape = caption_csi_shape(f)[1:]  # (R, T, A, S)
         self._file = _LazyStoreFile(path, "caption")
 
     def __len__(self) -> int:
@@ -110,7 +111,7 @@ class CaptionStoreDataset:
             if name == "captions":
                 out[name] = [s for s in f[name].asstr()[index].tolist() if s != ""]
                 continue
-            value = f[name][index]
+            value = read_caption_csi(f, index) if name == "csi" else f[name][index]
             if name in ("class_id", "position_id"):
                 out[name] = torch.tensor(int(value), dtype=torch.int64)
             else:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import h5py
+import numpy as np
 
 from wifisense.errors import StoreError
 from wifisense.io.schema import SCHEMA_NAME, SCHEMA_VERSION
@@ -166,3 +167,43 @@ def read_every_attribute(f: h5py.File) -> None:
 
     read(f)
     f.visititems(lambda _name, obj: read(obj))
+
+
+# --------------------------------------------------------------------------- caption CSI
+
+COMPACT_ENCODING = "float16_scaled"   # the /csi attr "encoding" of compact stores (schema.py)
+
+
+def is_compact_csi(f: h5py.File) -> bool:
+    """Whether the caption store's /csi holds scaled float16 (real, imag) pairs."""
+    return _attr_str(f["csi"].attrs.get("encoding")) == COMPACT_ENCODING
+
+
+def caption_csi_shape(f: h5py.File) -> tuple[int, ...]:
+    """``(N, R, T, A, S)`` of a caption store's clips, whatever the CSI encoding."""
+    shape = tuple(int(d) for d in f["csi"].shape)
+    return shape[:5] if is_compact_csi(f) else shape
+
+
+def read_caption_csi(f: h5py.File, rows) -> np.ndarray:
+    """Complex64 CSI of the clips ``rows`` (an int, a slice or increasing indices), ``[..., R, T, A, S]``."""
+    if not is_compact_csi(f):
+        return f["csi"][rows]
+    pairs = f["csi"][rows].astype(np.float32)
+    csi = pairs[..., 0] + 1j * pairs[..., 1]
+    scale = f["csi_scale"][rows].astype(np.float32)
+    return (csi * scale[..., None, None, None]).astype(np.complex64)
+
+
+def encode_compact_csi(csi: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(pairs float16 [N, R, T, A, S, 2], scale float32 [N, R])`` with ``csi ~ pairs * scale``.
+
+    Each clip and receiver is divided by its largest real or imaginary component, so values
+    lie in [-1, 1] where float16 keeps 11 significant bits whatever the CSI's own units.
+    """
+    csi = np.asarray(csi)
+    peak = np.maximum(np.abs(csi.real), np.abs(csi.imag)).max(axis=(2, 3, 4)).astype(np.float32)   # [N, R]
+    scale = np.where(peak > 0, peak, 1.0).astype(np.float32)
+    unit = csi / scale[..., None, None, None]
+    pairs = np.stack([unit.real, unit.imag], axis=-1).astype(np.float16)
+    return pairs, np.where(peak > 0, scale, 0.0).astype(np.float32)

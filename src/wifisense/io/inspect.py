@@ -393,7 +393,7 @@ def _store_csi_for_plot(path: Path):
     """(times [T], csi [T, S, P], subcarriers [S], labels) from a caption or multiband store."""
     import h5py
 
-    from wifisense.io.h5open import refuse_foreign_data
+    from wifisense.io.h5open import is_compact_csi, read_caption_csi, refuse_foreign_data
 
     try:
         f = h5py.File(path, "r")
@@ -409,8 +409,9 @@ def _store_csi_for_plot(path: Path):
             n_panels = min(x.shape[2], PLOT_MAX_PANELS)
             csi, times = x[:, :, :n_panels, 0], t[:x.shape[0]]
             labels = [f"Rx {r}, Tx 0" for r in range(n_panels)]
-        elif isinstance(f.get("csi"), h5py.Dataset) and f["csi"].ndim == 5 and f["csi"].shape[0]:
-            clip = f["csi"][0]                      # [R, T, A, S]
+        elif (isinstance(f.get("csi"), h5py.Dataset) and f["csi"].ndim == 5 + is_compact_csi(f)
+              and f["csi"].shape[0] and ("csi_scale" in f or not is_compact_csi(f))):
+            clip = read_caption_csi(f, 0)           # [R, T, A, S]
             rate = float(f["meta"].attrs.get("sample_rate_hz", 0) or 0) if "meta" in f else 0.0
             n_panels = min(clip.shape[0], PLOT_MAX_PANELS)
             csi = np.transpose(clip[:n_panels, :, 0, :], (1, 2, 0))   # [T, S, R]

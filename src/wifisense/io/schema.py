@@ -7,6 +7,10 @@ Caption dataset (``kind = "caption"``), HDF5 layout::
 
     /                 attrs: schema="wifisense", schema_version, kind="caption", writer
     /csi              complex64 [N, R, T, A, S]   receivers, time, antenna pairs, subcarriers
+                      or, with attr encoding="float16_scaled" (schema version 2), float16
+                      [N, R, T, A, S, 2] (real, imaginary) times /csi_scale float32 [N, R]
+                      (each clip and receiver scaled to a peak component of 1: half the
+                      bytes, ~-66 dB quantisation noise; readers return complex64 either way)
     /rx_valid         bool      [N, R]            False where a receiver is missing (dropout)
     /gap_mask         bool      [N, R, T]         True where a time step had no packet (optional)
     /class_id         int32     [N]
@@ -56,7 +60,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 SCHEMA_NAME = "wifisense"
-SCHEMA_VERSION = 1
+# 1: the first layout; 2: adds the compact CSI encoding (a store uses version 2 only when
+# its CSI is compact, so older wifisense versions still read every other store).
+SCHEMA_VERSION = 2
+CSI_ENCODINGS = ("complex64", "float16")
 
 
 @dataclass
@@ -83,6 +90,7 @@ class CaptionDataset:
     splits: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = "simulated"
     attrs: dict = field(default_factory=dict)   # extra metadata (e.g. simulator config JSON)
+    csi_encoding: str = "complex64"             # how /csi is stored: "complex64" or "float16" (compact)
 
 
 @dataclass

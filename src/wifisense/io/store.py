@@ -10,6 +10,7 @@ is resizable so ingest can add clips batch by batch (``caption_store_appender``)
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
@@ -24,8 +25,9 @@ from wifisense.version import __version__
 from wifisense.errors import ConfigError, StoreError
 from wifisense.io.atomic import atomic_path, check_free_space, writer_lock
 # Opening and signature checks live in h5open (validate needs them too); re-exported here.
-from wifisense.io.h5open import EXTRA_ATTRS_KEY, _attr_str, open_store
-from wifisense.io.schema import SCHEMA_NAME, SCHEMA_VERSION, CaptionDataset, MultiBandDataset
+from wifisense.io.h5open import (COMPACT_ENCODING, EXTRA_ATTRS_KEY, _attr_str, caption_csi_shape, encode_compact_csi,
+                                 is_compact_csi, open_store, read_caption_csi)
+from wifisense.io.schema import CSI_ENCODINGS, SCHEMA_NAME, CaptionDataset, MultiBandDataset
 
 log = logging.getLogger(__name__)
 
@@ -101,9 +103,11 @@ def _store_bytes(arrays) -> int:
     return int(raw * 1.05) + _STORE_OVERHEAD_BYTES
 
 
-def _write_root_attrs(f: h5py.File, kind: str, extra: dict) -> None:
+def _write_root_attrs(f: h5py.File, kind: str, extra: dict, version: int = 1) -> None:
+    """``version``: the lowest schema version that describes the file (see schema.py), so a
+    store that needs no newer feature stays readable by older wifisense versions."""
     f.attrs["schema"] = SCHEMA_NAME
-    f.attrs["schema_version"] = SCHEMA_VERSION
+    f.attrs["schema_version"] = version
     f.attrs["kind"] = kind
     f.attrs["writer"] = f"wifisense {__version__}"
     f.attrs[EXTRA_ATTRS_KEY] = json.dumps(extra or {}, sort_keys=True, default=str)
@@ -175,6 +179,8 @@ def _caption_dims(ds: CaptionDataset, path) -> dict[str, int]:
         raise StoreError(path, "/csi", f"must be [N, R, T, A, S], got shape {csi.shape}")
     if not np.iscomplexobj(csi):
         raise StoreError(path, "/csi", f"must be complex, got {csi.dtype}")
+    if ds.csi_encoding not in CSI_ENCODINGS:
+        raise StoreError(path, "/csi", f"encoding {ds.csi_encoding!r} is not one of {CSI_ENCODINGS}")
     n, r, t, a, s = csi.shape
     dims = {"N": n, "R": r, "T": t, "A": a, "S": s, "C": len(ds.class_names)}
 
@@ -213,6 +219,7 @@ def _caption_arrays(ds: CaptionDataset, path) -> dict[str, np.ndarray]:
     n = np.shape(ds.csi)[0]
     arrays = {
         "csi": np.asarray(ds.csi, dtype=np.complex64),
+        **_compact_csi(ds),
         "rx_valid": np.asarray(ds.rx_valid, dtype=bool),
         "class_id": np.asarray(ds.class_id, dtype=np.int32),
         "captions": _padded_strings(ds.captions, path, "/captions"),
@@ -228,13 +235,22 @@ def _caption_arrays(ds: CaptionDataset, path) -> dict[str, np.ndarray]:
     return arrays
 
 
+def _compact_csi(ds: CaptionDataset) -> dict[str, np.ndarray]:
+    """``{"csi": pairs, "csi_scale": scale}`` for a float16-encoded dataset, else nothing."""
+    if ds.csi_encoding != "float16":
+        return {}
+    pairs, scale = encode_compact_csi(ds.csi)
+    return {"csi": pairs, "csi_scale": scale}
+
+
 # --------------------------------------------------------------------------- caption: write
 
 
 def _create_caption_layout(f: h5py.File, ds: CaptionDataset, path, compression: str | None) -> None:
     _caption_dims(ds, path)
     comp = _compression_kwargs(compression)
-    _write_root_attrs(f, "caption", ds.attrs)
+    compact = ds.csi_encoding == "float16"
+    _write_root_attrs(f, "caption", ds.attrs, version=2 if compact else 1)
     arrays = _caption_arrays(ds, path)
     for name, data in arrays.items():
         if name in ("csi", "frames", "gap_mask"):
@@ -247,6 +263,8 @@ def _create_caption_layout(f: h5py.File, ds: CaptionDataset, path, compression: 
                              maxshape=(None, None), **comp)
         else:
             _create_resizable(f, name, data, chunks, comp)
+    if compact:
+        f["csi"].attrs["encoding"] = COMPACT_ENCODING
     meta = f.create_group("meta")
     meta.create_dataset("class_names", data=np.array(list(ds.class_names), dtype=object),
                         dtype=STRING_DTYPE, maxshape=(None,), chunks=(256,))
@@ -311,6 +329,8 @@ class CaptionStoreAppender:
             return np.arange(self.num_clips)
         dims = _caption_dims(ds, self._path)
         f, path = self._f, self._path
+        # new clips take the store's CSI encoding
+        ds = dataclasses.replace(ds, csi_encoding="float16" if is_compact_csi(f) else "complex64")
         self._check_compatible(ds, dims)
         class_map = self._merge_classes(ds)
         arrays = _caption_arrays(ds, path)
@@ -338,7 +358,7 @@ class CaptionStoreAppender:
 
     def _check_compatible(self, ds: CaptionDataset, dims: dict[str, int]) -> None:
         f, path = self._f, self._path
-        have = tuple(f["csi"].shape[1:])
+        have = caption_csi_shape(f)[1:]
         got = (dims["R"], dims["T"], dims["A"], dims["S"])
         if have != got:
             raise StoreError(path, "/csi", f"new clips have [R, T, A, S] = {list(got)} but the "
@@ -470,7 +490,7 @@ def read_caption_store(path: str | os.PathLike, load_frames: bool = True) -> Cap
         _require_fields(f, path, CAPTION_REQUIRED)
         meta = f["meta"]
         return CaptionDataset(
-            csi=f["csi"][()],
+            csi=read_caption_csi(f, slice(None)),
             rx_valid=f["rx_valid"][()],
             class_id=f["class_id"][()],
             captions=_unpad_strings(_read_strings(f["captions"])),
@@ -490,6 +510,7 @@ def read_caption_store(path: str | os.PathLike, load_frames: bool = True) -> Cap
             splits=_read_splits(f),
             source=_attr_str(meta.attrs.get("source")) or "",
             attrs=_read_extra_attrs(f),
+            csi_encoding="float16" if is_compact_csi(f) else "complex64",
         )
 
 

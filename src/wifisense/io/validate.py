@@ -94,7 +94,7 @@ def _dtype_ok(dtype: np.dtype, rule: str) -> bool:
 
     if rule == "str":
         return h5py.check_string_dtype(dtype) is not None
-    if rule in ("complex64", "float64", "uint8"):
+    if rule in ("complex64", "float64", "float16", "uint8"):
         return dtype == np.dtype(rule)
     if rule == "bool":
         return dtype == np.bool_
@@ -425,9 +425,32 @@ class _Checker:
 # --------------------------------------------------------------------------- public API
 
 
+# The compact CSI encoding (schema version 2): float16 (real, imag) pairs and a scale.
+COMPACT_CSI_FIELDS = [
+    ("csi", "float16", ("N", "R", "T", "A", "S", 2), True),
+    ("csi_scale", "float", ("N", "R"), True),
+]
+
+
 def _check_caption(c: _Checker) -> None:
-    c.check_fields(CAPTION_FIELDS)
+    import h5py
+
+    from wifisense.io.h5open import COMPACT_ENCODING, _attr_str
+
+    encoding = _attr_str(c.f["csi"].attrs.get("encoding")) if isinstance(c.f.get("csi"), h5py.Dataset) else None
+    if encoding not in (None, COMPACT_ENCODING):
+        c.add("/csi", f"encoding attribute is {encoding!r}; expected none (complex64) or {COMPACT_ENCODING!r}")
+    compact = encoding == COMPACT_ENCODING
+    if compact and int(c.f.attrs.get("schema_version", 0)) < 2:
+        c.add("/", f"schema_version is below 2 but /csi uses the {COMPACT_ENCODING!r} encoding of version 2")
+    c.check_fields(COMPACT_CSI_FIELDS + CAPTION_FIELDS[1:] if compact else CAPTION_FIELDS)
     c.finite("csi")
+    if compact:
+        c.finite("csi_scale")
+        if c.ds("csi_scale") is not None:
+            negative = np.argwhere(c.ds("csi_scale")[()] < 0)
+            if negative.size:
+                c.add("/csi_scale", f"{len(negative)} negative scales, first at index {_index_text(negative[0])}")
     c.finite("position", allow_nan=True)   # NaN = position unknown
     c.finite("meta/rx_positions", allow_nan=True)
     c.finite("meta/tx_position", allow_nan=True)
@@ -527,8 +550,11 @@ def summarize_store(path: str | os.PathLike) -> str:
         kind = str(f.attrs["kind"])
         splits = ", ".join(f"{name}={ds.shape[0]}" for name, ds in f.get("splits", {}).items())
         if kind == "caption":
-            n, r, t, a, s = f["csi"].shape
-            parts = [f"caption store, {n} clips", f"[R, T, A, S] = [{r}, {t}, {a}, {s}]",
+            from wifisense.io.h5open import caption_csi_shape, is_compact_csi
+
+            n, r, t, a, s = caption_csi_shape(f)
+            parts = [f"caption store, {n} clips", f"[R, T, A, S] = [{r}, {t}, {a}, {s}]"
+                     + (" (float16 CSI)" if is_compact_csi(f) else ""),
                      f"{f['meta/class_names'].shape[0]} classes",
                      f"{f['captions'].shape[1]} captions/clip"]
             if "frames" in f:
