@@ -395,3 +395,14 @@ def test_default_class_set_is_a_mirror_closed_subset_with_every_direction_word_a
     assert len(vocabulary.select_classes(SPECS, ["all"])) == len(SPECS) >= 100
     # the default store stays the size it was with 106 classes x 3 clips
     assert len(chosen) * cfg.clips_per_class <= 320
+
+
+def test_parallel_simulation_gives_the_same_data():
+    cfg = dataclasses.replace(ActionConfig.quick(), clips_per_class=3, clip_seconds=0.5, num_frames=2, image_size=16)
+    assert len(actions.DEFAULT_CLASSES) * 2 * cfg.clips_per_class >= actions.PARALLEL_MIN_CLIPS
+    serial = actions.simulate_actions(cfg, seed=4, progress=False)
+    parallel = actions.simulate_actions(cfg, seed=4, progress=False, jobs=2)
+    np.testing.assert_array_equal(serial.csi, parallel.csi)
+    np.testing.assert_array_equal(serial.frames, parallel.frames)
+    assert serial.captions == parallel.captions
+    np.testing.assert_array_equal(serial.class_id, parallel.class_id)

@@ -238,11 +238,12 @@ def simulate_datasets(out: Path, budget: DemoBudget, seed: int, progress: DemoPr
     """Write OUT/actions.h5 and OUT/trajectories.h5 (kept when already there and valid); return their facts."""
     from wifisense.io.store import write_caption_store, write_multiband_store
     from wifisense.io.validate import validate_store
-    from wifisense.sim.actions import simulate_actions
+    from wifisense.sim.actions import default_sim_jobs, simulate_actions
     from wifisense.sim.trajectories import simulate_trajectories
 
     action_cfg, trajectory_cfg = _action_config(budget), _trajectory_config(budget)
-    jobs = {"actions": (lambda: simulate_actions(action_cfg, seed=seed, progress=not progress.quiet),
+    jobs = {"actions": (lambda: simulate_actions(action_cfg, seed=seed, progress=not progress.quiet,
+                                                 jobs=default_sim_jobs()),
                         write_caption_store),
             "trajectories": (lambda: simulate_trajectories(trajectory_cfg, seed=seed, progress=not progress.quiet),
                              write_multiband_store)}

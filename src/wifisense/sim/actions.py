@@ -332,11 +332,33 @@ def simulate_clip(cfg: ActionConfig, scene: _Scene, spec, captions: list[str],
 # ----------------------------------------------------------------------------- dataset
 
 
-def simulate_actions(cfg: ActionConfig | None = None, seed: int = 0, progress: bool = True):
+def _simulate_clips(cfg: ActionConfig, seed: int, class_ids, clip_seeds) -> list[Clip]:
+    """The clips of ``class_ids`` with their own seeds (a worker's share; the scene is rebuilt,
+    which is cheap and the same for every worker)."""
+    from wifisense.sim import vocabulary
+
+    specs = vocabulary.select_classes(vocabulary.action_classes(), list(cfg.classes))
+    scene = _build_scene(cfg, seed)
+    return [simulate_clip(cfg, scene, specs[c], vocabulary.class_captions(specs[c]), np.random.default_rng(s))
+            for c, s in zip(class_ids, clip_seeds)]
+
+
+PARALLEL_MIN_CLIPS = 64   # below this, starting worker processes costs more than it saves
+
+
+def default_sim_jobs() -> int:
+    """Worker processes for simulation: the CPUs this process may use."""
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def simulate_actions(cfg: ActionConfig | None = None, seed: int = 0, progress: bool = True, jobs: int = 1):
     """Simulate the caption dataset: ``clips_per_class`` clips of every selected class.
 
     Returns a ``wifisense.io.schema.CaptionDataset``; write it with
-    ``wifisense.io.store.write_caption_store``.
+    ``wifisense.io.store.write_caption_store``. ``jobs`` > 1 simulates in that many worker
+    processes; every clip has its own seed, so the result does not depend on ``jobs``.
     """
     from tqdm.auto import tqdm
 
@@ -356,9 +378,26 @@ def simulate_actions(cfg: ActionConfig | None = None, seed: int = 0, progress: b
 
     class_id = np.repeat(np.arange(len(specs), dtype=np.int32), cfg.clips_per_class)
     clip_seeds = np.random.SeedSequence(seed).spawn(class_id.size)
-    clips = [simulate_clip(cfg, scene, specs[c], captions[c], np.random.default_rng(s))
-             for c, s in zip(tqdm(class_id, desc="simulate actions", unit="clip",
-                                  disable=not progress), clip_seeds)]
+    bar = tqdm(total=class_id.size, desc="simulate actions", unit="clip", disable=not progress)
+    if jobs <= 1 or class_id.size < max(2 * jobs, PARALLEL_MIN_CLIPS):
+        clips = []
+        for c, s in zip(class_id, clip_seeds):
+            clips.append(simulate_clip(cfg, scene, specs[c], captions[c], np.random.default_rng(s)))
+            bar.update()
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: the caller may hold torch's thread pools, which do not survive a fork
+        bounds = np.linspace(0, class_id.size, 4 * jobs + 1).astype(int)
+        clips = []
+        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+            parts = [pool.submit(_simulate_clips, cfg, seed, class_id[a:b], clip_seeds[a:b])
+                     for a, b in zip(bounds[:-1], bounds[1:]) if b > a]
+            for part in parts:  # in order, so the clips keep their indices
+                clips.extend(part.result())
+                bar.update(len(clips) - bar.n)
+    bar.close()
     split_rng = np.random.default_rng(np.random.SeedSequence([seed, 0x5917]))
     return CaptionDataset(
         csi=np.stack([c.csi for c in clips]),
@@ -416,6 +455,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE",
                         help="set any ActionConfig field (value as JSON), e.g. --set snr_db=20 "
                         "--set clip_seconds=3; repeatable")
+    parser.add_argument("--jobs", type=int, metavar="N",
+                        help="worker processes (default: the CPUs available); the data do not depend on it")
     parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--list-classes", action="store_true",
                         help="print the action classes (id, name, mirror, a caption) and exit")
@@ -451,7 +492,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     from wifisense.io.store import write_caption_store
 
     start = time.perf_counter()
-    ds = simulate_actions(cfg, seed=args.seed, progress=not getattr(args, "quiet", False))
+    jobs = args.jobs if getattr(args, "jobs", None) else default_sim_jobs()
+    if jobs < 1:
+        raise ConfigError(f"--jobs {jobs}: must be at least 1")
+    ds = simulate_actions(cfg, seed=args.seed, progress=not getattr(args, "quiet", False), jobs=jobs)
     path = write_caption_store(args.out, ds, overwrite=args.overwrite)
     seconds = time.perf_counter() - start
     size_mb = Path(path).stat().st_size / 1e6
