@@ -445,3 +445,40 @@ def test_linear_probe_scores_class_and_side_with_intervals():
     noise = rng.normal(size=(60, 6))
     blind = score_probe(fit_probe(noise[:30], y[::2]), noise[30:], y[1::2], np.array([1, 0, 2]))
     assert blind.class_top1 < 0.7
+
+
+def test_s3_embedding_noise_is_a_pure_function_of_seed_epoch_and_clip(store):
+    from wifisense.caption.stages import StageModel
+
+    spec = cdata.fit_input_spec(store, "train")
+    items = [{"index": i, "class_id": torch.tensor(0), "captions": ["a person nods"]} for i in (3, 7)]
+    collate = cdata.ClipCollate(spec, seed=5, noise_dim=8)
+    first = collate(items)["embedding_noise"]
+    assert first.shape == (2, 8) and torch.equal(first, collate(items)["embedding_noise"])
+    assert torch.equal(collate(items[1:])["embedding_noise"][0], first[1])      # per clip, not per batch
+    collate.set_epoch(1)
+    assert not torch.allclose(collate(items)["embedding_noise"], first)
+    assert "embedding_noise" not in cdata.ClipCollate(spec, seed=5)(items)
+
+    class Prefix(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.seen = None
+
+        def caption_loss(self, embedding, captions):
+            self.seen = embedding
+            return embedding.sum()
+
+    table = torch.nn.functional.normalize(torch.randn(10, 8, generator=torch.Generator().manual_seed(0)), dim=-1)
+    prefix = Prefix()
+    model = StageModel("s3", {"prefix": torch.nn.Linear(1, 1)},
+                       {"csi_table": table, "prefix_lm": prefix, "device": torch.device("cpu"), "embedding_noise": 0.5})
+    batch = {"index": torch.tensor([3, 7]), "captions": [["a"], ["b"]], "caption_draw": [0.0, 0.0],
+             "embedding_noise": first}
+    model.train()
+    model(batch)
+    moved = (prefix.seen - table[[3, 7]]).norm(dim=-1)
+    assert torch.allclose(moved, 0.5 * first.norm(dim=-1) / 8 ** 0.5, rtol=1e-5)
+    model.eval()
+    model(batch)
+    assert torch.equal(prefix.seen, table[[3, 7]])                              # none at validation

@@ -77,6 +77,9 @@ class PrefixLMConfig:
     prefix_length: int = 10              # Lp
     hidden_dim: int = 512                # MLP hidden width
     max_caption_tokens: int = 40
+    # S3 trains on the frozen student's embeddings of training clips; Gaussian noise of this
+    # fraction of each embedding's norm makes them as scattered as unseen clips' (0 = none)
+    embedding_noise: float = 0.0
 
 
 @dataclass
@@ -184,6 +187,7 @@ def validate_caption_config(config: CaptionModelConfig, where: str = "caption co
         (config.teacher.temporal_dim % config.teacher.temporal_heads == 0, "teacher.temporal_dim",
          "must be divisible by teacher.temporal_heads"),
         (config.prefix_lm.prefix_length > 0, "prefix_lm.prefix_length", "must be > 0"),
+        (config.prefix_lm.embedding_noise >= 0, "prefix_lm.embedding_noise", "must be >= 0"),
         (config.loss.mirror_mode in ("none", "teacher", "full"), "loss.mirror_mode",
          "must be 'none', 'teacher' or 'full'"),
         (config.loss.temperature > 0, "loss.temperature", "must be > 0"),

@@ -275,11 +275,13 @@ class ClipCollate:
     clip index); the Trainer hands the epoch to :meth:`set_epoch` before each epoch.
     """
 
-    def __init__(self, spec: CaptionInputSpec, time_shift: bool = False, seed: int | None = None):
+    def __init__(self, spec: CaptionInputSpec, time_shift: bool = False, seed: int | None = None,
+                 noise_dim: int = 0):
         if time_shift and seed is None:
             raise ConfigError("ClipCollate: time_shift (training augmentation) needs a seed")
         self.spec = spec
         self.time_shift = time_shift
+        self.noise_dim = noise_dim
         self.seed = seed
         self.epoch = 0
 
@@ -302,11 +304,22 @@ class ClipCollate:
         if self.seed is not None:
             batch["caption_draw"] = clip_uniforms(batch["index"], CAPTION_STREAM, seed=self.seed,
                                                   epoch=self.epoch).tolist()
+            if self.noise_dim:
+                batch["embedding_noise"] = clip_normals(batch["index"], NOISE_STREAM, self.noise_dim,
+                                                        seed=self.seed, epoch=self.epoch)
         return batch
 
 
-# Independent random streams per clip: the time shift and the paraphrase pick.
-SHIFT_STREAM, CAPTION_STREAM = 0, 1
+# Independent random streams per clip: the time shift, the paraphrase pick, the S3 embedding noise.
+SHIFT_STREAM, CAPTION_STREAM, NOISE_STREAM = 0, 1, 2
+
+
+def clip_normals(index, stream: int, dim: int, *, seed: int, epoch: int):
+    """``dim`` standard normal draws per clip (float32 ``[B, dim]``), stateless like :func:`clip_uniforms`."""
+    import torch
+    rows = [np.random.default_rng([stream, seed % 2**64, epoch, i]).standard_normal(dim)
+            for i in torch.as_tensor(index).tolist()]
+    return torch.from_numpy(np.asarray(rows, dtype=np.float32).reshape(len(rows), dim))
 
 
 def clip_uniforms(index, stream: int, *, seed: int, epoch: int):

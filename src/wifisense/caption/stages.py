@@ -124,6 +124,7 @@ class Stage:
     csi: bool = False                 # its batches carry CSI
     frames_table: bool = False        # it first embeds the store's frames into a frozen table
     contrastive: bool = False         # in-batch negatives: its training loader drops a short last batch
+    embedding_noise: bool = False     # its training batches carry noise for the frozen embeddings (S3)
 
     @property
     def reads_frames(self) -> bool:
@@ -252,12 +253,20 @@ def _build_s3(pipeline, stage: Stage) -> Parts:
 
 def _step_s3(model: StageModel, batch: dict):
     embedding = model.frozen["csi_table"][batch["index"]].to(model.frozen["device"])
+    if model.training and "embedding_noise" in batch:
+        # The table holds the frozen student's embeddings of its own training clips, which it
+        # fits better than the clips it meets at test; noise of a set fraction of each
+        # embedding's norm makes the prefix read embeddings as scattered as unseen clips'.
+        noise = batch["embedding_noise"].to(embedding.device)
+        scale = model.frozen["embedding_noise"] * embedding.norm(dim=-1, keepdim=True) / noise.shape[-1] ** 0.5
+        embedding = embedding + scale * noise
     loss = model.frozen["prefix_lm"].caption_loss(embedding, model.captions(batch))
     return loss, {}
 
 
 # Its batches carry no CSI: it reads the frozen student's embeddings from the table built first.
-S3 = Stage("s3", trains=("prefix",), build=_build_s3, step=_step_s3, needs={"student": ("s2-1", "s2-2")})
+S3 = Stage("s3", trains=("prefix",), build=_build_s3, step=_step_s3, needs={"student": ("s2-1", "s2-2")},
+           embedding_noise=True)
 
 
 # --------------------------------------------------------------------------- csi-lm: the baseline

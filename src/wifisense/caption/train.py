@@ -308,14 +308,14 @@ class CaptionPipeline:
     # ---- data
 
     def loader(self, split: str, *, csi: bool, frames: bool, shuffle: bool, drop_last: bool,
-               augment: bool = False):
+               augment: bool = False, noise_dim: int = 0):
         from wifisense.training import build_loader
 
         dataset = caption_dataset(self.data, split, csi=csi, frames=frames)
         batch = max(1, min(self.settings.batch_size, len(dataset)))
         # A training loader (augment) draws its paraphrase picks and time shifts from (seed, epoch, clip).
         collate = ClipCollate(self.spec, time_shift=augment and csi and self.settings.augment,
-                              seed=self.settings.seed if augment else None)
+                              seed=self.settings.seed if augment else None, noise_dim=noise_dim if augment else 0)
         # The student's BatchNorm cannot normalise a training batch of one clip (torch raises), so a
         # training split that would leave one clip over drops it (another one each epoch: shuffled).
         drop_last = drop_last or (augment and csi and len(dataset) % batch == 1)
@@ -348,9 +348,12 @@ class CaptionPipeline:
         """The stage's model (earlier stages' weights loaded, frozen parts frozen) and its loaders."""
         declared = declaration(stage)
         parts, frozen = declared.build(self, declared)
-        model = StageModel(stage, parts, {"device": self.device, "class_aware": self.config.loss.class_aware, **frozen})
+        model = StageModel(stage, parts, {"device": self.device, "class_aware": self.config.loss.class_aware,
+                                          "embedding_noise": self.config.prefix_lm.embedding_noise, **frozen})
+        noisy = declared.embedding_noise and self.config.prefix_lm.embedding_noise > 0
         train_loader = self.loader("train", csi=declared.csi, frames=declared.frames, shuffle=True,
-                                   drop_last=declared.contrastive, augment=True)
+                                   drop_last=declared.contrastive, augment=True,
+                                   noise_dim=self.config.embed_dim if noisy else 0)
         val_loader = self.loader("val", csi=declared.csi, frames=declared.frames, shuffle=False,
                                  drop_last=False) if self.has_val else None
         return model, train_loader, val_loader
