@@ -258,6 +258,8 @@ def test_direction_accuracy_hand_cases():
                               "rotation": False, "ordered": True, "mirrored": False}
     assert out["n_considered"] == 7 and out["n_total"] == 8 and out["n_correct"] == 2
     assert out["accuracy"] == pytest.approx(2 / 7)
+    # a side guessed per category: 1/2 for six clips, 1/4 for the clockwise right arm
+    assert out["chance"] == pytest.approx((6 * 0.5 + 0.25) / 7)
     lateral = out["lateral_confusion"]
     assert lateral["labels"] == ["left", "right", "none", "both"]
     m = np.array(lateral["matrix"])
@@ -273,7 +275,7 @@ def test_direction_accuracy_hand_cases():
 
 def test_direction_accuracy_without_direction_words_is_none():
     out = direction_accuracy({"a": ["a person squats"]}, {"a": "a person sits"})
-    assert out["accuracy"] is None and out["n_considered"] == 0 and out["n_total"] == 1
+    assert out["accuracy"] is None and out["n_considered"] == 0 and out["n_total"] == 1 and out["chance"] is None
 
 
 def test_direction_sides_lexicon():

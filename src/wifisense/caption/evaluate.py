@@ -230,7 +230,8 @@ def caption_measurements(metrics: dict[str, Any], seed: int = 0) -> list[Measure
     else:
         k, m = int(direction["n_correct"]), int(direction["n_considered"])
         out.append(Measurement("direction_accuracy", k / m, m, *wilson_interval(k, m), CI_WILSON,
-                               note="clips whose references name a side"))
+                               note=f"clips whose references name a side; chance (side guessed) "
+                                    f"{direction['chance']:.3f}"))
     similarity = metrics["similarity"]
     if not similarity.get("computed"):
         reason = similarity.get("reason", "similarity analysis not computed")
@@ -272,8 +273,10 @@ def evaluate_from_args(args: argparse.Namespace) -> int:
                                                                          "SPICE")))
     for name, reason in (scores.get("not_computed") or {}).items():
         print(f"  {name} not computed: {reason}")
-    print(f"  direction accuracy {_fmt(metrics['direction'].get('accuracy'))} "
-          f"({metrics['direction'].get('n_considered')} clips with a direction)")
+    direction = metrics["direction"]
+    chance = f", chance {direction['chance']:.3f}" if direction.get("chance") is not None else ""
+    print(f"  direction accuracy {_fmt(direction.get('accuracy'))} "
+          f"({direction.get('n_considered')} clips with a direction{chance})")
     sim = metrics["similarity"]
     if sim.get("computed"):
         r = sim["retrieval"]

@@ -543,7 +543,11 @@ def direction_accuracy(references: Mapping[Hashable, Sequence[str]], predictions
     category the references do not use are not judged here (the n-gram metrics see them).
 
     Returns ``{"accuracy": n_correct / n_considered (None when no clip is considered),
-    "n_correct", "n_considered", "n_total", "lateral_confusion", "rotation_confusion"}``.
+    "n_correct", "n_considered", "n_total", "chance", "lateral_confusion", "rotation_confusion"}``.
+    ``chance`` is the accuracy of a captioner that knows each action but guesses its side:
+    one in two per direction category a clip's references use (one in four for an arm
+    circling clockwise, which needs the side and the rotation), averaged over the clips
+    considered.
     Each confusion is ``{"labels": [left, right, none, both], "matrix": counts}`` over *all*
     clips: row = the sides the references name (union over references), column = the sides
     the prediction names. With ``per_sample=True`` also ``"correct": {key: bool}`` for the
@@ -552,6 +556,7 @@ def direction_accuracy(references: Mapping[Hashable, Sequence[str]], predictions
     keys, refs, preds = _checked_pairs(references, predictions)
     confusions = {cat: np.zeros((4, 4), dtype=np.int64) for cat in DIRECTION_SIDES}
     correct: dict[Hashable, bool] = {}
+    chances: list[float] = []
     for key, ref_list, pred in zip(keys, refs, preds):
         ref_sides = [direction_sides(r) for r in ref_list]
         pred_sides = direction_sides(pred)
@@ -562,12 +567,14 @@ def direction_accuracy(references: Mapping[Hashable, Sequence[str]], predictions
             matrix[labels.index(ref_label), labels.index(pred_label)] += 1
         if any(ref_sides):
             correct[key] = _clip_correct([s for s in ref_sides if s], pred_sides)
+            chances.append(0.5 ** len({cat for sides in ref_sides for cat in sides}))
     n_correct = sum(correct.values())
     result: dict[str, Any] = {
         "accuracy": n_correct / len(correct) if correct else None,
         "n_correct": n_correct,
         "n_considered": len(correct),
         "n_total": len(keys),
+        "chance": float(np.mean(chances)) if chances else None,
     }
     for cat, matrix in confusions.items():
         result[f"{cat}_confusion"] = {"labels": list(SIDE_LABELS[cat]), "matrix": matrix.tolist()}
