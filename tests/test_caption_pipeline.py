@@ -482,3 +482,20 @@ def test_s3_embedding_noise_is_a_pure_function_of_seed_epoch_and_clip(store):
     model.eval()
     model(batch)
     assert torch.equal(prefix.seen, table[[3, 7]])                              # none at validation
+
+
+def test_prepared_clips_give_the_batches_streamed_clips_give(store):
+    spec = cdata.fit_input_spec(store, "train")
+    streamed = cdata.caption_dataset(store, "train")
+    prepared = cdata.FeatureClips(store, "train", spec, chunk_clips=3)
+    assert len(prepared) == len(streamed) and prepared.class_names == streamed.class_names
+    collate = cdata.ClipCollate(spec, time_shift=True, seed=3)
+    collate.set_epoch(2)
+    rows = [4, 0, 5, 2]
+    a, b = collate([streamed[i] for i in rows]), collate([prepared[i] for i in rows])
+    for name in ("amplitude", "phase"):
+        torch.testing.assert_close(a[name], b[name], rtol=1e-5, atol=1e-5)
+    for name in ("rx_valid", "class_id", "index"):
+        assert torch.equal(a[name], b[name])
+    assert a["captions"] == b["captions"] and a["caption_draw"] == b["caption_draw"]
+    assert cdata.feature_bytes(spec, 10) == 10 * 2 * 4 * np.prod(spec.clip_shape)

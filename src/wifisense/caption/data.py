@@ -296,11 +296,11 @@ class ClipCollate:
         if "csi" in batch:
             csi = batch.pop("csi")
             batch["amplitude"], batch["phase"], batch["rx_valid"] = prepare_inputs(csi, batch["rx_valid"], self.spec)
-            if self.time_shift:
-                shift = random_time_shifts(batch["index"], batch["amplitude"].shape[2], seed=self.seed,
-                                           epoch=self.epoch)
-                batch["amplitude"] = roll_time(batch["amplitude"], shift)
-                batch["phase"] = roll_time(batch["phase"], shift)
+        if self.time_shift and "amplitude" in batch:   # (items from FeatureClips arrive prepared)
+            shift = random_time_shifts(batch["index"], batch["amplitude"].shape[2], seed=self.seed,
+                                       epoch=self.epoch)
+            batch["amplitude"] = roll_time(batch["amplitude"], shift)
+            batch["phase"] = roll_time(batch["phase"], shift)
         if self.seed is not None:
             batch["caption_draw"] = clip_uniforms(batch["index"], CAPTION_STREAM, seed=self.seed,
                                                   epoch=self.epoch).tolist()
@@ -357,6 +357,53 @@ def roll_time(x, shift):
 def clip_fields(csi: bool = True, frames: bool = False) -> tuple[str, ...]:
     """Store fields a caption loader reads."""
     return (("csi", "rx_valid") if csi else ()) + (("frames",) if frames else ()) + ("class_id", "captions")
+
+
+# A split's prepared inputs are held in memory (FeatureClips) up to this size, else streamed.
+FEATURE_CACHE_BYTES = 2 << 30
+
+
+def feature_bytes(spec: CaptionInputSpec, num_clips: int) -> int:
+    """Memory FeatureClips needs for ``num_clips`` clips (float32 amplitude and phase)."""
+    r, t, _a, s = spec.clip_shape
+    return 2 * 4 * num_clips * r * t * spec.feature_channels * s
+
+
+class FeatureClips:
+    """A split's clips with their model inputs prepared once and held in memory (a map-style dataset).
+
+    Reading, decompressing and :func:`prepare_inputs` took three quarters of a CSI stage's
+    step (batch 32 of 100-Hz clips: 0.42 s reading, 0.84 s features, 0.40 s for the tiny
+    student's forward and backward pass), and they are the same for a clip in every epoch
+    and every stage. Items carry ``amplitude``/``phase`` (float32 ``[R, T, A, S]``),
+    ``rx_valid``, ``class_id``, ``captions`` and ``index``; :class:`ClipCollate` stacks them
+    and applies the per-batch augmentation and draws exactly as for streamed clips.
+    """
+
+    def __init__(self, store: str | os.PathLike, split: str, spec: CaptionInputSpec, chunk_clips: int = 64):
+        import torch
+
+        source = caption_dataset(store, split, csi=True, frames=False)
+        prepare = ClipCollate(spec)
+        parts: dict[str, list] = {"amplitude": [], "phase": [], "rx_valid": [], "class_id": [], "index": []}
+        self.captions: list[list[str]] = []
+        for start in range(0, len(source), chunk_clips):
+            batch = prepare([source[i] for i in range(start, min(start + chunk_clips, len(source)))])
+            for name in parts:
+                parts[name].append(batch[name])
+            self.captions += batch["captions"]
+        source.close()
+        self.tensors = {name: torch.cat(values) for name, values in parts.items()}
+        self.class_names = source.class_names
+
+    def __len__(self) -> int:
+        return len(self.captions)
+
+    def __getitem__(self, item: int) -> dict:
+        out = {name: values[item] for name, values in self.tensors.items()}
+        out["index"] = int(out["index"])
+        out["captions"] = self.captions[item]
+        return out
 
 
 def caption_dataset(store: str | os.PathLike, split: str | None, *, csi: bool = True, frames: bool = False):

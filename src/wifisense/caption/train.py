@@ -34,6 +34,9 @@ from wifisense.caption.data import (
     ClipCollate,
     caption_dataset,
     check_store_matches,
+    FEATURE_CACHE_BYTES,
+    FeatureClips,
+    feature_bytes,
     fit_input_spec,
     store_has,
     store_split_sizes,
@@ -110,6 +113,7 @@ class CaptionPipeline:
         self.device = select_device(settings.device)
         self._teacher = None
         self._prefix_lm = None
+        self._features: dict = {}     # split -> FeatureClips or None (see _prepared_clips)
         self._validate_store()
         self._check_stage_plan()
         self.spec = self._input_spec()
@@ -311,7 +315,9 @@ class CaptionPipeline:
                augment: bool = False, noise_dim: int = 0):
         from wifisense.training import build_loader
 
-        dataset = caption_dataset(self.data, split, csi=csi, frames=frames)
+        dataset = self._prepared_clips(split) if csi and not frames else None
+        if dataset is None:
+            dataset = caption_dataset(self.data, split, csi=csi, frames=frames)
         batch = max(1, min(self.settings.batch_size, len(dataset)))
         # A training loader (augment) draws its paraphrase picks and time shifts from (seed, epoch, clip).
         collate = ClipCollate(self.spec, time_shift=augment and csi and self.settings.augment,
@@ -322,6 +328,21 @@ class CaptionPipeline:
         return build_loader(dataset, batch, shuffle=shuffle, seed=self.settings.seed, drop_last=drop_last,
                             num_workers=self.settings.workers, collate_fn=collate,
                             pin_memory=self.device.type == "cuda")
+
+    def _prepared_clips(self, split: str):
+        """The split's FeatureClips (prepared once per run, shared by its CSI stages) when they
+        fit in FEATURE_CACHE_BYTES and the loader has no worker processes; else None (streamed)."""
+        if split in self._features:
+            return self._features[split]
+        prepared = None
+        if self.settings.workers == 0:
+            size = store_split_sizes(self.data).get(split, 0)
+            if feature_bytes(self.spec, size) <= FEATURE_CACHE_BYTES:
+                prepared = FeatureClips(self.data, split, self.spec)
+                log.info("prepared the inputs of %d %s clips once (%.0f MB in memory)", size, split,
+                         feature_bytes(self.spec, size) / 1e6)
+        self._features[split] = prepared
+        return prepared
 
     @torch.no_grad()
     def embedding_table(self, encode, *, csi: bool, frames: bool) -> torch.Tensor:
