@@ -4,6 +4,7 @@ Designs (tables; see ``design_rows``):
 
 - ``main``   the full pipeline, the CSI->LM baseline and the mirror modes none / teacher
              ("full" is also the mirror-full row);
+- ``core``   the full pipeline and the CSI->LM baseline (what the demo trains);
 - ``stages`` S2-2+S3 / S1+S2-1+S3 / all stages;
 - ``mirror`` mirror-consistency loss none / teacher only / full;
 - ``lm``     the offline LM and every LM given (hub name or local directory);
@@ -49,7 +50,7 @@ from wifisense.errors import ConfigError, StoreError
 from wifisense.runs.results import Measurement, Result
 from wifisense.runs.study import Part, PlannedRun, Row, Study, as_json, parse_seeds
 
-DESIGNS = ("main", "stages", "mirror", "lm", "text")
+DESIGNS = ("main", "core", "stages", "mirror", "lm", "text")
 MINILM = "minilm"
 REFERENCE = "no CSI"                 # the trivial reference row of every table
 REFERENCE_BASELINE = "no-csi"
@@ -80,6 +81,8 @@ def design_rows(design: str, lms: Sequence[str] = (), text_encoders: Sequence[st
     if design == "main":
         rows = [RowSpec("full", mirror="full"), RowSpec("baseline", baseline="csi-lm"),
                 RowSpec("mirror-none", mirror="none"), RowSpec("mirror-teacher", mirror="teacher")]
+    elif design == "core":
+        rows = [RowSpec("full", mirror="full"), RowSpec("baseline", baseline="csi-lm")]
     elif design == "stages":
         rows = [RowSpec("s2-2+s3", stages=("s2-2", "s3"), mirror="full"),
                 RowSpec("s1+s2-1+s3", stages=("s1", "s2-1", "s3"), mirror="full"),

@@ -10,6 +10,7 @@ from wifisense.runs.results import Result, format_interval, select
 
 DESIGN_TITLES = {
     "main": "Full pipeline vs CSI->LM baseline vs mirror modes",
+    "core": "Full pipeline vs CSI->LM baseline",
     "stages": "Training stages",
     "mirror": "Mirror-consistency loss",
     "lm": "Language model",
