@@ -1,7 +1,7 @@
 """``wifisense demo``: the main job on the embedded default — simulate, train and evaluate both systems, write the report.
 
 Parts, in order: (1) simulate the actions and trajectories datasets, (2) caption: the full
-WiFi2Cap pipeline vs the CSI->LM baseline vs mirror modes (``caption.ablate``), (3) track:
+WiFi2Cap pipeline vs the CSI->LM baseline vs the no-CSI reference (``caption.ablate``), (3) track:
 the Table I analogue, NDF and the baselines on each band and both (``track.compare``),
 (4) the report (``report.html``, ``report.md``). Everything lands in ``--out``; a run is
 fully determined by its seed, and an interrupted demo resumes (finished runs are not
@@ -95,7 +95,7 @@ def register(sub) -> None:
     p = sub.add_parser(
         "demo", help="run the main job on simulated data (the README's first command)",
         description="Simulate an actions dataset and a trajectories dataset, train and evaluate the caption "
-        "system (full pipeline vs CSI->LM baseline vs mirror modes) and the track system (NDF and baselines, "
+        "system (full pipeline vs CSI->LM baseline vs no CSI) and the track system (NDF and baselines, "
         "Table I), and write OUT/report.html (self-contained) and OUT/report.md. Same seed, same numbers. "
         "An interrupted demo resumes: finished runs in OUT are not retrained.")
     p.add_argument("--out", default="wifisense-demo", help="output directory (default: %(default)s)")
@@ -427,7 +427,7 @@ def _run_parts(out: Path, seed: int, quick: bool, overwrite: bool, quiet: bool, 
             summary["parts"][part] = {"status": "skipped", "reason": "the datasets could not be simulated"}
     else:
         summary["datasets"] = datasets
-        caption_message = "training and evaluating the caption models (full, baseline, mirror modes)"
+        caption_message = "training and evaluating the caption models (full, CSI->LM baseline, no CSI)"
         track_message = "training and evaluating the Table I track models"
         if jobs >= 2:
             # Why a process pool: the two parts share nothing but the folder, and each trains on one

@@ -88,7 +88,7 @@ def register(sub) -> None:
         "results.json (per seed, and the mean over seeds with 95 percent intervals), OUT/ablation.md (one table per "
         "design, like the paper's, each with a 'no CSI' reference row), figures.json and examples.json. "
         "Designs: main (full vs "
-        "CSI->LM baseline vs mirror modes), stages (S2-2+S3 / S1+S2-1+S3 / all), mirror "
+        "CSI->LM baseline vs mirror modes), core (full vs CSI->LM baseline), stages (S2-2+S3 / S1+S2-1+S3 / all), mirror "
         "(none / teacher / full), lm (offline + --lm), text (MiniLM + --text-encoder).")
     add_ablate_arguments(a)
     a.set_defaults(func=run_ablate)
