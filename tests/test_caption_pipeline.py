@@ -499,3 +499,11 @@ def test_prepared_clips_give_the_batches_streamed_clips_give(store):
         assert torch.equal(a[name], b[name])
     assert a["captions"] == b["captions"] and a["caption_draw"] == b["caption_draw"]
     assert cdata.feature_bytes(spec, 10) == 10 * 2 * 4 * np.prod(spec.clip_shape)
+
+
+def test_the_no_csi_reference_trains_as_long_as_s3_unless_told():
+    settings = csettings.CaptionTrainSettings(data="d.h5", run="r", epochs={"s3": 70})
+    assert settings.stage_epochs("no-csi") == 70
+    assert csettings.CaptionTrainSettings(data="d.h5", run="r", epochs={"s3": 70, "no-csi": 5}).stage_epochs("no-csi") == 5
+    assert csettings.CaptionTrainSettings(data="d.h5", run="r").stage_epochs("no-csi") == \
+        csettings.DEFAULT_STAGE_EPOCHS["no-csi"]

@@ -67,6 +67,8 @@ class CaptionTrainSettings:
     augment: bool = True      # random circular time shift of training clips (CSI stages)
 
     def stage_epochs(self, stage: str) -> int:
+        if stage == "no-csi" and stage not in self.epochs and "s3" in self.epochs:
+            stage = "s3"   # the language-prior reference trains its prefix as long as s3 does
         return int(self.epochs.get(stage, DEFAULT_STAGE_EPOCHS.get(stage, DEFAULT_EPOCHS)))
 
     def stage_lr(self, stage: str) -> float:
