@@ -123,3 +123,44 @@ def test_progress_counts_side_by_side_parts_once():
     expected = {"simulate": 10.0, "caption": 100.0, "track": 40.0, "report": 5.0}
     assert DemoProgress(expected, quiet=True).time_left() == pytest.approx(155.0, abs=0.5)
     assert DemoProgress(expected, quiet=True, parallel=("caption", "track")).time_left() == pytest.approx(115.0, abs=0.5)
+
+
+def test_the_track_worker_ends_when_the_demo_is_killed(tmp_path):
+    """A demo killed with SIGTERM/-9 cannot tell its process pool; the worker notices alone."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+    import time
+
+    script = textwrap.dedent("""
+        import os, sys, time, multiprocessing
+        from wifisense import demo
+
+        def work():
+            demo._end_with_parent(0.1)
+            time.sleep(60)
+
+        if __name__ == "__main__":
+            child = multiprocessing.get_context("spawn").Process(target=work)
+            child.start()
+            print(child.pid, flush=True)
+            time.sleep(1.0)
+            os._exit(0)          # the parent dies without stopping its child
+    """)
+    (tmp_path / "parent.py").write_text(script)
+    out = subprocess.run([sys.executable, str(tmp_path / "parent.py")], capture_output=True, text=True, timeout=60)
+    child = int(out.stdout.split()[0])
+    deadline = time.monotonic() + 15
+    stat = f"/proc/{child}/stat"
+    while time.monotonic() < deadline:
+        try:
+            os.kill(child, 0)
+            # an exited child nobody reaped yet (a container's PID 1 may not) is a zombie: gone too
+            if os.path.exists(stat) and open(stat).read().split(")")[-1].split()[0] == "Z":
+                return
+        except (ProcessLookupError, FileNotFoundError):
+            return
+        time.sleep(0.2)
+    os.kill(child, 9)
+    raise AssertionError("the worker outlived its parent by more than 15 s")

@@ -299,12 +299,31 @@ def run_track_part(out: Path, budget: DemoBudget, seed: int, quiet: bool) -> dic
                        **budget.track)
 
 
+def _end_with_parent(period_s: float = 2.0) -> None:
+    """End this worker when the demo that started it is gone (killed with SIGTERM or -9, which
+    a process pool cannot pass on): a watcher thread sees the parent change and exits, so no
+    orphan keeps training into a folder nobody reads."""
+    import os
+    import threading
+
+    parent = os.getppid()
+
+    def watch() -> None:
+        while True:
+            time.sleep(period_s)
+            if os.getppid() != parent:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="end-with-parent", daemon=True).start()
+
+
 def track_part_process(out: str, quick: bool, seed: int, quiet: bool) -> float:
     """The track part in a process of its own (``--jobs 2``): same thread count, same numbers;
     returns its wall time (the parent only learns it is done after its own caption part)."""
     import torch
 
     started = time.perf_counter()
+    _end_with_parent()
     if TORCH_THREADS is not None:
         torch.set_num_threads(TORCH_THREADS)
     run_track_part(Path(out), BUDGETS["quick" if quick else "full"], seed, quiet)

@@ -189,6 +189,33 @@ def atomic_path(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Path]
         raise
 
 
+@contextlib.contextmanager
+def atomic_folder(path: str | os.PathLike, overwrite: bool = False) -> Iterator[Path]:
+    """Yield an empty staging folder beside ``path``; on success it replaces ``path``.
+
+    ``path`` may be missing or an empty folder, or anything when ``overwrite``; else an
+    OutputError. On any error the staging folder is removed and ``path`` is left as it was;
+    an OSError of writing becomes an OutputError naming ``path``.
+    """
+    out = Path(path)
+    if out.exists() and not (overwrite or (out.is_dir() and not any(out.iterdir()))):
+        raise OutputError(out, "already exists; pass --overwrite to replace it")
+    staging = out.parent / f".{out.name}.{os.getpid()}.staging"
+    shutil.rmtree(staging, ignore_errors=True)
+    try:
+        staging.mkdir(parents=True)
+        yield staging
+        if out.is_dir():
+            shutil.rmtree(out)
+        elif out.exists():
+            out.unlink()
+        os.replace(staging, out)
+    except OSError as exc:
+        raise OutputError(out, f"cannot write it: {exc.strerror or exc}") from exc
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:

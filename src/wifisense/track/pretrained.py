@@ -25,7 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from wifisense.errors import ConfigError, OutputError
+from wifisense.errors import ConfigError
+from wifisense.io.atomic import atomic_folder
 from wifisense.track.config import read_task
 
 EXPORT_KIND = "wifisense-track"
@@ -116,13 +117,8 @@ def save_pretrained(run_dir: str | os.PathLike, out_dir: str | os.PathLike, over
     if summary is None:
         raise ConfigError(f"{run}: training has not finished (no final metrics.json); finish it with the same "
                           "`wifisense track train` command first")
-    if out.exists() and not (overwrite or (out.is_dir() and not any(out.iterdir()))):
-        raise OutputError(out, "already exists; pass --overwrite to replace it")
     cae = _cae_dir(run, task)
-    staging = out.parent / f".{out.name}.{os.getpid()}.export"
-    shutil.rmtree(staging, ignore_errors=True)
-    try:
-        staging.mkdir(parents=True)
+    with atomic_folder(out, overwrite) as staging:
         shutil.copyfile(run / "model.safetensors", staging / "model.safetensors")
         exported = {**task, "cae_dir": CAE_SUBDIR if cae is not None else None}
         if cae is not None:
@@ -134,13 +130,6 @@ def save_pretrained(run_dir: str | os.PathLike, out_dir: str | os.PathLike, over
             {"kind": EXPORT_KIND, "format_version": EXPORT_FORMAT, "wifisense": __version__,
              "task": exported, "test": test}, indent=1) + "\n")
         (staging / CARD_FILE).write_text(model_card(exported, test))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(staging, out)
-    except OSError as exc:
-        raise OutputError(out, f"cannot write the exported model: {exc.strerror or exc}") from exc
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return out
 
 
