@@ -507,3 +507,31 @@ def test_the_no_csi_reference_trains_as_long_as_s3_unless_told():
     assert csettings.CaptionTrainSettings(data="d.h5", run="r", epochs={"s3": 70, "no-csi": 5}).stage_epochs("no-csi") == 5
     assert csettings.CaptionTrainSettings(data="d.h5", run="r").stage_epochs("no-csi") == \
         csettings.DEFAULT_STAGE_EPOCHS["no-csi"]
+
+
+def test_export_gives_a_captioner_that_needs_neither_the_run_nor_the_store(trained_run, store, tmp_path, capsys):
+    import shutil
+
+    from wifisense import Captioner
+    from wifisense.io.store import read_caption_store
+
+    run, _ = trained_run
+    copy = tmp_path / "run"
+    shutil.copytree(run, copy)
+    expected = Captioner.from_pretrained(copy)
+    ds = read_caption_store(store, load_frames=False)
+    clips = ds.csi[:3]
+    want = expected.caption(clips, ds.rx_valid[:3])
+    assert cli.main(["-q", "export", str(copy), "--out", str(tmp_path / "model")]) == 0
+    shutil.rmtree(copy)
+    files = sorted(p.name for p in (tmp_path / "model").iterdir())
+    assert files == ["README.md", "config.json", "lm", "model.safetensors", "preprocess.json"]
+    captioner = Captioner.from_pretrained(tmp_path / "model")
+    assert captioner.caption(clips, ds.rx_valid[:3]) == want
+    assert captioner.caption(clips[0]) == expected.caption(clips[0])
+    card = (tmp_path / "model" / "README.md").read_text()
+    assert "Captioner.from_pretrained" in card and "Test metrics" in card
+    with pytest.raises(ConfigError, match="the model takes"):
+        captioner.caption(clips[:, :, :5])
+    assert cli.main(["export", str(tmp_path / "model"), "--out", str(tmp_path / "again")]) == 2
+    assert "already an exported model" in capsys.readouterr().err

@@ -4,7 +4,7 @@ from wifisense.version import __version__
 
 from wifisense.errors import WifisenseError, CaptureError, StoreError, ConfigError  # noqa: E402
 
-__all__ = ["__version__", "WifisenseError", "CaptureError", "StoreError", "ConfigError", "Tracker", "read_csi"]
+__all__ = ["__version__", "WifisenseError", "CaptureError", "StoreError", "ConfigError", "Tracker", "Captioner", "read_csi"]
 
 
 def __getattr__(name: str):
@@ -12,6 +12,9 @@ def __getattr__(name: str):
     if name == "Tracker":
         from wifisense.track.pretrained import Tracker
         return Tracker
+    if name == "Captioner":
+        from wifisense.caption.captioner import Captioner
+        return Captioner
     if name == "read_csi":
         from wifisense.io import read_csi
         return read_csi

@@ -36,6 +36,7 @@ from wifisense.training.checkpoint import finished_summary
 
 RUN_CONFIG_FILE = "config.json"
 LM_DIR = "lm"
+EXPORTED_WEIGHTS = "model.safetensors"   # an exported folder's merged weights (caption.captioner)
 RUN_KIND = "wifisense-caption-run"
 COMPONENT_HINT = {"student": "train stage s2-1 or s2-2 (or --baseline csi-lm) first",
                   "teacher": "train stage s1 first (or use --stages s2-2,s3)",
@@ -50,8 +51,10 @@ def stage_weights(run: Path, stage: str) -> Path:
     return run / stage / "model.safetensors"
 
 
-def load_components(targets: dict[str, nn.Module], run: Path, stages: Sequence[str]) -> dict[str, set[str]]:
-    """Load ``targets`` (``{"student": ..., "teacher": ..., "prefix": ...}``) from the stages' weights, in order.
+def load_components(targets: dict[str, nn.Module], run: Path, stages: Sequence[str],
+                    files: Sequence[Path] = ()) -> dict[str, set[str]]:
+    """Load ``targets`` (``{"student": ..., "teacher": ..., "prefix": ...}``) from the stages' weights, in order,
+    then from ``files`` (an exported folder's merged weights).
 
     Returns, per target, the parameter names that were found. A tensor in a file whose
     name does not exist in the target (or has another shape) is a ConfigError.
@@ -59,8 +62,7 @@ def load_components(targets: dict[str, nn.Module], run: Path, stages: Sequence[s
     from safetensors.torch import load_file
 
     found: dict[str, set[str]] = {name: set() for name in targets}
-    for stage in stages:
-        path = stage_weights(run, stage)
+    for path in [stage_weights(run, stage) for stage in stages] + list(files):
         if not path.is_file():
             continue
         tensors = load_file(str(path))
@@ -160,7 +162,7 @@ def load_caption_run(run: str | os.PathLike, device: str = "auto", with_teacher:
         with no_loading_bars():
             teacher = CaptionTeacher(config.teacher, config.embed_dim)
         targets["teacher"] = teacher_parts(teacher)
-    found = load_components(targets, run, stages)
+    found = load_components(targets, run, stages, files=[run / EXPORTED_WEIGHTS])
     required = {k: v for k, v in targets.items() if k != "teacher" and not (k == "student" and blind)}
     require_complete(found, required, run, COMPONENT_HINT)
     if teacher is not None and "text_projection.weight" not in found["teacher"]:
