@@ -270,3 +270,21 @@ def test_a_training_split_leaving_one_clip_over_still_trains_the_csi_lm_baseline
                                          quiet=True))
     result = train_caption(settings)["csi-lm"]
     assert result["steps"] == 1 and result["stop_reason"]
+
+
+def test_the_direction_chance_level_reaches_the_table_and_the_headline():
+    from wifisense.caption.report import caption_headline, design_table
+    from wifisense.runs.results import Result
+
+    def line(row, metric, value, note=""):
+        return Result("caption", "core", row, "", "all", "test", metric, value, 40, value - 0.1, value + 0.1,
+                      "wilson", 1, note)
+
+    note = "clips whose references name a side; chance (side guessed) 0.475"
+    results = [line("full", "direction_accuracy", 0.8, note), line("full", "BLEU-4", 0.85),
+               line("baseline", "direction_accuracy", 0.52, note), line("baseline", "BLEU-4", 0.79)]
+    table = design_table(results, "core")
+    assert any("chance level" in n and "0.475" in n for n in table.notes)
+    headline = dict(caption_headline(results))
+    assert "chance (side guessed) 0.475" in headline["Full: direction accuracy (left/right named correctly)"]
+    assert "Full (mirror: full): BLEU-4" in headline

@@ -30,6 +30,14 @@ ONE_SEED_NOTE = ("one seed; [95 % interval]: percentile bootstrap over test clip
                  "resample), ROUGE-L, CIDEr and SPICE; Wilson for direction accuracy and top-1; none for METEOR")
 
 
+def direction_chance(r: Result | None) -> str | None:
+    """The chance level a direction-accuracy result's note states (caption.evaluate writes it)."""
+    import re
+
+    found = re.search(r"chance \(side guessed\) ([0-9.]+)", (r.note or "") if r is not None else "")
+    return found.group(1) if found else None
+
+
 def _cell_note(r: Result | None) -> str | None:
     """Why a cell has no value, or no interval (METEOR at one seed); None when it has both."""
     from wifisense.report.text import short_reason
@@ -58,10 +66,14 @@ def design_table(results: Sequence[Result], design: str, label: Callable[[str], 
         values.append(numbers)
     bold_best(rows, values, range(1, len(COLUMNS) + 1), lower_is_better=False)
     split = lines[0].split
+    chances = sorted({c for r in lines if r.metric == "direction_accuracy" for c in [direction_chance(r)] if c})
+    chance_note = ([f"Direction acc. chance level (the side guessed: 1/2 per direction category, left/right or "
+                    f"clockwise/counterclockwise, that a clip's "
+                    f"references use): {', '.join(chances)}."] if chances else [])
     return Table(["Design"] + [h for _, h in COLUMNS], rows,
                  caption=f"{DESIGN_TITLES.get(design, design)}: {split} split, {interval_note(lines, ONE_SEED_NOTE)} "
                          "(higher is better; best per column in bold)",
-                 notes=[REFERENCE_NOTE, COLUMN_NOTE])
+                 notes=[REFERENCE_NOTE, COLUMN_NOTE, *chance_note])
 
 
 def ablation_tables(results: Sequence[Result], label: Callable[[str], str] = str) -> list[Table]:
@@ -99,17 +111,26 @@ def row_label(name: str) -> str:
     return ROW_LABELS.get(name, name)
 
 
+def headline_study(results: Sequence[Result]) -> str:
+    """The design the headline reads: "main" or "core" (the demo's), whichever the results hold."""
+    studies = {r.study for r in results}
+    return next((s for s in ("main", "core") if s in studies), "main")
+
+
 def caption_headline(results: Sequence[Result]) -> list[tuple[str, str]]:
     """(what, value) lines for the report's headline table: full vs baseline vs the reference."""
     out = []
+    study = headline_study(results)
     for row in ("full", "baseline", "no CSI"):
-        lines = {r.metric: r for r in select(results, study="main", row=row, seed="all")}
+        lines = {r.metric: r for r in select(results, study=study, row=row, seed="all")}
         if "BLEU-4" in lines:
             out.append((f"{row_label(row)}: BLEU-4", format_interval(lines["BLEU-4"])))
-    full = {r.metric: r for r in select(results, study="main", row="full", seed="all")}
+    full = {r.metric: r for r in select(results, study=study, row="full", seed="all")}
     if full.get("direction_accuracy") is not None:
+        chance = direction_chance(full["direction_accuracy"])
         out.append(("Full: direction accuracy (left/right named correctly)",
-                    format_interval(full["direction_accuracy"])))
+                    format_interval(full["direction_accuracy"])
+                    + (f"; chance (side guessed) {chance}" if chance else "")))
     if full.get("class_top1") is not None:
         out.append(("Full: CSI↔text top-1 matching accuracy (classes)", format_interval(full["class_top1"])))
     return out
@@ -133,7 +154,7 @@ def caption_sections(folder, results: Sequence[Result] | None, reason: str = "")
     examples = Section(*titles[1], example_blocks(read_json_object(folder / "examples.json")[0] or {}))
     figures = read_json_object(folder / "figures.json")[0] or {}
     path = folder / figures["similarity"] if figures.get("similarity") else None
-    per_seed = [r for r in results if r.study == "main" and r.row == "full" and r.seed != "all"]
+    per_seed = [r for r in results if r.study == headline_study(results) and r.row == "full" and r.seed != "all"]
     first = min((r.seed for r in per_seed), default=None)          # the seed the figure was drawn for
     full = {r.metric: r for r in per_seed if r.seed == first}
     if path is None or not path.is_file():
