@@ -109,7 +109,9 @@ def test_dynamic_features_cancel_impairments_and_the_static_channel(store):
         1j * rng.uniform(-np.pi, np.pi, csi.shape[:2] + (1,) + csi.shape[3:]))
     amp2, phase2 = cdata.csi_features(impaired * static, ds.subcarriers)
     np.testing.assert_allclose(amp2, amp, atol=1e-6)
-    np.testing.assert_allclose(np.angle(np.exp(1j * (phase2 - phase))), 0.0, atol=1e-6)
+    # (1e-4 rad: the unit-phasor normalisation's EPS makes the cancellation inexact on the few
+    # antenna pairs whose product is tiny; the impairments themselves are O(1) rad)
+    np.testing.assert_allclose(np.angle(np.exp(1j * (phase2 - phase))), 0.0, atol=1e-4)
     # the same on torch tensors
     amp_t, phase_t = cdata.csi_features(torch.from_numpy(csi), ds.subcarriers)
     np.testing.assert_allclose(amp_t.numpy(), amp, atol=1e-9)
