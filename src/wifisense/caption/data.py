@@ -180,8 +180,6 @@ def fit_input_spec(store: str | os.PathLike, split: str = "train", chunk_clips: 
     Statistics run over every valid receiver and time step of the split's clips, read
     ``chunk_clips`` at a time and accumulated in float64 (sum and sum of squares).
     """
-    import torch
-
     from wifisense.io.h5open import caption_csi_shape, open_store, read_caption_csi, read_rows
 
     with open_store(store, kind="caption") as f:
@@ -201,11 +199,9 @@ def fit_input_spec(store: str | os.PathLike, split: str = "train", chunk_clips: 
             rows = indices[start:start + chunk_clips]
             csi = read_caption_csi(f, rows)               # [n, R, T, A, S]; h5py needs increasing rows
             valid = read_rows(f["rx_valid"], rows).astype(bool)   # [n, R]
-            # torch computes the features 2-3x faster than NumPy here (one thread, float32)
-            amp, phase = csi_features(torch.from_numpy(csi[valid]), subcarriers, feature_mode)   # [m, T, A, S]
-            amp, phase = amp.double(), phase.double()
-            sums += torch.stack([amp.sum((0, 1)), (amp ** 2).sum((0, 1)), phase.sum((0, 1)),
-                                 (phase ** 2).sum((0, 1))]).numpy()
+            amp, phase = csi_features(csi[valid], subcarriers, feature_mode)   # [m, T, A, S]
+            amp, phase = amp.astype(np.float64), phase.astype(np.float64)
+            sums += np.stack([amp.sum((0, 1)), (amp ** 2).sum((0, 1)), phase.sum((0, 1)), (phase ** 2).sum((0, 1))])
             count += amp.shape[0] * amp.shape[1]
     if count == 0:
         raise StoreError(store, "/rx_valid", f"split {split!r} has no valid receiver to fit the normalisation on")

@@ -158,6 +158,31 @@ def read_limit_s(path: str | os.PathLike) -> float:
     return READ_LIMIT_BASE_S + size / READ_LIMIT_BYTES_PER_S
 
 
+class StoreReadFailed(Exception):
+    """A contained read of a store hung or crashed (args[0]: the reason, naming no file)."""
+
+
+def read_contained(path: str | os.PathLike, read):
+    """``read()`` in a forked child with a time limit (``read_limit_s``) where the platform can
+    fork, else in process. The HDF5 library loops for ever or crashes on some damaged files;
+    then this raises :class:`StoreReadFailed` with the reason, which callers report their way
+    (``validate``: a problem; ``inspect``: a CaptureError). Errors ``read`` raises pass through."""
+    from wifisense.io.contain import ContainedCrash, ContainedFailure, ContainedTimeout, can_contain, run_contained
+
+    if not can_contain():
+        return read()
+    limit = read_limit_s(path)
+    try:
+        return run_contained(read, limit)
+    except ContainedTimeout:
+        raise StoreReadFailed(f"reading it did not finish within {limit:.0f} s: the HDF5 library is stuck "
+                              "on a damaged structure (a corrupt file?)") from None
+    except ContainedCrash as exc:
+        raise StoreReadFailed(f"the HDF5 library crashed ({exc.args[0]}) reading it: the file is corrupt") from None
+    except ContainedFailure as exc:
+        raise StoreReadFailed(f"cannot read the HDF5 file (corrupt?): {exc.args[0]}") from None
+
+
 def read_every_attribute(f: h5py.File) -> None:
     """Read the value of every attribute of every object (a damaged attribute heap shows
     here, inside a contained child, rather than later in a command's own process)."""

@@ -172,24 +172,14 @@ def summarise_store(path: str | Path) -> dict:
 
 
 def _read_store_contained(path: str | Path, read):
-    """``read()`` in a contained child with a time limit where the platform can fork: the
-    HDF5 library loops for ever or crashes on some damaged files (see
-    :func:`wifisense.io.validate.validate_store`); that is one CaptureError naming the file."""
-    from wifisense.io.contain import ContainedCrash, ContainedFailure, ContainedTimeout, can_contain, run_contained
-    from wifisense.io.h5open import read_limit_s
+    """``read()`` through :func:`wifisense.io.h5open.read_contained`; a hung or crashed HDF5
+    read is one CaptureError naming the file."""
+    from wifisense.io.h5open import StoreReadFailed, read_contained
 
-    if not can_contain():
-        return read()
-    limit = read_limit_s(path)
     try:
-        return run_contained(read, limit)
-    except ContainedTimeout:
-        raise CaptureError(path, f"reading it did not finish within {limit:.0f} s: the HDF5 library is stuck "
-                                 "on a damaged structure (a corrupt file?)") from None
-    except ContainedCrash as exc:
-        raise CaptureError(path, f"the HDF5 library crashed ({exc.args[0]}) reading it: the file is corrupt") from None
-    except ContainedFailure as exc:
-        raise CaptureError(path, f"cannot read the HDF5 file (corrupt?): {exc.args[0]}") from None
+        return read_contained(path, read)
+    except StoreReadFailed as exc:
+        raise CaptureError(path, exc.args[0]) from None
 
 
 def _summarise_store_here(path: str | Path) -> dict:

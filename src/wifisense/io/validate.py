@@ -493,23 +493,14 @@ def validate_store(path: str | os.PathLike) -> list[Problem]:
     reads the file in a child process with a time limit (:mod:`wifisense.io.contain`), so a
     damaged file that makes it loop or crash is a problem, not a hung command.
     """
-    from wifisense.io.contain import ContainedCrash, ContainedFailure, ContainedTimeout, can_contain, run_contained
-    from wifisense.io.h5open import read_limit_s
+    from wifisense.io.h5open import StoreReadFailed, read_contained
 
     if not Path(path).exists():
         raise StoreError(path, None, "no such file")
-    if not can_contain():
-        return _validate_here(path)
-    limit = read_limit_s(path)
     try:
-        return run_contained(lambda: _validate_here(path), limit)
-    except ContainedTimeout:
-        return [Problem("/", f"reading it did not finish within {limit:.0f} s: the HDF5 library is stuck "
-                             "on a damaged structure (a corrupt file?)")]
-    except ContainedCrash as exc:
-        return [Problem("/", f"the HDF5 library crashed ({exc.args[0]}) reading it: the file is corrupt")]
-    except ContainedFailure as exc:
-        return [Problem("/", f"cannot read the file: {exc.args[0]}")]
+        return read_contained(path, lambda: _validate_here(path))
+    except StoreReadFailed as exc:
+        return [Problem("/", exc.args[0])]
 
 
 def _validate_here(path: str | os.PathLike) -> list[Problem]:
