@@ -117,6 +117,14 @@ def test_one_job_gives_the_numbers_of_two(demo_out, tmp_path):
         assert values(serial) == values(out), part
 
 
+def test_the_caption_runs_split_between_the_processes_are_the_designs_runs(demo_out):
+    from wifisense.demo import CAPTION_RUN_NAMES, SECOND_PROCESS_CAPTION_RUNS
+
+    out, _ = demo_out
+    assert {p.name for p in (out / "caption" / "runs").iterdir()} == set(CAPTION_RUN_NAMES)
+    assert set(SECOND_PROCESS_CAPTION_RUNS) < set(CAPTION_RUN_NAMES)
+
+
 def test_progress_counts_side_by_side_parts_once():
     from wifisense.demo import DemoProgress
 

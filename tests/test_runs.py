@@ -122,6 +122,21 @@ def test_study_shares_parts_resumes_and_refuses_other_settings(tmp_path):
         Study(task, _rows(), [0], tmp_path, {"epochs": 2}, quiet=True).run()
 
 
+def test_study_trains_only_the_runs_named_and_reports_every_finished_row(tmp_path):
+    task = ToyTask()
+    results = Study(task, _rows(), [0], tmp_path, {"epochs": 1}, quiet=True).run(only=["b"])
+    assert task.trained == [("b", 0, ("s1", "s2"))]                  # a is not there yet: nothing to link
+    assert {r.row for r in results} == {"other"}
+    # a second process trains the rest; a plain run then trains nothing and reports every row
+    Study(task, _rows(), [0], tmp_path, {"epochs": 1}, quiet=True).run(only=["a"])
+    assert task.trained[1] == ("a", 0, ("s2",))                       # s1 linked from b
+    results = Study(task, _rows(), [0], tmp_path, {"epochs": 1}, quiet=True).run()
+    assert len(task.trained) == 2 and {(r.study, r.row) for r in results} == {("main", "full"), ("main", "other"),
+                                                                          ("mirror", "full")}
+    with pytest.raises(ConfigError, match="no run named c"):
+        Study(task, _rows(), [0], tmp_path, {"epochs": 1}, quiet=True).run(only=["c"])
+
+
 def test_study_refuses_two_configs_under_one_run_name(tmp_path):
     rows = [Row("s", "x", "-", PlannedRun("a", {"value": 1})), Row("s", "y", "-", PlannedRun("a", {"value": 2}))]
     with pytest.raises(ConfigError, match="one name"):

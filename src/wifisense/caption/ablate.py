@@ -385,13 +385,15 @@ def _check_store(store: str, split: str) -> None:
 
 def run_ablation(store, out_dir, designs=("main",), preset="tiny", lms=None, text_encoders=None,
                  epochs=None, max_steps=None, batch_size=32, seed=0, device="auto", quiet=False,
-                 split="test", overrides=None, seeds=None) -> list[Result]:
+                 split="test", overrides=None, seeds=None, only=None) -> list[Result]:
     """Train and evaluate the runs of ``designs`` for every seed into ``out_dir``; returns every result line.
 
     ``epochs``: None (the trainer's default per stage), an int for every stage, or
     ``{stage: epochs}``. ``overrides``: dotted model-config overrides applied to every
     run. ``lms`` / ``text_encoders``: extra rows for the ``lm`` / ``text`` designs.
-    ``seeds``: ``"0,1,2"``, ``"0-4"`` or a list (default: ``seed`` alone).
+    ``seeds``: ``"0,1,2"``, ``"0-4"`` or a list (default: ``seed`` alone). ``only``: run
+    names (``full``, ``baseline``, ``no-csi``, ``mirror-none``, ...) to train, the others
+    are left alone; the tables show every row finished so far.
     """
     from wifisense.io.atomic import atomic_write_text
 
@@ -407,7 +409,7 @@ def run_ablation(store, out_dir, designs=("main",), preset="tiny", lms=None, tex
                         "batch_size": batch_size, "overrides": base.overrides, "split": split})
     study = Study(CaptionStudyTask(base, device), rows, seeds, out_dir, settings, label="ablate", split=split,
                   quiet=quiet)
-    results = study.run()
+    results = study.run(only=only)
 
     source = next((r.run for r in rows if r.run.name == "full"), rows[0].run)
     run_dir = out_dir / "runs" / source.name / f"seed{seeds[0]}"
@@ -475,6 +477,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="several seeds, e.g. 0,1,2 or 0-4: every run is trained once per seed and the tables "
                         "show the mean over seeds with a 95%% interval (default: --seed)")
     parser.add_argument("--split", default="test", help="split to evaluate on (default: %(default)s)")
+    parser.add_argument("--only", default=None, metavar="RUNS",
+                        help="train only these runs (comma-separated run names as in OUT/runs/, e.g. "
+                        "full,no-csi), e.g. to share one study between processes or machines writing "
+                        "into one --out; the tables show every row finished so far (default: all)")
     add_device_option(parser)
 
 
@@ -491,7 +497,8 @@ def run(args: argparse.Namespace) -> int:
                  lms=args.lms, text_encoders=args.text_encoders, epochs=epochs or None,
                  max_steps=args.max_steps, batch_size=args.batch_size, seed=args.seed, device=args.device,
                  quiet=bool(getattr(args, "quiet", False)), split=args.split,
-                 overrides=parse_overrides(args.overrides), seeds=args.seeds)
+                 overrides=parse_overrides(args.overrides), seeds=args.seeds,
+                 only=[n.strip() for n in args.only.split(",") if n.strip()] if args.only else None)
     out = Path(args.out)
     print((out / MARKDOWN_FILE).read_text(), end="")
     print(f"-> {out / 'results.csv'}, {out / MARKDOWN_FILE}")

@@ -194,15 +194,27 @@ class Study:
 
     # ---- running
 
-    def run(self) -> list[Result]:
-        """Train and evaluate every run for every seed (skipping finished ones); returns every result line."""
+    def run(self, only: Sequence[str] | None = None) -> list[Result]:
+        """Train and evaluate every run for every seed (skipping finished ones); returns every result line.
+
+        ``only``: train just the runs of these names (e.g. to share a study's runs between
+        processes or machines that write into one folder); the results still cover every
+        row whose run is finished.
+        """
+        runs = self.runs
+        if only is not None:
+            names = [run.name for run in self.runs]
+            unknown = sorted(set(only) - set(names))
+            if unknown:
+                raise ConfigError(f"no run named {', '.join(unknown)} in this study; its runs: {', '.join(names)}")
+            runs = [run for run in self.runs if run.name in set(only)]
         self.check_folder()
-        progress = StudyProgress(self.label, len(self.runs) * len(self.seeds), self.quiet)
+        progress = StudyProgress(self.label, len(runs) * len(self.seeds), self.quiet)
         resources: dict = {}
         try:
             for seed in self.seeds:
                 context = StudyContext(self.out_dir, seed, self.settings, progress, resources)
-                for run in self.runs:
+                for run in runs:
                     self._run_one(run, seed, context)
                     self.write()
         finally:
