@@ -40,3 +40,27 @@ def test_module_entry_point_runs():
     out = subprocess.run([sys.executable, "-m", "wifisense", "--version"],
                          capture_output=True, text=True, check=True)
     assert "wifisense" in out.stdout
+
+
+def test_the_packages_export_their_public_names_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = ("import sys, wifisense, wifisense.sim, wifisense.caption, wifisense.track;"
+            "assert 'torch' not in sys.modules, 'torch imported';"
+            "names = {p.__name__: list(p.__all__) for p in (wifisense.sim, wifisense.caption, wifisense.track)};"
+            "[getattr(sys.modules[m], n) for m, ns in names.items() for n in ns];"
+            "print(sum(map(len, names.values())))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout) >= 25
+
+    import wifisense.caption
+    import wifisense.track
+    from wifisense.caption.captioner import Captioner
+    from wifisense.track.ndf import NeuralDynamicFusion
+
+    assert wifisense.caption.Captioner is Captioner and wifisense.track.NeuralDynamicFusion is NeuralDynamicFusion
+    assert "run_ablation" in dir(wifisense.caption)
+    with pytest.raises(AttributeError, match="no attribute 'nothing'"):
+        wifisense.track.nothing  # noqa: B018

@@ -233,7 +233,7 @@ class _Scene:
 
 
 def _build_scene(cfg: ActionConfig, seed: int) -> _Scene:
-    from wifisense.sim import channel
+    import wifisense.sim.channel as channel
 
     width, depth, height = cfg.room_size_m
     room = channel.Room(0.0, 0.0, width, depth, height, wall_reflection=cfg.wall_reflection)
@@ -284,7 +284,8 @@ def _clip_csi(cfg: ActionConfig, scene: _Scene, spec, variation, position_xy: np
               rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``csi [R, T, A, S]``, ``rx_valid [R]`` and ``gap_mask [R, T]`` of one performance."""
     from wifisense.signal.resample import resample_uniform
-    from wifisense.sim import channel, skeleton
+    import wifisense.sim.channel as channel
+    import wifisense.sim.skeleton as skeleton
 
     imp = channel.ImpairmentConfig(snr_db=cfg.snr_db, cfo=cfg.cfo, sto_slope_std=cfg.sto_slope_std,
                                    agc_jitter_db=cfg.agc_jitter_db)
@@ -332,7 +333,8 @@ def _clip_csi(cfg: ActionConfig, scene: _Scene, spec, variation, position_xy: np
 def simulate_clip(cfg: ActionConfig, scene: _Scene, spec, captions: list[str],
                   rng: np.random.Generator) -> Clip:
     """Simulate one clip of action ``spec`` with the clip's own ``rng``."""
-    from wifisense.sim import render, skeleton
+    import wifisense.sim.render as render
+    import wifisense.sim.skeleton as skeleton
 
     variation = skeleton.sample_variation(rng, cfg.speed_range, cfg.amplitude_range,
                                           cfg.height_range_m, cfg.facing_jitter_deg)
@@ -357,7 +359,7 @@ def simulate_clip(cfg: ActionConfig, scene: _Scene, spec, captions: list[str],
 def _simulate_clips(cfg: ActionConfig, seed: int, class_ids, clip_seeds) -> list[Clip]:
     """The clips of ``class_ids`` with their own seeds (a worker's share; the scene is rebuilt,
     which is cheap and the same for every worker)."""
-    from wifisense.sim import vocabulary
+    import wifisense.sim.vocabulary as vocabulary
 
     specs = vocabulary.select_classes(vocabulary.action_classes(), list(cfg.classes))
     scene = _build_scene(cfg, seed)
@@ -385,7 +387,7 @@ def simulate_actions(cfg: ActionConfig | None = None, seed: int = 0, progress: b
     from tqdm.auto import tqdm
 
     from wifisense.io.schema import CaptionDataset
-    from wifisense.sim import vocabulary
+    import wifisense.sim.vocabulary as vocabulary
 
     cfg = (cfg or ActionConfig()).validate()
     all_specs = vocabulary.action_classes()
@@ -498,7 +500,7 @@ def config_from_args(args: argparse.Namespace) -> ActionConfig:
 
 
 def _list_classes() -> int:
-    from wifisense.sim import vocabulary
+    import wifisense.sim.vocabulary as vocabulary
 
     specs = vocabulary.action_classes()
     mirror = vocabulary.mirror_table(specs)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from wifisense.sim import actions, trajectories
+    import wifisense.sim.actions as actions
+    import wifisense.sim.trajectories as trajectories
 
     p = sub.add_parser(
         "simulate", help="simulate a dataset (actions for caption, trajectories for track)",

@@ -29,7 +29,8 @@ import numpy as np
 from wifisense.errors import ConfigError
 from wifisense.overrides import apply_overrides, fields_help
 from wifisense.io.schema import MultiBandDataset, wrap_heading
-from wifisense.sim import beams, channel
+import wifisense.sim.beams as beams
+import wifisense.sim.channel as channel
 
 SUBCARRIER_SETS = {
     "intel5300": channel.INTEL5300_SUBCARRIERS_20MHZ,   # 30 grouped tones

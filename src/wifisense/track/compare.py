@@ -166,7 +166,7 @@ def default_region(store, window_s: float = DEFAULT_WINDOW_S, query_hz: float = 
     is measured on the store's own non-overlapping windows rather than guessed from the area.
     """
     from wifisense.io.store import read_multiband_store
-    from wifisense.track import data as track_data
+    import wifisense.track.data as track_data
 
     ds = read_multiband_store(store)
     t_lo = max(ds.csi_t[0], ds.snr_t[0], ds.pose_t[0])

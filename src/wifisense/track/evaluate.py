@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from wifisense.errors import CaptureError, ConfigError
-from wifisense.track import data as track_data
+import wifisense.track.data as track_data
 from wifisense.track.train import build_model, prepare_data, read_task
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 
 from wifisense.errors import ConfigError
-from wifisense.track import baselines, ndf
+import wifisense.track.baselines as baselines
+import wifisense.track.ndf as ndf
 from wifisense.track.config import MODEL_NAMES, OptimConfig, TrackConfig, TrackModelConfig
 
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from wifisense.errors import ConfigError
 from wifisense.overrides import merge_dotted, parse_assignments
-from wifisense.track import data as track_data
+import wifisense.track.data as track_data
 from wifisense.training.checkpoint import finished_summary, run_status
 from wifisense.track.config import (
     MODEL_NAMES,

@@ -74,7 +74,7 @@ def _train_trial(trial, prepared, base_config, model_name: str, bands, fusion: s
     """Train one model with the trial's loss weights; returns its best validation mean error (m)."""
     import math
 
-    from wifisense.track import data as track_data
+    import wifisense.track.data as track_data
     from wifisense.track.factory import create_track_model, make_optimizer
     from wifisense.track.train import make_eval_fn, make_step_fn, model_config_for_data
     from wifisense.training import TrainConfig, Trainer, build_loader, seed_everything
