@@ -41,11 +41,13 @@ def overview_section(summary: dict, headline: dict[str, list[tuple[str, str]]], 
     text: list[Span] = [("The demo simulated two datasets with the physically grounded channel model and trained "
                         "both systems on them. ")]
     if actions:
+        designs = ((summary.get("settings") or {}).get("caption") or {}).get("designs") or []
+        modes = ("with the mirror-consistency loss switched off or used in the teacher only, "
+                 if {"main", "mirror"} & set(designs) else "")
         text += [("b", "Caption"), (f" (WiFi2Cap): {actions.get('clips', '?')} clips of "
                  f"{actions.get('classes', '?')} action classes ({plain(actions.get('clip_seconds'))} s each, one "
                  "transmitter and three receivers); the full pipeline (teacher, CSI student, prefix LM) is compared "
-                 "with the CSI→LM baseline, with the mirror-consistency loss switched off or used in the teacher "
-                 "only, and with the no-CSI reference (the language prior). ")]
+                 f"with the CSI→LM baseline, {modes}and with the no-CSI reference (the language prior). ")]
     if traj:
         text += [("b", "Track"), (f" (Neural Dynamic Fusion): a robot driving loops for "
                  f"{format_seconds(traj.get('duration_s'))}, seen as 5 GHz CSI and 60 GHz beam SNR; NDF is compared "

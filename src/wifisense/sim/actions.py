@@ -458,7 +458,7 @@ def simulate_actions(cfg: ActionConfig | None = None, seed: int = 0, progress: b
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     d = ActionConfig()
-    parser.add_argument("--out", help="output HDF5 store (e.g. actions.h5)")
+    parser.add_argument("--out", metavar="STORE", help="output HDF5 store (e.g. actions.h5)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     parser.add_argument("--preset", choices=tuple(ACTION_PRESETS), default="default",
                         help="named setting: default (one position, 24 classes x 40 clips) or paper "

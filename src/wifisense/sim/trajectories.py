@@ -567,7 +567,7 @@ def simulate_trajectories(cfg: TrajectoryConfig | None = None, seed: int = 0,
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("--out", required=True, metavar="FILE",
+    parser.add_argument("--out", required=True, metavar="STORE",
                         help="output HDF5 store (.h5)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.add_argument("--duration", type=float, default=None, metavar="S",

@@ -93,7 +93,7 @@ def register(sub) -> None:
     r.add_argument("--snr", default=None, help="beam-SNR CSV (needed when the run uses the snr band)")
     r.add_argument("--snr-offset", type=float, default=0.0, metavar="SECONDS",
                    help="added to the beam-SNR timestamps, for an SNR log on a different clock than the CSI")
-    r.add_argument("--out", default=None, help="trajectory CSV (default: RUN/trajectory.csv)")
+    r.add_argument("--out", default=None, metavar="CSV", help="trajectory CSV (default: RUN/trajectory.csv)")
     r.add_argument("--no-plot", action="store_true")
     add_device_option(r)
     r.set_defaults(func=run_predict)
@@ -109,7 +109,7 @@ def register(sub) -> None:
     m.add_argument("--tables", default="I,II,III,IV,coordinate", help="comma list of I, II, III, IV, coordinate")
     m.add_argument("--methods", default=None,
                    help=f"comma list of Table I / coordinate methods (default: all of {','.join(CLI_MODELS)})")
-    m.add_argument("--out", default="runs/track_compare", help="output directory")
+    m.add_argument("--out", default="runs/track_compare", metavar="DIR", help="output directory")
     m.add_argument("--preset", default="tiny", help="track preset (tiny, paper) or a JSON config path")
     m.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                    help="override a config field in every run (repeatable)")
@@ -138,7 +138,7 @@ def register(sub) -> None:
     u.add_argument("--fusion", default="mlp", choices=("mlp", "pairwise", "weighted"))
     u.add_argument("--split", default="random", help="as for `track train`")
     u.add_argument("--window", type=float, default=5.0, help="window length in seconds")
-    u.add_argument("--out", default="tuned_track.json", help="config JSON to write (a summary goes next to it)")
+    u.add_argument("--out", default="tuned_track.json", metavar="JSON", help="config JSON to write (a summary goes next to it)")
     u.add_argument("--storage", default=None,
                    help="Optuna storage to keep/resume the study: a sqlite:///FILE URL or a .db path")
     u.add_argument("--study-name", default=None, help="study name inside --storage (default: from the settings)")
