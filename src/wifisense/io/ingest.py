@@ -456,7 +456,7 @@ def multiband_from_captures(csi_path: str | os.PathLike, snr_path: str | os.Path
     overlap = min(csi_t[-1], snr_t[-1], pose_t[-1]) - max(csi_t[0], snr_t[0], pose_t[0])
     if overlap <= 0:
         log.warning("the CSI, SNR and position streams do not overlap in time; check the "
-                    "clocks and --time-offset-snr / --time-offset-positions")
+                    "clocks and --snr-offset / --positions-offset")
     if room is None:
         low, high = poses.xy.min(axis=0), poses.xy.max(axis=0)
         room = (low[0], low[1], max(high[0], low[0] + 1e-3), max(high[1], low[1] + 1e-3))
