@@ -108,3 +108,60 @@ def test_hinge_gradient_pushes_anchor_towards_positive():
     mirror_hinge(anchor, positive, negative, margin=0.5).backward()
     # Descending the gradient increases x (towards the positive) and decreases y.
     assert anchor.grad[0, 0] < 0 < anchor.grad[0, 1]
+
+
+# --------------------------------------------------------------------- mirror images as training augmentation
+
+
+@pytest.fixture(scope="module")
+def symmetric_store(tmp_path_factory):
+    from wifisense.io.store import write_caption_store
+    from wifisense.sim.actions import ActionConfig, simulate_actions
+
+    path = tmp_path_factory.mktemp("mirror") / "symmetric.h5"
+    cfg = ActionConfig.quick()
+    cfg.layout = "symmetric"
+    write_caption_store(path, simulate_actions(cfg, seed=3, progress=False))
+    return path
+
+
+def test_mirrored_clips_follow_the_clips_with_their_mirror_images(symmetric_store):
+    from wifisense.caption.data import caption_dataset, mirrored_dataset, store_mirror_receivers
+    from wifisense.caption.mirror import mirror_csi, swap_directions
+    from wifisense.io.validate import validate_store
+
+    assert validate_store(symmetric_store) == []
+    assert store_mirror_receivers(symmetric_store) == (1, 0, 2)
+    source = caption_dataset(symmetric_store, "train", csi=True, frames=True)
+    data = mirrored_dataset(symmetric_store, source)
+    n = len(source)
+    assert len(data) == 2 * n
+    for k in range(n):
+        clip, image = data[k], data[n + k]
+        assert image["index"] == clip["index"] + data.index_offset and image["index"] >= data.index_offset
+        assert image["captions"] == [swap_directions(c) for c in clip["captions"]]
+        assert int(image["class_id"]) == int(data.mirror_of[int(clip["class_id"])])
+        torch.testing.assert_close(image["csi"], mirror_csi(clip["csi"], (1, 0, 2)))
+        torch.testing.assert_close(image["frames"], flip_frames(clip["frames"]))
+    lateral = [k for k in range(n) if has_direction(" ".join(data[k]["captions"]))]
+    assert lateral and all(data[n + k]["captions"] != data[k]["captions"] for k in lateral)
+
+
+def test_training_with_mirror_images_needs_a_mirror_symmetric_store(symmetric_store, tmp_path, caplog):
+    import json
+    import logging
+
+    from test_caption_cli import SHRINK
+    from wifisense.cli import main
+    from wifisense.io.store import write_caption_store
+    from wifisense.sim.actions import ActionConfig, simulate_actions
+
+    sets = [a for key, value in {**SHRINK, "student.mirror_augment": True}.items()
+            for a in ("--set", f"{key}={json.dumps(value)}")]
+    args = ["caption", "train", "--stages", "s2-2", "--max-steps", "1", "--batch-size", "4", "--device", "cpu", *sets]
+    with caplog.at_level(logging.INFO):
+        assert main([*args, "--data", str(symmetric_store), "--run", str(tmp_path / "run")]) == 0
+    assert "with their mirror images" in caplog.text
+    plain = tmp_path / "asymmetric.h5"
+    write_caption_store(plain, simulate_actions(ActionConfig.quick(), seed=3, progress=False))
+    assert main([*args, "--data", str(plain), "--run", str(tmp_path / "run2")]) == 2

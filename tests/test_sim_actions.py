@@ -242,6 +242,23 @@ def test_mirrored_action_at_the_mirrored_position_gives_the_mirrored_receivers_c
     np.testing.assert_allclose(left[2], right[2, :, ::-1], atol=1e-6 * np.abs(left).max())
 
 
+def test_mirror_csi_with_the_layouts_receiver_map_turns_one_clip_into_its_mirror_image():
+    from wifisense.caption.mirror import mirror_csi
+
+    receivers = actions.mirror_receivers(ActionConfig(layout="symmetric", grid_shape=(4, 6), grid_origin_m=(1.5, 1.5)))
+    assert receivers == (1, 0, 2)
+    left, right = _mirrored_pair("symmetric")
+    np.testing.assert_allclose(mirror_csi(right, receivers), left, atol=1e-6 * np.abs(left).max())
+    import torch
+    np.testing.assert_allclose(mirror_csi(torch.from_numpy(right), receivers).numpy(), left,
+                               atol=1e-6 * np.abs(left).max())
+    # no map where the scene is not mirror-symmetric
+    assert actions.mirror_receivers(ActionConfig()) is None                                   # the default room
+    assert actions.mirror_receivers(ActionConfig(layout="symmetric", grid_origin_m=(2.0, 3.0))) is None  # grid off axis
+    assert actions.mirror_receivers(ActionConfig(layout="symmetric", facing_deg=-60.0)) is None
+    assert actions.mirror_receivers(ActionConfig(layout="symmetric", rx_positions=((1, 1, 1),) * 3)) is None
+
+
 def test_the_default_layout_is_not_mirror_symmetric():
     """In the default room nothing maps a mirrored action to the mirrored position."""
     assert ActionConfig().layout == "asymmetric"

@@ -41,6 +41,11 @@ class StudentConfig:
     # CSI features (caption.data.csi_features): "sanitized" (the paper's amplitude + sanitised
     # phase), "dynamic" (static channel and NIC impairments cancelled) or "both" (2A channels)
     features: str = "sanitized"
+    # Training augmentation for a mirror-symmetric room: every training clip also as its mirror
+    # image (caption.mirror.mirror_csi, direction words swapped, the mirrored class). Needs the
+    # store's receiver mirror map (the simulator writes it for the "symmetric" layout); S2-2
+    # and the CSI->LM baseline use it (S2-1 aligns to each clip's own teacher embedding).
+    mirror_augment: bool = False
 
 
 @dataclass

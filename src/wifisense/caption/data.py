@@ -380,10 +380,13 @@ class FeatureClips:
     and applies the per-batch augmentation and draws exactly as for streamed clips.
     """
 
-    def __init__(self, store: str | os.PathLike, split: str, spec: CaptionInputSpec, chunk_clips: int = 64):
+    def __init__(self, store: str | os.PathLike, split: str, spec: CaptionInputSpec, chunk_clips: int = 64,
+                 mirrored: bool = False):
         import torch
 
         source = caption_dataset(store, split, csi=True, frames=False)
+        if mirrored:      # the clips and their mirror images (MirroredClips)
+            source = mirrored_dataset(store, source)
         prepare = ClipCollate(spec)
         parts: dict[str, list] = {"amplitude": [], "phase": [], "rx_valid": [], "class_id": [], "index": []}
         self.captions: list[list[str]] = []
@@ -404,6 +407,78 @@ class FeatureClips:
         out["index"] = int(out["index"])
         out["captions"] = self.captions[item]
         return out
+
+
+def store_mirror_receivers(store: str | os.PathLike) -> tuple[int, ...] | None:
+    """The store's receiver mirror map (``mirror_receivers`` in its attributes), or None.
+
+    Receiver ``r`` of a clip's mirror image is receiver ``map[r]`` with the antenna order
+    reversed (:func:`wifisense.caption.mirror.mirror_csi`); only a mirror-symmetric room has one.
+    """
+    from wifisense.io.store import _read_extra_attrs, open_store
+
+    with open_store(store, kind="caption") as f:
+        value = _read_extra_attrs(f).get("mirror_receivers")
+    return tuple(int(r) for r in value) if value else None
+
+
+class MirroredClips:
+    """A dataset's clips followed by their mirror images (training augmentation, ``student.mirror_augment``).
+
+    Item ``k >= N`` is clip ``k - N`` mirrored: its CSI through :func:`mirror_csi`, frames
+    flipped, direction words of every caption swapped and the mirrored class id. Its
+    ``index`` is the clip's plus ``index_offset`` (the store's clip count), so the per-clip
+    random draws (time shift, paraphrase) of a mirror image are its own.
+    """
+
+    def __init__(self, source, receivers: Sequence[int], mirror_of, index_offset: int):
+        self.source, self.receivers = source, tuple(int(r) for r in receivers)
+        self.mirror_of, self.index_offset = np.asarray(mirror_of, dtype=np.int64), int(index_offset)
+        self.class_names = getattr(source, "class_names", None)
+
+    def __len__(self) -> int:
+        return 2 * len(self.source)
+
+    def __getitem__(self, item: int) -> dict:
+        import torch
+
+        from wifisense.caption.mirror import flip_frames, mirror_csi, swap_directions
+
+        n = len(self.source)
+        clip = self.source[item % n]
+        if item < n:
+            return clip
+        out = dict(clip)
+        out["index"] = int(clip["index"]) + self.index_offset
+        if "csi" in clip:
+            out["csi"] = mirror_csi(clip["csi"], self.receivers)
+            out["rx_valid"] = clip["rx_valid"][list(self.receivers)]
+        if "frames" in clip:
+            out["frames"] = flip_frames(clip["frames"])
+        if "class_id" in clip:
+            out["class_id"] = torch.tensor(int(self.mirror_of[int(clip["class_id"])]), dtype=torch.int64)
+        out["captions"] = [swap_directions(c) for c in clip["captions"]]
+        return out
+
+    def close(self) -> None:
+        close = getattr(self.source, "close", None)
+        if close is not None:
+            close()
+
+
+def mirrored_dataset(store: str | os.PathLike, source):
+    """``source`` followed by its mirror images (:class:`MirroredClips`); a clear error when the
+    store's room has no receiver mirror map."""
+    from wifisense.io.store import open_store
+
+    receivers = store_mirror_receivers(store)
+    if receivers is None:
+        raise ConfigError(f"{store}: student.mirror_augment needs the store's receiver mirror map "
+                          "(attribute mirror_receivers), which only a mirror-symmetric room has: "
+                          "`wifisense simulate actions --set layout='\"symmetric\"'` writes it")
+    with open_store(store, kind="caption") as f:
+        mirror_of, num_clips = f["meta/mirror_of"][()], int(f["csi"].shape[0])
+    return MirroredClips(source, receivers, mirror_of, num_clips)
 
 
 def caption_dataset(store: str | os.PathLike, split: str | None, *, csi: bool = True, frames: bool = False):

@@ -22,6 +22,24 @@ def flip_frames(frames: np.ndarray | torch.Tensor, width_axis: int = -2) -> np.n
     return np.ascontiguousarray(np.flip(frames, axis=width_axis))
 
 
+def mirror_csi(csi: np.ndarray | torch.Tensor, receivers, antenna_axis: int = -2,
+               receiver_axis: int = -4) -> np.ndarray | torch.Tensor:
+    """The CSI of the mirrored clip in a room that is mirror-symmetric: receiver ``r`` of the
+    result is receiver ``receivers[r]`` of ``csi`` with its antenna order reversed.
+
+    ``csi`` is ``[..., R, T, A, S]`` (the caption sample layout). In such a room a left-side
+    action at (x, y) gives exactly the CSI of the right-side action at the mirrored position
+    with the mirrored receivers swapped (tested against the simulator's "symmetric" layout),
+    so this is the CSI counterpart of :func:`flip_frames`. ``receivers`` is the store's
+    ``mirror_receivers`` map (:func:`wifisense.caption.data.store_mirror_receivers`).
+    """
+    order = list(receivers)
+    if isinstance(csi, torch.Tensor):
+        index = torch.as_tensor(order, dtype=torch.long, device=csi.device)
+        return torch.flip(torch.index_select(csi, receiver_axis, index), dims=(antenna_axis,))
+    return np.ascontiguousarray(np.flip(np.take(csi, order, axis=receiver_axis), axis=antenna_axis))
+
+
 def mirror_hinge(anchor: torch.Tensor, positive: torch.Tensor, negative: torch.Tensor, margin: float,
                  mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean over rows of ``max(0, margin - cos(anchor, positive) + cos(anchor, negative))``.

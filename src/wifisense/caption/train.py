@@ -38,6 +38,7 @@ from wifisense.caption.data import (
     FeatureClips,
     feature_bytes,
     fit_input_spec,
+    mirrored_dataset,
     store_has,
     store_split_sizes,
 )
@@ -113,7 +114,7 @@ class CaptionPipeline:
         self.device = select_device(settings.device)
         self._teacher = None
         self._prefix_lm = None
-        self._features: dict = {}     # split -> FeatureClips or None (see _prepared_clips)
+        self._features: dict = {}     # (split, mirrored) -> FeatureClips or None (see _prepared_clips)
         self._validate_store()
         self._check_stage_plan()
         self.spec = self._input_spec()
@@ -312,12 +313,14 @@ class CaptionPipeline:
     # ---- data
 
     def loader(self, split: str, *, csi: bool, frames: bool, shuffle: bool, drop_last: bool,
-               augment: bool = False, noise_dim: int = 0):
+               augment: bool = False, noise_dim: int = 0, mirrored: bool = False):
         from wifisense.training import build_loader
 
-        dataset = self._prepared_clips(split) if csi and not frames else None
+        dataset = self._prepared_clips(split, mirrored) if csi and not frames else None
         if dataset is None:
             dataset = caption_dataset(self.data, split, csi=csi, frames=frames)
+            if mirrored:
+                dataset = mirrored_dataset(self.data, dataset)
         batch = max(1, min(self.settings.batch_size, len(dataset)))
         # A training loader (augment) draws its paraphrase picks and time shifts from (seed, epoch, clip).
         collate = ClipCollate(self.spec, time_shift=augment and csi and self.settings.augment,
@@ -329,19 +332,21 @@ class CaptionPipeline:
                             num_workers=self.settings.workers, collate_fn=collate,
                             pin_memory=self.device.type == "cuda")
 
-    def _prepared_clips(self, split: str):
-        """The split's FeatureClips (prepared once per run, shared by its CSI stages) when they
-        fit in FEATURE_CACHE_BYTES and the loader has no worker processes; else None (streamed)."""
-        if split in self._features:
-            return self._features[split]
+    def _prepared_clips(self, split: str, mirrored: bool = False):
+        """The split's FeatureClips (prepared once per run, shared by its CSI stages; ``mirrored``:
+        with their mirror images) when they fit in FEATURE_CACHE_BYTES and the loader has no
+        worker processes; else None (streamed)."""
+        key = (split, mirrored)
+        if key in self._features:
+            return self._features[key]
         prepared = None
         if self.settings.workers == 0:
-            size = store_split_sizes(self.data).get(split, 0)
+            size = store_split_sizes(self.data).get(split, 0) * (2 if mirrored else 1)
             if feature_bytes(self.spec, size) <= FEATURE_CACHE_BYTES:
-                prepared = FeatureClips(self.data, split, self.spec)
-                log.info("prepared the inputs of %d %s clips once (%.0f MB in memory)", size, split,
-                         feature_bytes(self.spec, size) / 1e6)
-        self._features[split] = prepared
+                prepared = FeatureClips(self.data, split, self.spec, mirrored=mirrored)
+                log.info("prepared the inputs of %d %s clips%s once (%.0f MB in memory)", size, split,
+                         " (with their mirror images)" if mirrored else "", feature_bytes(self.spec, size) / 1e6)
+        self._features[key] = prepared
         return prepared
 
     @torch.no_grad()
@@ -372,9 +377,13 @@ class CaptionPipeline:
         model = StageModel(stage, parts, {"device": self.device, "class_aware": self.config.loss.class_aware,
                                           "embedding_noise": self.config.prefix_lm.embedding_noise, **frozen})
         noisy = declared.embedding_noise and self.config.prefix_lm.embedding_noise > 0
+        # mirror images where the stage trains the student on CSI and text (S2-1's targets are
+        # each clip's own teacher embedding, which a mirror image does not have)
+        mirrored = (self.config.student.mirror_augment and declared.csi and "student" in declared.trains
+                    and not declared.frames_table)
         train_loader = self.loader("train", csi=declared.csi, frames=declared.frames, shuffle=True,
                                    drop_last=declared.contrastive, augment=True,
-                                   noise_dim=self.config.embed_dim if noisy else 0)
+                                   noise_dim=self.config.embed_dim if noisy else 0, mirrored=mirrored)
         val_loader = self.loader("val", csi=declared.csi, frames=declared.frames, shuffle=False,
                                  drop_last=False) if self.has_val else None
         return model, train_loader, val_loader

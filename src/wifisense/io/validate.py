@@ -406,6 +406,12 @@ class _Checker:
         if not isinstance(parsed, dict):
             self.add("/", f"attribute {EXTRA_ATTRS_KEY!r} must be a JSON object, got "
                      f"{type(parsed).__name__}")
+            return
+        mirror, receivers = parsed.get("mirror_receivers"), self.dim("R")
+        if mirror is not None and receivers is not None and (
+                not isinstance(mirror, list) or sorted(mirror) != list(range(receivers))):
+            self.add("/", f"attribute {EXTRA_ATTRS_KEY!r}: mirror_receivers must be a permutation of the "
+                     f"{receivers} receivers 0..{receivers - 1}, got {mirror!r}")
 
     def non_empty(self, name: str, what: str) -> None:
         ds = self.ds(name)

@@ -80,6 +80,32 @@ LAYOUTS: dict[str, tuple[tuple[float, float, float], tuple[tuple[float, float, f
 }
 
 
+# Receiver mirror maps of the layouts that have one (the store's "mirror_receivers", used by
+# caption.mirror.mirror_csi): in "symmetric", rx 1 and rx 2 face each other across x = 4 m and
+# rx 3 sits on that axis; every array's antenna order reverses in the mirror.
+MIRROR_RECEIVERS: dict[str, tuple[int, ...]] = {"symmetric": (1, 0, 2)}
+
+
+def mirror_receivers(cfg: "ActionConfig") -> tuple[int, ...] | None:
+    """The receiver mirror map of ``cfg``'s room, or None when the scene is not mirror-symmetric.
+
+    It holds for a layout listed in ``MIRROR_RECEIVERS`` (no explicit tx/rx positions) when
+    the room, the person grid and the facing direction are symmetric about the transmitter's
+    x as well. The few furniture scatterers are not mirrored: they are static, so they only
+    change the static channel, which the "dynamic" features cancel.
+    """
+    if cfg.layout not in MIRROR_RECEIVERS or cfg.tx_position or cfg.rx_positions:
+        return None
+    axis = cfg.tx_xyz[0]
+    xy = np.round(grid_positions(cfg), 6)
+    mirrored = np.round(np.c_[2 * axis - xy[:, 0], xy[:, 1]], 6)
+    if not np.isclose(cfg.room_size_m[0], 2 * axis) or {tuple(p) for p in xy} != {tuple(p) for p in mirrored}:
+        return None
+    if not np.isclose(np.cos(np.radians(cfg.facing_deg)), 0.0, atol=1e-9):   # facing along +-y
+        return None
+    return MIRROR_RECEIVERS[cfg.layout]
+
+
 # Named settings of the action simulator (``simulate actions --preset``).
 # "paper": WiFi2Cap's setting - the person at 24 positions (4 x 6 grid, 1 m apart), all 106
 # classes - with 40 clips per class split 20/10/10 (4,240 clips, 1,060 of them test clips):
@@ -446,7 +472,8 @@ def simulate_actions(cfg: ActionConfig | None = None, seed: int = 0, progress: b
         attrs={"simulator": "wifisense.sim.actions", "seed": int(seed),
                "config_json": json.dumps(dataclasses.asdict(cfg)),
                "caption_order": cfg.caption_order,
-               "rx_antenna_positions": scene.rx_antennas.tolist()},
+               "rx_antenna_positions": scene.rx_antennas.tolist(),
+               **({"mirror_receivers": list(mirror)} if (mirror := mirror_receivers(cfg)) else {})},
         csi_encoding=cfg.csi_storage,
     )
 
