@@ -218,8 +218,7 @@ def _caption_arrays(ds: CaptionDataset, path) -> dict[str, np.ndarray]:
     """Per-clip arrays in their stored dtypes (unknown positions filled with NaN / -1)."""
     n = np.shape(ds.csi)[0]
     arrays = {
-        "csi": np.asarray(ds.csi, dtype=np.complex64),
-        **_compact_csi(ds),
+        **(_compact_csi(ds) or {"csi": np.asarray(ds.csi, dtype=np.complex64)}),
         "rx_valid": np.asarray(ds.rx_valid, dtype=bool),
         "class_id": np.asarray(ds.class_id, dtype=np.int32),
         "captions": _padded_strings(ds.captions, path, "/captions"),
@@ -246,12 +245,15 @@ def _compact_csi(ds: CaptionDataset) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------- caption: write
 
 
-def _create_caption_layout(f: h5py.File, ds: CaptionDataset, path, compression: str | None) -> None:
+def _create_caption_layout(f: h5py.File, ds: CaptionDataset, path, compression: str | None,
+                           arrays: dict[str, np.ndarray] | None = None) -> None:
+    """``arrays``: ``_caption_arrays(ds, path)`` when the caller has them already (they are
+    built once per write: the float16 encoding of a large store takes seconds and its memory)."""
     _caption_dims(ds, path)
     comp = _compression_kwargs(compression)
     compact = ds.csi_encoding == "float16"
     _write_root_attrs(f, "caption", ds.attrs, version=2 if compact else 1)
-    arrays = _caption_arrays(ds, path)
+    arrays = _caption_arrays(ds, path) if arrays is None else arrays
     for name, data in arrays.items():
         if name in ("csi", "frames", "gap_mask"):
             chunks = _clip_chunks(data.shape)
@@ -290,13 +292,13 @@ def write_caption_store(path: str | os.PathLike, ds: CaptionDataset, overwrite: 
     leaves the previous file untouched on any error.
     """
     _refuse_overwrite(path, overwrite)
-    needed = _store_bytes(_caption_arrays(ds, path).values())
+    arrays = _caption_arrays(ds, path)
     with writer_lock(path):
         _refuse_overwrite(path, overwrite)  # again: another writer may have finished meanwhile
-        check_free_space(path, needed)
+        check_free_space(path, _store_bytes(arrays.values()))
         with atomic_path(path, suffix=".h5.tmp") as tmp:
             with h5py.File(tmp, "w") as f:
-                _create_caption_layout(f, ds, path, compression)
+                _create_caption_layout(f, ds, path, compression, arrays)
             _refuse_invalid(tmp, path)
     return Path(path)
 
@@ -323,17 +325,19 @@ class CaptionStoreAppender:
         Class names are merged by name (new names are added to the store's class list),
         split indices are shifted and appended to the splits of the same name.
         """
-        check_free_space(self._path, _store_bytes(_caption_arrays(ds, self._path).values()))
         if "csi" not in self._f:
-            _create_caption_layout(self._f, ds, self._path, self._compression)
+            arrays = _caption_arrays(ds, self._path)
+            check_free_space(self._path, _store_bytes(arrays.values()))
+            _create_caption_layout(self._f, ds, self._path, self._compression, arrays)
             return np.arange(self.num_clips)
         dims = _caption_dims(ds, self._path)
         f, path = self._f, self._path
         # new clips take the store's CSI encoding
         ds = dataclasses.replace(ds, csi_encoding="float16" if is_compact_csi(f) else "complex64")
         self._check_compatible(ds, dims)
-        class_map = self._merge_classes(ds)
         arrays = _caption_arrays(ds, path)
+        check_free_space(self._path, _store_bytes(arrays.values()))
+        class_map = self._merge_classes(ds)
         arrays["class_id"] = class_map[arrays["class_id"]].astype(np.int32)
         start = self.num_clips
         captions = arrays.pop("captions")
