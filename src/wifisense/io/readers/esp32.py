@@ -31,6 +31,56 @@ def scan(path: Path, data: bytes, limit: int | None) -> int:
     return len(rows)
 
 
+def check_row(path, line_no: int, fields: list[str], num_columns: int) -> None:
+    """A ``CSI_DATA`` row must have every column and a closed CSI list (CaptureError naming the line)."""
+    if len(fields) != num_columns:
+        raise CaptureError(path, f"line {line_no} has {len(fields)} fields, expected "
+                                 f"{num_columns}; the file is truncated or not ESP32-CSI-Tool output")
+    if not (fields[-1].startswith("[") and fields[-1].rstrip().endswith("]")):
+        raise CaptureError(path, f"line {line_no}: the CSI list is not closed by ']'; the "
+                                 "file is truncated or not ESP32-CSI-Tool output")
+
+
+class Esp32LineDecoder:
+    """One line of ESP32-CSI-Tool output at a time (a serial console, a pipe) -> (local time in
+    seconds, complex LLTF CSI ``[64]`` in -32..31 order, RSSI), or None for the other console
+    lines the tool prints. Same columns, checks and value order as ``read``; the 32-bit
+    microsecond clock is unwrapped across lines."""
+
+    def __init__(self, source: str = "<stdin>"):
+        import csiread
+
+        self.source = source
+        self.columns = list(csiread.ESP32(None, if_report=False).dt)
+        self.lines = 0
+        self._last_us: int | None = None
+        self._wraps = 0
+
+    def decode(self, line: str) -> tuple[float, np.ndarray, float] | None:
+        self.lines += 1
+        if not line.startswith("CSI_DATA"):
+            return None
+        try:
+            fields = next(csv.reader([line.strip()]))
+        except csv.Error as exc:
+            raise CaptureError(self.source, f"line {self.lines}: not ESP32-CSI-Tool CSV text: {exc}") from None
+        check_row(self.source, self.lines, fields, len(self.columns))
+        try:
+            ints = np.array(fields[-1].strip("[] ").split(), dtype=np.int64)
+            local_us = int(fields[self.columns.index("local_timestamp")])
+            rssi = float(fields[self.columns.index("rssi")])
+        except ValueError as exc:
+            raise CaptureError(self.source, f"line {self.lines}: non-numeric value in a CSI_DATA row: {exc}") from None
+        if ints.size % 2 or ints.size < 128:
+            raise CaptureError(self.source, f"line {self.lines} carries {ints.size} CSI values; expected an "
+                                            "even number >= 128 (64 LLTF subcarriers, imaginary and real)")
+        if self._last_us is not None and local_us < self._last_us - 2**31:
+            self._wraps += 1
+        self._last_us = local_us
+        csi = (ints[1::2] + 1j * ints[0::2])[:64].astype(np.complex64)  # imaginary before real
+        return (local_us + self._wraps * 2**32) * 1e-6, csi, rssi
+
+
 def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
     """ESP32-CSI-Tool CSV rows ``CSI_DATA,...,[imag real imag real ...]``.
 
@@ -57,12 +107,7 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
             # CSI list but lost its CSI_DATA tag is a damaged row, and is counted
             skipped += bool(fields) and "[" in fields[-1] and len(fields) >= len(columns) - 1
             continue
-        if len(fields) != len(columns):
-            raise CaptureError(path, f"line {line_no} has {len(fields)} fields, expected "
-                                     f"{len(columns)}; the file is truncated or not ESP32-CSI-Tool output")
-        if not (fields[-1].startswith("[") and fields[-1].rstrip().endswith("]")):
-            raise CaptureError(path, f"line {line_no}: the CSI list is not closed by ']'; the "
-                                     "file is truncated or not ESP32-CSI-Tool output")
+        check_row(path, line_no, fields, len(columns))
         rows.append(fields)
         line_numbers.append(line_no)
     if not rows:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wifisense.errors import CaptureError
+from wifisense.errors import CaptureError, ConfigError
 from wifisense.io.readers.common import (NotThisFormat, csiread_call, hint_int, timestamps_or_rate,
                                          truncated)
 from wifisense.io.readers.registry import CaptureFormat
@@ -88,6 +88,52 @@ def scan(path: Path, data: bytes, limit: int | None) -> NexmonScan:
         raise CaptureError(path, f"packets carry different CSI sizes {sorted(nffts)} bins; "
                                  "split the capture by bandwidth first")
     return NexmonScan(packets, nffts.pop(), trailing)
+
+
+def udp_payloads(path: Path, data: bytes) -> list[tuple[float, bytes]]:
+    """(capture time in seconds, UDP payload) of every packet of a Nexmon CSI pcap, in file order.
+
+    The payload is what the tool sends to UDP port 5500 and what ``NexmonDecoder`` (and
+    csiread's ``pmsg``) decode; ``wifisense replay`` sends these. The walk is the same as
+    ``scan``'s (scan checks the file first).
+    """
+    scan(path, data, limit=None)
+    order, nano = PCAP_MAGICS[data[:4]]
+    record = struct.Struct(order + "IIII")
+    pos, out = 24, []
+    while pos < len(data):
+        sec, frac, incl_len, _ = record.unpack_from(data, pos)
+        body = pos + record.size
+        out.append((sec + frac * (1e-9 if nano else 1e-6), bytes(data[body + 42:body + incl_len])))
+        pos = body + incl_len
+    return out
+
+
+class NexmonDecoder:
+    """One Nexmon CSI UDP payload at a time -> complex CSI ``[nfft]`` in -nfft/2..nfft/2-1 order.
+
+    For live sources: csiread's ``pmsg`` decodes the payload (the same number formats as the
+    file reader); ``chip`` must be given, since a wrong chip decodes without complaint (the
+    file reader judges a whole capture instead, see ``decode_ok``).
+    """
+
+    def __init__(self, chip: str, bw: int):
+        import csiread
+
+        if str(chip) not in NEXMON_CHIPS:
+            raise ConfigError(f"unknown Nexmon chip {chip!r}; csiread supports {', '.join(NEXMON_CHIPS)}")
+        if int(bw) not in (20, 40, 80):
+            raise ConfigError(f"Nexmon bandwidth must be 20, 40 or 80 MHz, got {bw}")
+        self.chip, self.bw, self.nfft = str(chip), int(bw), int(bw * 3.2)
+        self._parser = csiread.Nexmon(None, chip=self.chip, bw=self.bw, if_report=False)
+
+    def decode(self, payload: bytes) -> np.ndarray | None:
+        """The payload's CSI, or None when it is not a Nexmon CSI packet of this bandwidth."""
+        if len(payload) < 18 + 4 * self.nfft or payload[:2] != b"\x11\x11":
+            return None
+        if self._parser.pmsg(payload) != 0xF100:
+            return None
+        return np.fft.fftshift(np.asarray(self._parser.csi)[-1]).astype(np.complex64)
 
 
 def null_bins(nfft: int) -> np.ndarray:

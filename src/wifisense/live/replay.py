@@ -1,0 +1,95 @@
+"""Replay a capture at its recorded timing: Nexmon pcaps as UDP packets, ESP32-CSI-Tool CSV as
+lines. For tests, demos and users without the hardware at hand; it sends only where told."""
+
+from __future__ import annotations
+
+import socket
+import sys
+import time
+from pathlib import Path
+from typing import TextIO
+
+from wifisense.errors import CaptureError, ConfigError
+
+REPLAYABLE = ("nexmon", "esp32")
+
+
+def capture_messages(path: str | Path) -> tuple[str, list[tuple[float, bytes]]]:
+    """(format, [(capture time in seconds, message)]): UDP payloads of a Nexmon pcap, or the
+    ``CSI_DATA`` lines of an ESP32-CSI-Tool CSV (times from their 1-MHz local clock)."""
+    from wifisense.io.readers.esp32 import Esp32LineDecoder
+    from wifisense.io.readers.nexmon import udp_payloads
+    from wifisense.io.readers.registry import detect_format
+
+    path = Path(path)
+    fmt = detect_format(path)
+    if fmt == "nexmon":
+        return fmt, udp_payloads(path, path.read_bytes())
+    if fmt == "esp32":
+        decoder, messages = Esp32LineDecoder(str(path)), []
+        for line in path.read_text(encoding="ascii", errors="replace").splitlines():
+            decoded = decoder.decode(line)
+            if decoded is not None:
+                messages.append((decoded[0], (line.rstrip("\r") + "\n").encode("ascii")))
+        return fmt, messages
+    raise CaptureError(path, f"is a {fmt} capture; replay sends Nexmon pcaps (as UDP packets) and "
+                             "ESP32-CSI-Tool CSV (as lines)")
+
+
+def shift_esp32_clock(line: str, seconds: float) -> str:
+    """An ESP32 ``CSI_DATA`` line with its 1-MHz local clock moved on by ``seconds`` (32-bit
+    wrap kept), so that a looped replay reads as one longer recording."""
+    import csiread
+
+    column = list(csiread.ESP32(None, if_report=False).dt).index("local_timestamp")
+    fields = line.rstrip("\n").split(",")       # the CSI list has no commas inside its brackets
+    fields[column] = str((int(fields[column]) + round(seconds * 1e6)) % 2**32)
+    return ",".join(fields) + "\n"
+
+
+def parse_udp_target(spec: str) -> tuple[str, int]:
+    host, _, port = spec[len("udp://"):].rpartition(":") if spec.startswith("udp://") else ("", "", "")
+    if not host or not port.isdigit():
+        raise ConfigError(f"--to {spec}: expected udp://HOST:PORT, e.g. udp://127.0.0.1:5500")
+    return host, int(port)
+
+
+def replay(path: str | Path, to: str = "udp://127.0.0.1:5500", speed: float = 1.0, loop: int = 1,
+           out: TextIO | None = None) -> dict:
+    """Send every message of ``path`` at its recorded spacing divided by ``speed`` (0 = as fast as
+    possible), ``loop`` times; ``to``: ``udp://HOST:PORT`` or ``-`` (lines to ``out``, stdout by
+    default). Returns what was sent."""
+    if speed < 0 or loop < 1:
+        raise ConfigError(f"--speed must be >= 0 and --loop >= 1, got {speed} and {loop}")
+    fmt, messages = capture_messages(path)
+    if not messages:
+        raise CaptureError(path, "holds no CSI packets to replay")
+    udp = to.startswith("udp://")
+    if udp and fmt != "nexmon":
+        raise ConfigError(f"{path}: ESP32 lines are replayed as text (--to -), not over UDP")
+    if not udp and to != "-":
+        raise ConfigError(f"--to {to}: expected udp://HOST:PORT or - (standard output)")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if udp else None
+    target = parse_udp_target(to) if udp else None
+    stream = out or sys.stdout
+    sent, started = 0, time.monotonic()
+    span = messages[-1][0] - messages[0][0]
+    gap = span / max(len(messages) - 1, 1)        # the next loop starts one mean spacing later
+    try:
+        for k in range(loop):
+            offset = k * (span + gap)
+            for t, message in messages:
+                if speed > 0:
+                    wait = (t - messages[0][0] + offset) / speed - (time.monotonic() - started)
+                    if wait > 0:
+                        time.sleep(wait)
+                if udp:
+                    sock.sendto(message, target)
+                else:
+                    stream.write(shift_esp32_clock(message.decode("ascii"), offset) if k else message.decode("ascii"))
+                    stream.flush()
+                sent += 1
+    finally:
+        if sock is not None:
+            sock.close()
+    return {"format": fmt, "sent": sent, "seconds": time.monotonic() - started, "to": to}

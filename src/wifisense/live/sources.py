@@ -1,0 +1,157 @@
+"""Live CSI sources: Nexmon CSI UDP packets, ESP32-CSI-Tool lines (standard input, a serial
+device, a growing file). Each decodes packets as they arrive with the readers' per-packet
+decoders and counts what it received and rejected."""
+
+from __future__ import annotations
+
+import os
+import selectors
+import socket
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from wifisense.errors import ConfigError
+
+NEXMON_PORT = 5500          # the port nexmon_csi sends to
+
+
+@dataclass
+class Packet:
+    """One decoded packet: ``t`` on the source's clock in seconds (the device's own clock where
+    the packet carries one, else the arrival time), CSI ``[S, Nrx, Ntx]`` and when it arrived
+    (``time.monotonic()``, for latency)."""
+
+    t: float
+    csi: np.ndarray
+    arrival: float
+
+
+class NexmonUDPSource:
+    """Nexmon CSI UDP packets received on ``host:port`` (one packet per core and spatial stream)."""
+
+    def __init__(self, host: str = "0.0.0.0", port: int = NEXMON_PORT, chip: str = "4358", bw: int = 80):
+        from wifisense.io.readers.nexmon import NexmonDecoder
+
+        self.name = f"udp://{host}:{port}"
+        self.decoder = NexmonDecoder(chip, bw)
+        self.received = self.rejected = 0
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)   # bursts wait in the kernel
+        try:
+            self.sock.bind((host, int(port)))
+        except OSError as exc:
+            self.sock.close()
+            raise ConfigError(f"{self.name}: cannot listen there ({exc.strerror or exc})") from None
+        self.port = self.sock.getsockname()[1]
+
+    def read(self, timeout: float) -> Packet | None:
+        """The next CSI packet, or None when none came within ``timeout`` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self.sock.settimeout(left)
+            try:
+                payload, _ = self.sock.recvfrom(65535)
+            except (socket.timeout, TimeoutError):
+                return None
+            arrival = time.monotonic()
+            csi = self.decoder.decode(payload)
+            if csi is None:
+                self.rejected += 1
+                continue
+            self.received += 1
+            return Packet(time.time(), csi[:, None, None], arrival)
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class Esp32LineSource:
+    """ESP32-CSI-Tool ``CSI_DATA`` lines from a file descriptor: standard input, a serial device
+    (configure its baud rate first, e.g. ``stty -F /dev/ttyUSB0 921600 raw``) or a file that is
+    still growing (read like ``tail -f``). Other console lines are skipped and counted."""
+
+    def __init__(self, spec: str = "-"):
+        from wifisense.io.readers.esp32 import Esp32LineDecoder
+
+        self.name = "<stdin>" if spec in ("-", "stdin") else spec
+        self.decoder = Esp32LineDecoder(self.name)
+        self.received = self.rejected = 0
+        self._buffer = b""
+        self._eof = False
+        if spec in ("-", "stdin"):
+            self.fd, self._owned, self._regular = 0, False, False
+        else:
+            path = Path(spec)
+            if not path.exists():
+                raise ConfigError(f"{spec}: no such file or device")
+            self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            self._owned, self._regular = True, path.is_file()
+        self._selector = None if self._regular else selectors.DefaultSelector()
+        if self._selector is not None:
+            self._selector.register(self.fd, selectors.EVENT_READ)
+
+    @property
+    def ended(self) -> bool:
+        """A pipe or standard input reached its end (a growing file never ends)."""
+        return self._eof and not self._buffer
+
+    def _fill(self, timeout: float) -> bool:
+        if self._regular:                     # a growing file: poll for appended bytes
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                time.sleep(min(timeout, 0.01))
+            self._buffer += chunk
+            return bool(chunk)
+        if not self._selector.select(timeout):
+            return False
+        chunk = os.read(self.fd, 1 << 16)
+        if not chunk:
+            self._eof = True
+        self._buffer += chunk
+        return bool(chunk)
+
+    def read(self, timeout: float) -> Packet | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            line, sep, rest = self._buffer.partition(b"\n")
+            if sep or (self._eof and line):
+                self._buffer = rest
+                arrival = time.monotonic()
+                decoded = self.decoder.decode(line.decode("ascii", errors="replace").rstrip("\r"))
+                if decoded is None:
+                    self.rejected += bool(line.strip())
+                    continue
+                self.received += 1
+                t, csi, _rssi = decoded
+                return Packet(t, csi[:, None, None], arrival)
+            left = deadline - time.monotonic()
+            if left <= 0 or self._eof:
+                return None
+            self._fill(left)
+
+    def close(self) -> None:
+        if self._selector is not None:
+            self._selector.close()
+        if self._owned:
+            os.close(self.fd)
+
+
+def open_source(spec: str, chip: str | None = None, bw: int | None = None):
+    """``udp://HOST:PORT`` (Nexmon; ``chip`` and ``bw`` needed), ``-``/``stdin`` or a path (ESP32 lines)."""
+    if spec.startswith("udp://"):
+        host, _, port = spec[len("udp://"):].rpartition(":")
+        if not port.isdigit():
+            raise ConfigError(f"--source {spec}: expected udp://HOST:PORT, e.g. udp://0.0.0.0:{NEXMON_PORT}")
+        if chip is None or bw is None:
+            raise ConfigError("--source udp://...: Nexmon packets need --chip (4358, 4366c0, 43455c0, 4339) and "
+                              "--bw (20, 40, 80): a wrong chip decodes into noise without an error")
+        return NexmonUDPSource(host or "0.0.0.0", int(port), chip, bw)
+    if spec.startswith("serial:"):
+        spec = spec[len("serial:"):]
+    return Esp32LineSource(spec)

@@ -1,0 +1,156 @@
+"""Live sources and replay: per-packet decoders equal the file readers, UDP and line replays of the
+real captures in ../shared/data/real arrive whole, the ring buffer stays bounded."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wifisense.errors import CaptureError, ConfigError
+from wifisense.io.readers import read_csi
+from wifisense.live.buffer import PacketRing
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+NEXMON = REAL / "nexmon_bcm4358_example.pcap"
+ESP32 = REAL / "esp32_example_csi.csv"
+needs_real = pytest.mark.skipif(not (NEXMON.is_file() and ESP32.is_file()), reason="real captures not in ../shared")
+
+
+def test_packet_ring_is_bounded_and_windows_in_arrival_order():
+    ring = PacketRing(4, (2,))
+    for k in range(6):
+        ring.push(float(k), np.full(2, k, np.complex64))
+    assert len(ring) == 4 and ring.pushed == 6 and ring.overwritten == 2 and ring.latest_time() == 5.0
+    t, x = ring.window(2.5)                       # 2.5 < t <= 5
+    assert t.tolist() == [3.0, 4.0, 5.0] and x[:, 0].real.tolist() == [3.0, 4.0, 5.0]
+    assert ring.window(10.0)[0].tolist() == [2.0, 3.0, 4.0, 5.0]
+    with pytest.raises(ValueError, match="shape"):
+        ring.push(6.0, np.zeros(3, np.complex64))
+
+
+@needs_real
+def test_nexmon_udp_payloads_decode_one_by_one_as_the_file_reader_reads_them():
+    from wifisense.io.readers.nexmon import NexmonDecoder, udp_payloads
+
+    recording = read_csi(NEXMON)
+    payloads = udp_payloads(NEXMON, NEXMON.read_bytes())
+    decoder = NexmonDecoder(recording.source["chip"], recording.source["bw"])
+    decoded = np.stack([decoder.decode(p) for _, p in payloads])
+    np.testing.assert_array_equal(decoded, recording.csi[:, :, 0, 0])
+    np.testing.assert_allclose([t for t, _ in payloads], recording.timestamps, atol=1e-6)
+    assert decoder.decode(b"not a csi packet") is None
+    with pytest.raises(ConfigError, match="chip"):
+        NexmonDecoder("1234", 80)
+
+
+@needs_real
+def test_esp32_lines_decode_one_by_one_as_the_file_reader_reads_them_and_the_clock_unwraps():
+    from wifisense.io.readers.esp32 import Esp32LineDecoder
+    from wifisense.live.replay import shift_esp32_clock
+
+    recording = read_csi(ESP32)
+    decoder = Esp32LineDecoder(str(ESP32))
+    lines = ESP32.read_text().splitlines()
+    decoded = [d for d in map(decoder.decode, lines) if d is not None]
+    np.testing.assert_array_equal(np.stack([d[1] for d in decoded]), recording.csi[:, :, 0, 0])
+    times = np.array([d[0] for d in decoded])
+    np.testing.assert_allclose(times - times[0], recording.timestamps - recording.timestamps[0], atol=1e-6)
+    # a clock that wraps past 2**32 microseconds between two lines keeps counting up
+    rows = [line for line in lines if line.startswith("CSI_DATA")][:2]
+    first_us = int(round(decoded[0][0] * 1e6))
+    near_wrap = shift_esp32_clock(rows[0] + "\n", (2**32 - 1000 - first_us) * 1e-6)
+    fresh = Esp32LineDecoder()
+    a, b = fresh.decode(near_wrap), fresh.decode(shift_esp32_clock(rows[1] + "\n", (2**32 - 1000 - first_us) * 1e-6))
+    assert b[0] - a[0] == pytest.approx(decoded[1][0] - decoded[0][0], abs=1e-6) and b[0] > 2**32 * 1e-6
+    with pytest.raises(CaptureError, match="line 1"):
+        Esp32LineDecoder().decode(rows[0].rsplit(",", 1)[0] + ",[1 2 3")
+
+
+@needs_real
+def test_a_nexmon_capture_replayed_over_udp_arrives_whole_on_loopback():
+    from wifisense.live.replay import replay
+    from wifisense.live.sources import NexmonUDPSource
+
+    recording = read_csi(NEXMON)
+    source = NexmonUDPSource("127.0.0.1", 0, recording.source["chip"], recording.source["bw"])
+    sender = threading.Thread(target=replay, args=(NEXMON,),
+                              kwargs={"to": f"udp://127.0.0.1:{source.port}", "speed": 0, "loop": 25})
+    sender.start()
+    packets = []
+    while (packet := source.read(timeout=2.0)) is not None:
+        packets.append(packet)
+    sender.join()
+    source.close()
+    n = recording.csi.shape[0]
+    assert len(packets) == 25 * n and source.received == 25 * n and source.rejected == 0
+    np.testing.assert_array_equal(np.stack([p.csi for p in packets[:n]]), recording.csi)
+    assert all(p.arrival <= time.monotonic() for p in packets)
+
+
+@needs_real
+def test_esp32_lines_piped_through_standard_input_into_wifisense_live():
+    replay = subprocess.Popen([sys.executable, "-m", "wifisense.cli", "replay", str(ESP32), "--speed", "0",
+                               "--loop", "2"], stdout=subprocess.PIPE)
+    live = subprocess.run([sys.executable, "-m", "wifisense.cli", "live", "--source", "-", "--window", "1000",
+                           "--hop", "5"], stdin=replay.stdout, capture_output=True, text=True, timeout=120)
+    replay.stdout.close()
+    assert replay.wait(timeout=60) == 0 and live.returncode == 0, live.stderr
+    n = read_csi(ESP32).csi.shape[0]
+    last = json.loads(live.stdout.splitlines()[-1])
+    assert last["received"] == 2 * n and last["packets"] == 2 * n and last["rejected"] == 0
+    assert f"{2 * n} packets received" in live.stderr
+
+
+@needs_real
+def test_a_growing_esp32_file_is_followed(tmp_path):
+    from wifisense.live.sources import Esp32LineSource
+
+    rows = [line for line in ESP32.read_text().splitlines() if line.startswith("CSI_DATA")]
+    path = tmp_path / "growing.csv"
+    path.write_text("some console output\n" + rows[0] + "\n")
+    source = Esp32LineSource(str(path))
+    first = source.read(timeout=1.0)
+
+    def grow():
+        time.sleep(0.2)
+        with path.open("a") as f:
+            f.write(rows[1][:40])                  # half a line: not a packet yet
+            f.flush()
+            time.sleep(0.2)
+            f.write(rows[1][40:] + "\n")
+
+    writer = threading.Thread(target=grow)
+    writer.start()
+    second = source.read(timeout=3.0)
+    writer.join()
+    assert first is not None and second is not None and second.t > first.t
+    assert source.received == 2 and source.rejected == 1 and not source.ended
+    assert source.read(timeout=0.1) is None
+    source.close()
+
+
+def test_replay_refuses_what_it_cannot_send(tmp_path):
+    from wifisense.live.replay import replay
+
+    intel = REAL / "intel5300_example.dat"
+    if intel.is_file():
+        with pytest.raises(CaptureError, match="replay sends Nexmon"):
+            replay(intel)
+    if NEXMON.is_file():
+        with pytest.raises(ConfigError, match="udp://HOST:PORT"):
+            replay(NEXMON, to="udp://nowhere")
+        with pytest.raises(ConfigError, match="--speed"):
+            replay(NEXMON, speed=-1)
+    from wifisense.live.sources import open_source
+
+    with pytest.raises(ConfigError, match="--chip"):
+        open_source("udp://127.0.0.1:0")
+    with pytest.raises(ConfigError, match="no such file"):
+        open_source(str(tmp_path / "missing.csv"))
