@@ -103,9 +103,38 @@ def test_esp32_lines_piped_through_standard_input_into_wifisense_live():
     replay.stdout.close()
     assert replay.wait(timeout=60) == 0 and live.returncode == 0, live.stderr
     n = read_csi(ESP32).csi.shape[0]
-    last = json.loads(live.stdout.splitlines()[-1])
+    last = json.loads(live.stdout.splitlines()[-1])["sources"]["<stdin>"]
     assert last["received"] == 2 * n and last["packets"] == 2 * n and last["rejected"] == 0
     assert f"{2 * n} packets received" in live.stderr
+
+
+@needs_real
+def test_live_captions_esp32_lines_with_a_model_trained_on_that_shape(tmp_path):
+    """A tiny caption model trained on clips ingested from the real ESP32 capture captions the
+    same capture replayed through standard input, one caption per hop."""
+    from test_caption_cli import SHRINK
+    from wifisense.cli import main
+
+    store = tmp_path / "esp32.h5"
+    for k in range(8):
+        side = "left" if k % 2 == 0 else "right"
+        assert main(["-q", "ingest", "caption", "--rx", str(ESP32), "--caption", f"a person raises the {side} arm",
+                     "--class", side, "--clip-rate", "100", "--seconds", "0.05", "--out", str(store)]
+                    + (["--append"] if k else [])) == 0
+    assert main(["-q", "split", str(store), "--ratios", "0.5,0.25,0.25"]) == 0
+    sets = [a for key, value in SHRINK.items() for a in ("--set", f"{key}={json.dumps(value)}")]
+    assert main(["-q", "caption", "train", "--data", str(store), "--run", str(tmp_path / "run"), "--baseline",
+                 "csi-lm", "--max-steps", "1", "--batch-size", "2", "--device", "cpu", *sets]) == 0
+    replay = subprocess.Popen([sys.executable, "-m", "wifisense.cli", "replay", str(ESP32), "--speed", "0",
+                               "--loop", "4"], stdout=subprocess.PIPE)
+    live = subprocess.run([sys.executable, "-m", "wifisense.cli", "live", "--source", "-", "--model",
+                           str(tmp_path / "run"), "--hop", "5"], stdin=replay.stdout, capture_output=True,
+                          text=True, timeout=300)
+    replay.stdout.close()
+    assert replay.wait(timeout=60) == 0 and live.returncode == 0, live.stderr
+    line = json.loads(live.stdout.splitlines()[-1])
+    assert isinstance(line["caption"], str) and line["receivers"] == ["<stdin>"] and line["latency_ms"] > 0
+    assert "error" not in line
 
 
 @needs_real

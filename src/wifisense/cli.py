@@ -25,6 +25,7 @@ COMMAND_MODULES = [
     "wifisense.io.commands",
     "wifisense.caption.commands",
     "wifisense.track.commands",
+    "wifisense.live_command",
     "wifisense.live.commands",
     "wifisense.export",
     "wifisense.demo_report",

@@ -543,13 +543,21 @@ def clip_from_captures(paths: Sequence[str | os.PathLike | None], spec: CaptionI
     packets are too sparse for the trained rate, is a CaptureError.
     """
     from wifisense.io.ingest import read_receivers
-    from wifisense.signal import resample_uniform
 
     paths = list(paths)
     if len(paths) != spec.num_receivers:
         raise ConfigError(f"the model was trained on {spec.num_receivers} receivers; give one capture per receiver "
                           f"in that order ('-' for a missing one), got {len(paths)}")
     recordings = read_receivers(paths, format=format, **hints)
+    return clip_from_recordings(recordings, paths, spec, start_s=start_s)
+
+
+def clip_from_recordings(recordings: Sequence, names: Sequence, spec: CaptionInputSpec, *, start_s: float = 0.0):
+    """:func:`clip_from_captures` on recordings already read (``None`` for a missing receiver);
+    ``names`` say which file or live source each came from, for the errors."""
+    from wifisense.signal import resample_uniform
+
+    paths = list(names)
     rate, steps = spec.sample_rate_hz, spec.num_steps
     grid = start_s + np.arange(steps) / rate
     csi = np.zeros(spec.clip_shape, np.complex64)

@@ -37,6 +37,7 @@ class NexmonUDPSource:
 
         self.name = f"udp://{host}:{port}"
         self.decoder = NexmonDecoder(chip, bw)
+        self.subcarriers = np.arange(-self.decoder.nfft // 2, self.decoder.nfft // 2)
         self.received = self.rejected = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)   # bursts wait in the kernel
@@ -81,6 +82,7 @@ class Esp32LineSource:
 
         self.name = "<stdin>" if spec in ("-", "stdin") else spec
         self.decoder = Esp32LineDecoder(self.name)
+        self.subcarriers = np.arange(-32, 32)       # the LLTF bins, as the file reader gives them
         self.received = self.rejected = 0
         self._buffer = b""
         self._eof = False

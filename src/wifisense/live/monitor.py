@@ -1,0 +1,124 @@
+"""The live loop: read packets from one or more sources into ring buffers and, every hop, report
+the windows (and a task's prediction on them) as one JSON line."""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Protocol, TextIO
+
+import numpy as np
+
+from wifisense.errors import ConfigError, WifisenseError
+from wifisense.live.buffer import PacketRing
+
+# The ring holds this many packets per second of window: above the 2,000 packets/s a live
+# source must sustain, so a burst overwrites nothing that a window still needs.
+RING_PACKETS_PER_SECOND = 5000
+
+
+@dataclass
+class Window:
+    """The packets of one source in the last seconds: times ``[n]``, CSI ``[n, S, Nrx, Ntx]``."""
+
+    name: str
+    t: np.ndarray
+    csi: np.ndarray
+    subcarriers: np.ndarray
+
+
+class Predictor(Protocol):
+    """What a task hands the live loop (e.g. ``caption.live.LiveCaptioner``)."""
+
+    window_s: float                       # seconds of packets one prediction needs
+
+    def predict(self, windows: list[Window]) -> dict[str, Any]: ...
+
+
+def monitor(sources, window: float = 1.0, hop: float = 1.0, seconds: float | None = None,
+            quiet_after: float = 3.0, out: TextIO | None = None, err: TextIO | None = None,
+            predictor: Predictor | None = None) -> dict:
+    """Read ``sources`` until ``seconds`` pass, every input ends, or Ctrl-C; one JSON line per hop.
+
+    Each line has the time of the newest packet, per source the packets in the last
+    ``window`` seconds (the predictor's own window when there is one) and the received /
+    rejected / overwritten counters; with a ``predictor`` also its prediction and
+    ``latency_ms`` (from the hop's due time to the prediction). Returns the totals.
+    """
+    sources = list(sources)
+    if predictor is not None:
+        window = max(window, predictor.window_s)
+    if window <= 0 or hop <= 0:
+        raise ConfigError(f"--window and --hop must be positive, got {window} and {hop}")
+    out, err = out or sys.stdout, err or sys.stderr
+    rings: dict[str, PacketRing] = {}
+    reports, reported = 0, -1
+    started = time.monotonic()
+    last_packet = {s.name: started for s in sources}
+    warned: set[str] = set()
+    next_report = started + hop
+    poll = min(hop, 0.1) / max(len(sources), 1)
+
+    def received() -> int:
+        return sum(s.received for s in sources)
+
+    def report(due: float, only_if_new: bool = False) -> None:
+        nonlocal reports, reported
+        if only_if_new and received() == reported:
+            return
+        reported = received()
+        line: dict[str, Any] = {"time": max((r.latest_time() for r in rings.values()), default=None),
+                                "window_s": window, "sources": {}}
+        windows = []
+        for source in sources:
+            ring = rings.get(source.name)
+            t, csi = ring.window(window) if ring is not None else (np.zeros(0), None)
+            line["sources"][source.name] = {"packets": len(t), "rate_hz": round(len(t) / window, 2),
+                                            "received": source.received, "rejected": source.rejected,
+                                            "overwritten": ring.overwritten if ring is not None else 0}
+            if csi is not None and len(t):
+                windows.append(Window(source.name, t, csi, source.subcarriers))
+        if predictor is not None and windows:
+            try:
+                line.update(predictor.predict(windows))
+            except WifisenseError as error:      # e.g. too few packets for the model's rate: say so, go on
+                line["error"] = str(error)
+            line["latency_ms"] = round((time.monotonic() - due) * 1000, 1)
+        out.write(json.dumps(line) + "\n")
+        out.flush()
+        reports += 1
+
+    try:
+        while seconds is None or time.monotonic() - started < seconds:
+            for source in sources:
+                packet = source.read(timeout=poll)
+                now = time.monotonic()
+                if packet is not None:
+                    ring = rings.get(source.name)
+                    if ring is None:
+                        ring = rings[source.name] = PacketRing(math.ceil(window * RING_PACKETS_PER_SECOND),
+                                                               packet.csi.shape)
+                    ring.push(packet.t, packet.csi)
+                    last_packet[source.name] = now
+                    warned.discard(source.name)
+                elif now - last_packet[source.name] > quiet_after and source.name not in warned:
+                    print(f"[live] no packet from {source.name} for {now - last_packet[source.name]:.0f} s",
+                          file=err, flush=True)
+                    warned.add(source.name)
+            now = time.monotonic()
+            if now >= next_report:
+                report(next_report)
+                next_report += hop * max(1, math.floor((now - next_report) / hop) + 1)
+            if all(getattr(s, "ended", False) for s in sources):
+                report(time.monotonic(), only_if_new=True)      # the inputs' last packets
+                break
+    except KeyboardInterrupt:
+        print("[live] stopped", file=err, flush=True)
+    finally:
+        for source in sources:
+            source.close()
+    return {"received": received(), "rejected": sum(s.rejected for s in sources), "reports": reports,
+            "seconds": round(time.monotonic() - started, 3)}

@@ -1,0 +1,74 @@
+"""``wifisense live``: CSI from a running capture tool, windowed, with a trained model's prediction every hop.
+
+Lives outside the ``live`` room because it loads task models (a shared room imports no task).
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "live", help="read CSI as it arrives (Nexmon UDP, ESP32 lines) and caption it with a trained model",
+        description="Read CSI from a running capture tool and print one JSON line per --hop: per source the "
+        "packets in the last --window seconds, their rate and the received / rejected / overwritten counters, "
+        "and with --model a caption of the newest clip and its latency. Sources: udp://HOST:PORT (Nexmon CSI "
+        "UDP packets; needs --chip and --bw), - (ESP32-CSI-Tool lines on standard input), serial:DEVICE or a "
+        "file that is still growing (ESP32 lines); give --source once per receiver, in the model's receiver "
+        "order. Memory stays bounded (ring buffers); Ctrl-C stops with a summary.")
+    p.add_argument("--source", action="append", default=None, metavar="SPEC",
+                   help="udp://HOST:PORT, -, serial:DEVICE or a file path; repeat for several receivers "
+                   "(default: udp://0.0.0.0:5500)")
+    p.add_argument("--model", default=None, metavar="DIR",
+                   help="a caption run folder or an exported model (`wifisense export`): caption every hop")
+    p.add_argument("--chip", default=None, help="Nexmon chip: 4358, 4366c0, 43455c0 or 4339")
+    p.add_argument("--bw", type=int, default=None, help="Nexmon bandwidth in MHz: 20, 40 or 80")
+    p.add_argument("--window", type=float, default=1.0, metavar="SECONDS",
+                   help="window length; with --model at least the model's clip (default: %(default)s)")
+    p.add_argument("--hop", type=float, default=1.0, metavar="SECONDS", help="time between reports (default: %(default)s)")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long (default: run until Ctrl-C "
+                   "or the end of the inputs)")
+    p.add_argument("--quiet-after", type=float, default=3.0, metavar="SECONDS",
+                   help="warn when a source sent no packet for this long (default: %(default)s)")
+    p.add_argument("--device", default="cpu", help="where the model runs: auto | cpu | cuda | cuda:N | mps "
+                   "(default: %(default)s)")
+    p.add_argument("--out", default=None, metavar="JSONL", help="append the JSON lines to this file instead of "
+                   "standard output")
+    p.set_defaults(func=run)
+
+
+def load_predictor(model: str, num_sources: int, device: str):
+    """The task predictor of a model folder (captioning for now)."""
+    from wifisense.caption.captioner import Captioner
+    from wifisense.caption.live import LiveCaptioner
+
+    return LiveCaptioner(Captioner.from_pretrained(model, device=device), num_sources)
+
+
+def run(args) -> int:
+    from wifisense.live.monitor import monitor
+    from wifisense.live.sources import open_source
+
+    specs = args.source or ["udp://0.0.0.0:5500"]
+    predictor = load_predictor(args.model, len(specs), args.device) if args.model else None
+    sources = []
+    try:
+        for spec in specs:
+            sources.append(open_source(spec, chip=args.chip, bw=args.bw))
+    except BaseException:
+        for source in sources:
+            source.close()
+        raise
+    print(f"[live] reading {', '.join(s.name for s in sources)}"
+          + (f"; captioning {predictor.window_s:.3g}-s clips" if predictor else ""), file=sys.stderr, flush=True)
+    out = open(args.out, "a", buffering=1, encoding="utf-8") if args.out else None
+    try:
+        totals = monitor(sources, window=args.window, hop=args.hop, seconds=args.seconds,
+                         quiet_after=args.quiet_after, out=out, predictor=predictor)
+    finally:
+        if out is not None:
+            out.close()
+    print(f"[live] {totals['received']} packets received, {totals['rejected']} rejected in "
+          f"{totals['seconds']:.1f} s", file=sys.stderr, flush=True)
+    return 0
