@@ -40,8 +40,15 @@ def register(sub) -> None:
 
 def load_predictor(model: str, num_sources: int, device: str):
     """The task predictor of a model folder (captioning for now)."""
+    import torch
+
     from wifisense.caption.captioner import Captioner
     from wifisense.caption.live import LiveCaptioner
+
+    # One torch thread: a live model is small and runs once per hop, and a second OpenMP
+    # thread spinning beside the capture tool made captions ~10x slower on a busy 2-core
+    # machine (about 500 ms against 25-50 ms per caption here).
+    torch.set_num_threads(1)
 
     return LiveCaptioner(Captioner.from_pretrained(model, device=device), num_sources)
 
