@@ -183,3 +183,14 @@ def test_replay_refuses_what_it_cannot_send(tmp_path):
         open_source("udp://127.0.0.1:0")
     with pytest.raises(ConfigError, match="no such file"):
         open_source(str(tmp_path / "missing.csv"))
+
+
+def test_a_report_reads_as_one_short_line_on_a_terminal():
+    from wifisense.live.monitor import human_line
+
+    line = {"time": 1.0, "window_s": 1.0, "caption": "a person waves", "latency_ms": 42.4,
+            "sources": {"<stdin>": {"packets": 100, "rate_hz": 100.0, "received": 500, "rejected": 2,
+                                    "overwritten": 0}}}
+    text = human_line(line)
+    assert "<stdin>: 100 pkt/s (500 received, 2 rejected)" in text and "'a person waves' (42 ms)" in text
+    assert "\n" not in text

@@ -38,6 +38,19 @@ class Predictor(Protocol):
     def predict(self, windows: list[Window]) -> dict[str, Any]: ...
 
 
+def human_line(line: dict) -> str:
+    """A report as one short line for a terminal (the JSON fields, compactly)."""
+    parts = [time.strftime("%H:%M:%S")]
+    for name, c in line["sources"].items():
+        parts.append(f"{name}: {c['rate_hz']:g} pkt/s ({c['received']} received, {c['rejected']} rejected"
+                     + (f", {c['overwritten']} overwritten" if c["overwritten"] else "") + ")")
+    if "caption" in line:
+        parts.append(f"caption: {line['caption']!r} ({line.get('latency_ms', 0):.0f} ms)")
+    if "error" in line:
+        parts.append(f"no prediction: {line['error']}")
+    return "  ".join(parts)
+
+
 def monitor(sources, window: float = 1.0, hop: float = 1.0, seconds: float | None = None,
             quiet_after: float = 3.0, out: TextIO | None = None, err: TextIO | None = None,
             predictor: Predictor | None = None) -> dict:
@@ -46,7 +59,8 @@ def monitor(sources, window: float = 1.0, hop: float = 1.0, seconds: float | Non
     Each line has the time of the newest packet, per source the packets in the last
     ``window`` seconds (the predictor's own window when there is one) and the received /
     rejected / overwritten counters; with a ``predictor`` also its prediction and
-    ``latency_ms`` (from the hop's due time to the prediction). Returns the totals.
+    ``latency_ms`` (from the hop's due time to the prediction). On a terminal the line is
+    short text (:func:`human_line`) instead of JSON. Returns the totals.
     """
     sources = list(sources)
     if predictor is not None:
@@ -54,6 +68,7 @@ def monitor(sources, window: float = 1.0, hop: float = 1.0, seconds: float | Non
     if window <= 0 or hop <= 0:
         raise ConfigError(f"--window and --hop must be positive, got {window} and {hop}")
     out, err = out or sys.stdout, err or sys.stderr
+    human = getattr(out, "isatty", lambda: False)()     # a person watching: text; a pipe or file: JSON
     rings: dict[str, PacketRing] = {}
     reports, reported = 0, -1
     started = time.monotonic()
@@ -87,7 +102,7 @@ def monitor(sources, window: float = 1.0, hop: float = 1.0, seconds: float | Non
             except WifisenseError as error:      # e.g. too few packets for the model's rate: say so, go on
                 line["error"] = str(error)
             line["latency_ms"] = round((time.monotonic() - due) * 1000, 1)
-        out.write(json.dumps(line) + "\n")
+        out.write((human_line(line) if human else json.dumps(line)) + "\n")
         out.flush()
         reports += 1
 
