@@ -20,6 +20,7 @@ from wifisense.live.buffer import PacketRing
 REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 NEXMON = REAL / "nexmon_bcm4358_example.pcap"
 ESP32 = REAL / "esp32_example_csi.csv"
+INTEL = REAL / "intel5300_example.dat"
 needs_real = pytest.mark.skipif(not (NEXMON.is_file() and ESP32.is_file()), reason="real captures not in ../shared")
 
 
@@ -168,10 +169,13 @@ def test_a_growing_esp32_file_is_followed(tmp_path):
 def test_replay_refuses_what_it_cannot_send(tmp_path):
     from wifisense.live.replay import replay
 
-    intel = REAL / "intel5300_example.dat"
-    if intel.is_file():
+    atheros = REAL / "atheros_ath_csi_1.dat"
+    if atheros.is_file():
         with pytest.raises(CaptureError, match="replay sends Nexmon"):
-            replay(intel)
+            replay(atheros, to="-")
+    if INTEL.is_file():
+        with pytest.raises(ConfigError, match=r"standard output\) or a file"):
+            replay(INTEL, to="udp://127.0.0.1:5500")
     if NEXMON.is_file():
         with pytest.raises(ConfigError, match="udp://HOST:PORT"):
             replay(NEXMON, to="udp://nowhere")
@@ -194,3 +198,68 @@ def test_a_report_reads_as_one_short_line_on_a_terminal():
     text = human_line(line)
     assert "<stdin>: 100 pkt/s (500 received, 2 rejected)" in text and "'a person waves' (42 ms)" in text
     assert "\n" not in text
+
+
+@pytest.mark.skipif(not INTEL.is_file(), reason="real captures not in ../shared")
+def test_intel_records_decode_one_by_one_and_a_log_being_written_is_followed(tmp_path):
+    from wifisense.io.readers.intel5300 import IntelRecordDecoder, records
+    from wifisense.live.replay import replay
+    from wifisense.live.sources import open_source
+
+    recording = read_csi(INTEL)
+    decoder = IntelRecordDecoder()
+    decoded = [d for d in map(decoder.decode, records(INTEL.read_bytes())[0]) if d is not None]
+    np.testing.assert_array_equal(np.stack([d[1] for d in decoded]), recording.csi)
+    times = np.array([d[0] for d in decoded])
+    np.testing.assert_allclose(times - times[0], recording.timestamps - recording.timestamps[0], atol=1e-6)
+    np.testing.assert_array_equal(decoder.subcarriers, recording.subcarriers)
+    # a log that a capture tool is still writing: replayed into a file while the source follows it
+    log = tmp_path / "log.dat"
+    log.write_bytes(b"")
+    source = open_source(str(log))
+    writer = threading.Thread(target=replay, args=(INTEL,), kwargs={"to": str(log), "speed": 20, "loop": 2})
+    writer.start()
+    packets = []
+    while (packet := source.read(timeout=1.0)) is not None:
+        packets.append(packet)
+    writer.join()
+    source.close()
+    n = recording.csi.shape[0]
+    assert len(packets) == 2 * n and source.rejected == 0
+    t = np.array([p.t for p in packets])
+    assert (np.diff(t) > 0).all()                        # the second loop's clock runs on
+    np.testing.assert_array_equal(np.stack([p.csi for p in packets[n:]]), recording.csi)
+
+
+@pytest.mark.skipif(not INTEL.is_file(), reason="real captures not in ../shared")
+def test_live_tracks_an_intel_log_with_a_csi_only_model(tmp_path):
+    """A tiny CSI-only track model trained on a store ingested from the real Intel 5300 capture
+    (looped, with made-up positions) gives trajectory points from the same capture replayed
+    into a growing log."""
+    from wifisense.cli import main
+    from wifisense.io.logs import write_beam_snr_csv, write_positions_csv
+    from wifisense.live.replay import replay
+
+    long_log = tmp_path / "long.dat"
+    replay(INTEL, to=str(long_log), speed=0, loop=12)
+    recording = read_csi(long_log)
+    t0, t1 = recording.timestamps[0], recording.timestamps[-1]
+    snr_t, pose_t = np.arange(t0, t1, 0.25), np.arange(t0, t1, 0.1)
+    write_beam_snr_csv(tmp_path / "snr.csv", snr_t, np.random.default_rng(0).normal(10, 2, (snr_t.size, 4)))
+    write_positions_csv(tmp_path / "pos.csv", pose_t, np.c_[2 + np.cos(pose_t), 2 + np.sin(pose_t)])
+    store = tmp_path / "track.h5"
+    assert main(["-q", "ingest", "multiband", "--csi", str(long_log), "--snr", str(tmp_path / "snr.csv"),
+                 "--positions", str(tmp_path / "pos.csv"), "--out", str(store)]) == 0
+    assert main(["-q", "track", "train", "--data", str(store), "--model", "rnn-decay", "--bands", "csi", "--run",
+                 str(tmp_path / "run"), "--window", "2", "--epochs", "1", "--device", "cpu"]) == 0
+    log = tmp_path / "live.dat"
+    replay(INTEL, to=str(log), speed=0, loop=2)
+    live = subprocess.run([sys.executable, "-m", "wifisense.cli", "live", "--source", str(log), "--model",
+                           str(tmp_path / "run"), "--seconds", "2", "--hop", "1"], capture_output=True, text=True,
+                          timeout=300)
+    assert live.returncode == 0, live.stderr
+    lines = [json.loads(line) for line in live.stdout.splitlines()]
+    points = [p for line in lines for p in line["track"]]
+    assert points and all(len(p) == 3 and np.isfinite(p).all() for p in points)
+    times = [p[0] for p in points]
+    assert times == sorted(times) and len(set(times)) == len(times)     # each point reported once

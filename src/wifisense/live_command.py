@@ -10,10 +10,10 @@ import sys
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "live", help="read CSI as it arrives (Nexmon UDP, ESP32 lines) and caption it with a trained model",
+        "live", help="read CSI as it arrives (Nexmon UDP, ESP32 lines); caption or track it with a trained model",
         description="Read CSI from a running capture tool and print one JSON line per --hop: per source the "
         "packets in the last --window seconds, their rate and the received / rejected / overwritten counters, "
-        "and with --model a caption of the newest clip and its latency. Sources: udp://HOST:PORT (Nexmon CSI "
+        "and with --model a caption of the newest clip or the new trajectory points, and the latency. Sources: udp://HOST:PORT (Nexmon CSI "
         "UDP packets; needs --chip and --bw), - (ESP32-CSI-Tool lines on standard input), serial:DEVICE or a "
         "file that is still growing (ESP32 lines); give --source once per receiver, in the model's receiver "
         "order. Memory stays bounded (ring buffers); Ctrl-C stops with a summary.")
@@ -21,7 +21,8 @@ def register(sub) -> None:
                    help="udp://HOST:PORT, -, serial:DEVICE or a file path; repeat for several receivers "
                    "(default: udp://0.0.0.0:5500)")
     p.add_argument("--model", default=None, metavar="DIR",
-                   help="a caption run folder or an exported model (`wifisense export`): caption every hop")
+                   help="a caption or track run folder or an exported model (`wifisense export`): every hop, the "
+                   "caption of the newest clip, or the new trajectory points (a CSI-only track model)")
     p.add_argument("--chip", default=None, help="Nexmon chip: 4358, 4366c0, 43455c0 or 4339")
     p.add_argument("--bw", type=int, default=None, help="Nexmon bandwidth in MHz: 20, 40 or 80")
     p.add_argument("--window", type=float, default=1.0, metavar="SECONDS",
@@ -39,18 +40,37 @@ def register(sub) -> None:
 
 
 def load_predictor(model: str, num_sources: int, device: str):
-    """The task predictor of a model folder (captioning for now)."""
+    """The task predictor of a model folder: a caption run or export captions, a (CSI-only) track run or export tracks."""
+    import json
+    from pathlib import Path
+
     import torch
 
-    from wifisense.caption.captioner import Captioner
-    from wifisense.caption.live import LiveCaptioner
+    from wifisense.errors import ConfigError
 
     # One torch thread: a live model is small and runs once per hop, and a second OpenMP
     # thread spinning beside the capture tool made captions ~10x slower on a busy 2-core
     # machine (about 500 ms against 25-50 ms per caption here).
     torch.set_num_threads(1)
+    config = Path(model) / "config.json"
+    if not config.is_file():
+        raise ConfigError(f"--model {model}: no config.json; give a finished run folder or an exported model")
+    payload = json.loads(config.read_text())
+    from wifisense.caption.run import RUN_KIND as CAPTION_KIND
+    from wifisense.track.pretrained import EXPORT_KIND as TRACK_EXPORT
 
-    return LiveCaptioner(Captioner.from_pretrained(model, device=device), num_sources)
+    if payload.get("kind") == CAPTION_KIND:
+        from wifisense.caption.captioner import Captioner
+        from wifisense.caption.live import LiveCaptioner
+
+        return LiveCaptioner(Captioner.from_pretrained(model, device=device), num_sources)
+    if payload.get("kind") == TRACK_EXPORT or (payload.get("task") or {}).get("kind") == "track":
+        from wifisense.track.live import LiveTracker
+        from wifisense.track.pretrained import Tracker
+
+        return LiveTracker(Tracker.from_pretrained(model, device=device), num_sources)
+    raise ConfigError(f"--model {model}: not a caption or track model (config kind "
+                      f"{payload.get('kind') or (payload.get('task') or {}).get('kind')!r})")
 
 
 def run(args) -> int:
@@ -68,7 +88,7 @@ def run(args) -> int:
             source.close()
         raise
     print(f"[live] reading {', '.join(s.name for s in sources)}"
-          + (f"; captioning {predictor.window_s:.3g}-s clips" if predictor else ""), file=sys.stderr, flush=True)
+          + (f"; predicting on {predictor.window_s:.3g}-s windows" if predictor else ""), file=sys.stderr, flush=True)
     out = open(args.out, "a", buffering=1, encoding="utf-8") if args.out else None
     try:
         totals = monitor(sources, window=args.window, hop=args.hop, seconds=args.seconds,

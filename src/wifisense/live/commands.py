@@ -8,14 +8,15 @@ import sys
 
 def register(sub) -> None:
     r = sub.add_parser(
-        "replay", help="send a capture at its recorded timing (Nexmon pcap as UDP, ESP32 CSV as lines)",
+        "replay", help="send a capture at its recorded timing (Nexmon pcap as UDP, ESP32 lines, Intel 5300 records)",
         description="Replay a capture for `wifisense live` without the hardware: the UDP payloads of a Nexmon "
-        "pcap to udp://HOST:PORT, or the CSI_DATA lines of an ESP32-CSI-Tool CSV to standard output, at the "
-        "recorded spacing divided by --speed. It sends only to the address given.")
-    r.add_argument("capture", metavar="CAPTURE", help="a Nexmon .pcap or an ESP32-CSI-Tool .csv")
+        "pcap to udp://HOST:PORT; the CSI_DATA lines of an ESP32-CSI-Tool CSV or the records of an Intel 5300 "
+        "log to standard output or appended to a file (as the capture tool writes its log), at the recorded "
+        "spacing divided by --speed. A looped replay moves the device clock on. It sends only where told.")
+    r.add_argument("capture", metavar="CAPTURE", help="a Nexmon .pcap, an ESP32-CSI-Tool .csv or an Intel 5300 .dat")
     r.add_argument("--to", default=None, metavar="TARGET",
-                   help="udp://HOST:PORT (Nexmon) or - (ESP32 lines) (default: udp://127.0.0.1:5500 for a "
-                   "pcap, - for a CSV)")
+                   help="udp://HOST:PORT (Nexmon), - or a file to append to (ESP32, Intel 5300) (default: "
+                   "udp://127.0.0.1:5500 for a pcap, - otherwise)")
     r.add_argument("--speed", type=float, default=1.0, help="timing speed-up; 0 = as fast as possible "
                    "(default: %(default)s)")
     r.add_argument("--loop", type=int, default=1, help="send the capture this many times (default: %(default)s)")

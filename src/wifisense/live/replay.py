@@ -1,5 +1,7 @@
 """Replay a capture at its recorded timing: Nexmon pcaps as UDP packets, ESP32-CSI-Tool CSV as
-lines. For tests, demos and users without the hardware at hand; it sends only where told."""
+lines and Intel 5300 logs as records, to standard output or appended to a file (as a capture
+tool writes its log). For tests, demos and users without the hardware at hand; it sends only
+where told."""
 
 from __future__ import annotations
 
@@ -7,11 +9,11 @@ import socket
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO
 
 from wifisense.errors import CaptureError, ConfigError
 
-REPLAYABLE = ("nexmon", "esp32")
+REPLAYABLE = ("nexmon", "esp32", "intel5300")
 
 
 def capture_messages(path: str | Path) -> tuple[str, list[tuple[float, bytes]]]:
@@ -32,8 +34,17 @@ def capture_messages(path: str | Path) -> tuple[str, list[tuple[float, bytes]]]:
             if decoded is not None:
                 messages.append((decoded[0], (line.rstrip("\r") + "\n").encode("ascii")))
         return fmt, messages
-    raise CaptureError(path, f"is a {fmt} capture; replay sends Nexmon pcaps (as UDP packets) and "
-                             "ESP32-CSI-Tool CSV (as lines)")
+    if fmt == "intel5300":
+        from wifisense.io.readers.intel5300 import IntelRecordDecoder, records
+
+        decoder, messages = IntelRecordDecoder(source=str(path)), []
+        for record in records(path.read_bytes())[0]:
+            decoded = decoder.decode(record)
+            if decoded is not None:
+                messages.append((decoded[0], record))
+        return fmt, messages
+    raise CaptureError(path, f"is a {fmt} capture; replay sends Nexmon pcaps (as UDP packets), "
+                             "ESP32-CSI-Tool CSV (as lines) and Intel 5300 logs (as records)")
 
 
 def shift_esp32_clock(line: str, seconds: float) -> str:
@@ -55,23 +66,28 @@ def parse_udp_target(spec: str) -> tuple[str, int]:
 
 
 def replay(path: str | Path, to: str = "udp://127.0.0.1:5500", speed: float = 1.0, loop: int = 1,
-           out: TextIO | None = None) -> dict:
+           out: BinaryIO | None = None) -> dict:
     """Send every message of ``path`` at its recorded spacing divided by ``speed`` (0 = as fast as
-    possible), ``loop`` times; ``to``: ``udp://HOST:PORT`` or ``-`` (lines to ``out``, stdout by
-    default). Returns what was sent."""
+    possible), ``loop`` times; a looped ESP32 or Intel replay moves its device clock on, so the
+    loops read as one longer recording. ``to``: ``udp://HOST:PORT`` (Nexmon), ``-`` (standard
+    output, or ``out``) or a file path the messages are appended to (ESP32, Intel 5300).
+    Returns what was sent."""
+    from wifisense.io.readers.intel5300 import shift_record_clock
+
     if speed < 0 or loop < 1:
         raise ConfigError(f"--speed must be >= 0 and --loop >= 1, got {speed} and {loop}")
     fmt, messages = capture_messages(path)
     if not messages:
         raise CaptureError(path, "holds no CSI packets to replay")
     udp = to.startswith("udp://")
-    if udp and fmt != "nexmon":
-        raise ConfigError(f"{path}: ESP32 lines are replayed as text (--to -), not over UDP")
-    if not udp and to != "-":
-        raise ConfigError(f"--to {to}: expected udp://HOST:PORT or - (standard output)")
+    if udp != (fmt == "nexmon"):
+        raise ConfigError(f"--to {to}: a {fmt} capture is replayed " + (
+            "as UDP packets: --to udp://HOST:PORT" if fmt == "nexmon" else "to - (standard output) or a file"))
+    shift = {"esp32": lambda m, s: shift_esp32_clock(m.decode("ascii"), s).encode("ascii"),
+             "intel5300": shift_record_clock}.get(fmt)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if udp else None
     target = parse_udp_target(to) if udp else None
-    stream = out or sys.stdout
+    stream = None if udp else (out or (sys.stdout.buffer if to == "-" else open(to, "ab")))
     sent, started = 0, time.monotonic()
     span = messages[-1][0] - messages[0][0]
     gap = span / max(len(messages) - 1, 1)        # the next loop starts one mean spacing later
@@ -86,10 +102,12 @@ def replay(path: str | Path, to: str = "udp://127.0.0.1:5500", speed: float = 1.
                 if udp:
                     sock.sendto(message, target)
                 else:
-                    stream.write(shift_esp32_clock(message.decode("ascii"), offset) if k else message.decode("ascii"))
+                    stream.write(shift(message, offset) if k and shift else message)
                     stream.flush()
                 sent += 1
     finally:
         if sock is not None:
             sock.close()
+        if stream is not None and out is None and to != "-":
+            stream.close()
     return {"format": fmt, "sent": sent, "seconds": time.monotonic() - started, "to": to}

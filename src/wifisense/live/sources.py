@@ -72,20 +72,13 @@ class NexmonUDPSource:
         self.sock.close()
 
 
-class Esp32LineSource:
-    """ESP32-CSI-Tool ``CSI_DATA`` lines from a file descriptor: standard input, a serial device
-    (configure its baud rate first, e.g. ``stty -F /dev/ttyUSB0 921600 raw``) or a file that is
-    still growing (read like ``tail -f``). Other console lines are skipped and counted."""
+class _FollowedBytes:
+    """Bytes as they arrive on a file descriptor: standard input, a pipe, a serial device, or a
+    regular file that is still growing (polled like ``tail -f``; it never ends)."""
 
-    def __init__(self, spec: str = "-"):
-        from wifisense.io.readers.esp32 import Esp32LineDecoder
-
-        self.name = "<stdin>" if spec in ("-", "stdin") else spec
-        self.decoder = Esp32LineDecoder(self.name)
-        self.subcarriers = np.arange(-32, 32)       # the LLTF bins, as the file reader gives them
-        self.received = self.rejected = 0
-        self._buffer = b""
-        self._eof = False
+    def __init__(self, spec: str):
+        self.buffer = b""
+        self.eof = False
         if spec in ("-", "stdin"):
             self.fd, self._owned, self._regular = 0, False, False
         else:
@@ -98,32 +91,55 @@ class Esp32LineSource:
         if self._selector is not None:
             self._selector.register(self.fd, selectors.EVENT_READ)
 
-    @property
-    def ended(self) -> bool:
-        """A pipe or standard input reached its end (a growing file never ends)."""
-        return self._eof and not self._buffer
-
-    def _fill(self, timeout: float) -> bool:
-        if self._regular:                     # a growing file: poll for appended bytes
+    def fill(self, timeout: float) -> bool:
+        """Append what arrives within ``timeout`` seconds to ``buffer``; False when nothing did."""
+        if self._regular:
             chunk = os.read(self.fd, 1 << 16)
             if not chunk:
                 time.sleep(min(timeout, 0.01))
-            self._buffer += chunk
+            self.buffer += chunk
             return bool(chunk)
         if not self._selector.select(timeout):
             return False
         chunk = os.read(self.fd, 1 << 16)
         if not chunk:
-            self._eof = True
-        self._buffer += chunk
+            self.eof = True
+        self.buffer += chunk
         return bool(chunk)
+
+    def close(self) -> None:
+        if self._selector is not None:
+            self._selector.close()
+        if self._owned:
+            os.close(self.fd)
+
+
+class Esp32LineSource:
+    """ESP32-CSI-Tool ``CSI_DATA`` lines from standard input, a serial device (configure its baud
+    rate first, e.g. ``stty -F /dev/ttyUSB0 921600 raw``) or a file that is still growing.
+    Other console lines are skipped and counted."""
+
+    def __init__(self, spec: str = "-"):
+        from wifisense.io.readers.esp32 import Esp32LineDecoder
+
+        self.name = "<stdin>" if spec in ("-", "stdin") else spec
+        self.decoder = Esp32LineDecoder(self.name)
+        self.subcarriers = np.arange(-32, 32)       # the LLTF bins, as the file reader gives them
+        self.received = self.rejected = 0
+        self._input = _FollowedBytes(spec)
+
+    @property
+    def ended(self) -> bool:
+        """A pipe or standard input reached its end (a growing file never ends)."""
+        return self._input.eof and not self._input.buffer
 
     def read(self, timeout: float) -> Packet | None:
         deadline = time.monotonic() + timeout
+        stream = self._input
         while True:
-            line, sep, rest = self._buffer.partition(b"\n")
-            if sep or (self._eof and line):
-                self._buffer = rest
+            line, sep, rest = stream.buffer.partition(b"\n")
+            if sep or (stream.eof and line):
+                stream.buffer = rest
                 arrival = time.monotonic()
                 decoded = self.decoder.decode(line.decode("ascii", errors="replace").rstrip("\r"))
                 if decoded is None:
@@ -133,19 +149,66 @@ class Esp32LineSource:
                 t, csi, _rssi = decoded
                 return Packet(t, csi[:, None, None], arrival)
             left = deadline - time.monotonic()
-            if left <= 0 or self._eof:
+            if left <= 0 or stream.eof:
                 return None
-            self._fill(left)
+            stream.fill(left)
 
     def close(self) -> None:
-        if self._selector is not None:
-            self._selector.close()
-        if self._owned:
-            os.close(self.fd)
+        self._input.close()
+
+
+class IntelLogSource:
+    """Linux 802.11n CSI Tool records (Intel 5300) from a log that ``log_to_file`` is still
+    writing, or from standard input / a pipe (``log_to_file`` to a FIFO)."""
+
+    def __init__(self, spec: str, nrxnum: int = 3, ntxnum: int = 3):
+        from wifisense.io.readers.intel5300 import IntelRecordDecoder
+
+        self.name = "<stdin>" if spec in ("-", "stdin") else spec
+        self.decoder = IntelRecordDecoder(nrxnum, ntxnum, source=self.name)
+        self.received = self.rejected = 0
+        self._input = _FollowedBytes(spec)
+        self._pending: list[bytes] = []
+
+    @property
+    def subcarriers(self) -> np.ndarray:
+        return self.decoder.subcarriers if self.decoder.subcarriers is not None else np.asarray(
+            [-28, -26, -24, -22, -20, -18, -16, -14, -12, -10, -8, -6, -4, -2, -1,
+             1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 28])
+
+    @property
+    def ended(self) -> bool:
+        return self._input.eof and not self._input.buffer and not self._pending
+
+    def read(self, timeout: float) -> Packet | None:
+        from wifisense.io.readers.intel5300 import records
+
+        deadline = time.monotonic() + timeout
+        while True:
+            while self._pending:
+                decoded = self.decoder.decode(self._pending.pop(0))
+                if decoded is None:
+                    self.rejected += 1
+                    continue
+                self.received += 1
+                return Packet(decoded[0], decoded[1], time.monotonic())
+            found, used = records(self._input.buffer)
+            if found:
+                self._pending, self._input.buffer = found, self._input.buffer[used:]
+                continue
+            left = deadline - time.monotonic()
+            if left <= 0 or self._input.eof:
+                return None
+            self._input.fill(left)
+
+    def close(self) -> None:
+        self._input.close()
 
 
 def open_source(spec: str, chip: str | None = None, bw: int | None = None):
-    """``udp://HOST:PORT`` (Nexmon; ``chip`` and ``bw`` needed), ``-``/``stdin`` or a path (ESP32 lines)."""
+    """A live source from its spec: ``udp://HOST:PORT`` (Nexmon; ``chip`` and ``bw`` needed),
+    ``intel5300:PATH`` or a ``.dat`` path (an Intel 5300 log being written; ``intel5300:-`` for
+    standard input), ``esp32:PATH``, ``serial:DEVICE``, ``-`` or any other path (ESP32 lines)."""
     if spec.startswith("udp://"):
         host, _, port = spec[len("udp://"):].rpartition(":")
         if not port.isdigit():
@@ -154,6 +217,8 @@ def open_source(spec: str, chip: str | None = None, bw: int | None = None):
             raise ConfigError("--source udp://...: Nexmon packets need --chip (4358, 4366c0, 43455c0, 4339) and "
                               "--bw (20, 40, 80): a wrong chip decodes into noise without an error")
         return NexmonUDPSource(host or "0.0.0.0", int(port), chip, bw)
-    if spec.startswith("serial:"):
-        spec = spec[len("serial:"):]
+    if spec.startswith("intel5300:") or (spec.endswith(".dat") and ":" not in spec):
+        return IntelLogSource(spec.removeprefix("intel5300:"))
+    for prefix in ("serial:", "esp32:"):
+        spec = spec.removeprefix(prefix)
     return Esp32LineSource(spec)

@@ -109,6 +109,63 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
                         source={**source, "_valid_streams": valid})
 
 
+def records(data: bytes) -> tuple[list[bytes], int]:
+    """Split Linux 802.11n CSI Tool bytes into records (each ``[u16 BE length][code][...]``,
+    whole); returns them and how many bytes they used (a partial last record is left)."""
+    out, pos = [], 0
+    while pos + 2 <= len(data):
+        end = pos + 2 + int.from_bytes(data[pos:pos + 2], "big")
+        if end > len(data):
+            break
+        out.append(data[pos:end])
+        pos = end
+    return out, pos
+
+
+class IntelRecordDecoder:
+    """One Linux 802.11n CSI Tool record at a time (a log that is still being written) ->
+    (NIC time in seconds, complex CSI ``[30, nrxnum, ntxnum]``), or None for a non-CSI record.
+
+    csiread's ``pmsg`` decodes the record as ``read`` decodes a file (tested equal); the
+    32-bit microsecond clock is unwrapped across records. ``subcarriers`` follow the first
+    packet's bandwidth.
+    """
+
+    def __init__(self, nrxnum: int = 3, ntxnum: int = 3, source: str = "Intel 5300 log"):
+        import csiread
+
+        self.source = source
+        self._parser = csiread.Intel(None, nrxnum=nrxnum, ntxnum=ntxnum, if_report=False)
+        self.subcarriers: np.ndarray | None = None
+        self._last_us: int | None = None
+        self._wraps = 0
+
+    def decode(self, record: bytes) -> tuple[float, np.ndarray] | None:
+        from csiread.utils import scidx
+
+        if len(record) < 3 or record[2] != 0xBB:
+            return None
+        if self._parser.pmsg(record[2:]) != 0xBB:
+            raise CaptureError(self.source, "a CSI (0xbb) record that does not decode: the log is damaged")
+        if self.subcarriers is None:
+            ht40 = bool(int(np.asarray(self._parser.rate)[-1]) & 0x800)
+            self.subcarriers = np.asarray(scidx(40, 4) if ht40 else scidx(20, 2))
+        us = int(np.asarray(self._parser.timestamp_low)[-1])
+        if self._last_us is not None and us < self._last_us - 2**31:
+            self._wraps += 1
+        self._last_us = us
+        return (us + self._wraps * 2**32) * 1e-6, np.asarray(self._parser.csi)[-1].astype(np.complex64)
+
+
+def shift_record_clock(record: bytes, seconds: float) -> bytes:
+    """A CSI record with its NIC clock (``timestamp_low``, the first 4 header bytes) moved on by
+    ``seconds`` (32-bit wrap kept), so that a looped replay reads as one longer log."""
+    if len(record) < 7 or record[2] != 0xBB:
+        return record
+    ticks = (int.from_bytes(record[3:7], "little") + round(seconds * 1e6)) % 2**32
+    return record[:3] + ticks.to_bytes(4, "little") + record[7:]
+
+
 FORMAT = CaptureFormat(
     name="intel5300", description="Intel 5300, Linux 802.11n CSI Tool (.dat)",
     check=scan, read=read, hints=("nrxnum", "ntxnum", "scaled", "rate_hz"), extensions=(".dat",),
