@@ -263,3 +263,65 @@ def test_live_tracks_an_intel_log_with_a_csi_only_model(tmp_path):
     assert points and all(len(p) == 3 and np.isfinite(p).all() for p in points)
     times = [p[0] for p in points]
     assert times == sorted(times) and len(set(times)) == len(times)     # each point reported once
+
+
+def _looped_pcap(source: Path, out: Path, packets: int, spacing_s: float) -> None:
+    """The capture's frames cycled into a longer pcap, one every ``spacing_s`` seconds (the real
+    Nexmon example holds 4 packets over 0.1 ms: too short for a clip)."""
+    import struct
+
+    data = source.read_bytes()
+    record = struct.Struct("<IIII")
+    frames, pos = [], 24
+    while pos < len(data):
+        _, _, length, _ = record.unpack_from(data, pos)
+        frames.append(data[pos + 16:pos + 16 + length])
+        pos += 16 + length
+    body = bytearray(data[:24])
+    for k in range(packets):
+        t = 1_700_000_000 + k * spacing_s
+        frame = frames[k % len(frames)]
+        body += record.pack(int(t), int(round((t % 1) * 1e6)), len(frame), len(frame)) + frame
+    out.write_bytes(bytes(body))
+
+
+@needs_real
+def test_live_captions_a_real_nexmon_capture_replayed_over_udp(tmp_path):
+    """The issue's check: the real Nexmon capture, replayed over UDP on 127.0.0.1 into
+    `wifisense live` with a tiny model trained on that shape, gives captions; packets keep
+    their kernel receive times."""
+    from test_caption_cli import SHRINK
+    from wifisense.cli import main
+
+    looped = tmp_path / "looped.pcap"
+    _looped_pcap(NEXMON, looped, packets=300, spacing_s=0.01)
+    store = tmp_path / "nexmon.h5"
+    for k in range(6):
+        side = "left" if k % 2 == 0 else "right"
+        assert main(["-q", "ingest", "caption", "--rx", str(looped), "--caption", f"a person raises the {side} arm",
+                     "--class", side, "--clip-rate", "50", "--seconds", "0.2", "--start", str(0.4 * k),
+                     "--out", str(store)] + (["--append"] if k else [])) == 0
+    assert main(["-q", "split", str(store), "--ratios", "0.5,0.25,0.25"]) == 0
+    sets = [a for key, value in SHRINK.items() for a in ("--set", f"{key}={json.dumps(value)}")]
+    assert main(["-q", "caption", "train", "--data", str(store), "--run", str(tmp_path / "run"), "--baseline",
+                 "csi-lm", "--max-steps", "1", "--batch-size", "2", "--device", "cpu", *sets]) == 0
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    live = subprocess.Popen([sys.executable, "-m", "wifisense.cli", "live", "--source", f"udp://127.0.0.1:{port}",
+                             "--chip", "4358", "--bw", "80", "--model", str(tmp_path / "run"), "--seconds", "12",
+                             "--hop", "1"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert live.stderr.readline().startswith("[live] reading")      # the model is loaded
+    from wifisense.live.replay import replay
+
+    assert replay(looped, to=f"udp://127.0.0.1:{port}", speed=1.0)["sent"] == 300
+    out, err = live.communicate(timeout=120)
+    assert live.returncode == 0, err
+    lines = [json.loads(line) for line in out.splitlines()]
+    captioned = [line for line in lines if "caption" in line and "error" not in line]
+    assert captioned and all(isinstance(line["caption"], str) for line in captioned)
+    assert lines[-1]["sources"][f"udp://127.0.0.1:{port}"]["received"] == 300
+    # packets kept their spacing (kernel receive times), so a window holds about 1 s of them
+    assert 60 <= captioned[-1]["sources"][f"udp://127.0.0.1:{port}"]["packets"] <= 140

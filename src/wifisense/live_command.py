@@ -78,11 +78,12 @@ def run(args) -> int:
     from wifisense.live.sources import open_source
 
     specs = args.source or ["udp://0.0.0.0:5500"]
-    predictor = load_predictor(args.model, len(specs), args.device) if args.model else None
     sources = []
     try:
+        # sources first: a UDP socket then holds what arrives while the model loads
         for spec in specs:
             sources.append(open_source(spec, chip=args.chip, bw=args.bw))
+        predictor = load_predictor(args.model, len(specs), args.device) if args.model else None
     except BaseException:
         for source in sources:
             source.close()

@@ -7,6 +7,8 @@ from __future__ import annotations
 import os
 import selectors
 import socket
+import struct
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,13 +18,16 @@ import numpy as np
 from wifisense.errors import ConfigError
 
 NEXMON_PORT = 5500          # the port nexmon_csi sends to
+# SO_TIMESTAMP (= SCM_TIMESTAMP): Python's socket module does not export it; 29 on Linux. Elsewhere
+# packets get the time they were read.
+SO_TIMESTAMP = getattr(socket, "SO_TIMESTAMP", 29 if sys.platform.startswith("linux") else None)
 
 
 @dataclass
 class Packet:
     """One decoded packet: ``t`` on the source's clock in seconds (the device's own clock where
-    the packet carries one, else the arrival time), CSI ``[S, Nrx, Ntx]`` and when it arrived
-    (``time.monotonic()``, for latency)."""
+    the packet carries one, else when the kernel received it), CSI ``[S, Nrx, Ntx]`` and when
+    it was read (``time.monotonic()``, for latency)."""
 
     t: float
     csi: np.ndarray
@@ -41,6 +46,11 @@ class NexmonUDPSource:
         self.received = self.rejected = 0
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)   # bursts wait in the kernel
+        # the kernel's receive time of each datagram (not when we got round to reading it), so that
+        # packets that waited in the buffer keep their spacing
+        self._kernel_time = SO_TIMESTAMP is not None
+        if self._kernel_time:
+            self.sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMP, 1)
         try:
             self.sock.bind((host, int(port)))
         except OSError as exc:
@@ -57,16 +67,20 @@ class NexmonUDPSource:
                 return None
             self.sock.settimeout(left)
             try:
-                payload, _ = self.sock.recvfrom(65535)
+                payload, ancillary, _, _ = self.sock.recvmsg(65535, 64)
             except (socket.timeout, TimeoutError):
                 return None
-            arrival = time.monotonic()
+            arrival, received_at = time.monotonic(), time.time()
+            for level, kind, data in ancillary:
+                if self._kernel_time and level == socket.SOL_SOCKET and kind == SO_TIMESTAMP and len(data) >= 16:
+                    seconds, micros = struct.unpack("qq", data[:16])     # struct timeval
+                    received_at = seconds + micros * 1e-6
             csi = self.decoder.decode(payload)
             if csi is None:
                 self.rejected += 1
                 continue
             self.received += 1
-            return Packet(time.time(), csi[:, None, None], arrival)
+            return Packet(received_at, csi[:, None, None], arrival)
 
     def close(self) -> None:
         self.sock.close()
