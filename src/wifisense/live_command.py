@@ -11,15 +11,17 @@ import sys
 def register(sub) -> None:
     p = sub.add_parser(
         "live", help="read CSI as it arrives (Nexmon UDP, ESP32 lines); caption or track it with a trained model",
-        description="Read CSI from a running capture tool and print one JSON line per --hop: per source the "
-        "packets in the last --window seconds, their rate and the received / rejected / overwritten counters, "
-        "and with --model a caption of the newest clip or the new trajectory points, and the latency. Sources: udp://HOST:PORT (Nexmon CSI "
-        "UDP packets; needs --chip and --bw), - (ESP32-CSI-Tool lines on standard input), serial:DEVICE or a "
-        "file that is still growing (ESP32 lines); give --source once per receiver, in the model's receiver "
-        "order. Memory stays bounded (ring buffers); Ctrl-C stops with a summary.")
+        description="Read CSI from a running capture tool and print one line per --hop (JSON to pipes and "
+        "files, short text on a terminal): per source the packets in the last --window seconds, their rate and "
+        "the received / rejected / overwritten counters, and with --model a caption of the newest clip or the "
+        "new trajectory points, and the latency. Sources: udp://HOST:PORT (Nexmon CSI UDP packets; needs "
+        "--chip and --bw), - (ESP32-CSI-Tool lines on standard input), serial:DEVICE or a growing .csv "
+        "(ESP32 lines), a .dat log that the Intel 5300 CSI tool is still writing; give --source once per "
+        "receiver, in the model's receiver order. Memory stays bounded (ring buffers); Ctrl-C stops with a "
+        "summary. See docs/live.md.")
     p.add_argument("--source", action="append", default=None, metavar="SPEC",
-                   help="udp://HOST:PORT, -, serial:DEVICE or a file path; repeat for several receivers "
-                   "(default: udp://0.0.0.0:5500)")
+                   help="udp://HOST:PORT, -, serial:DEVICE, an ESP32 .csv or an Intel 5300 .dat being written; "
+                   "repeat for several receivers (default: udp://0.0.0.0:5500)")
     p.add_argument("--model", default=None, metavar="DIR",
                    help="a caption or track run folder or an exported model (`wifisense export`): every hop, the "
                    "caption of the newest clip, or the new trajectory points (a CSI-only track model)")
