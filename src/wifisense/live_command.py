@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import sys
 
+from wifisense.options import add_device_option
+
 
 def register(sub) -> None:
     p = sub.add_parser(
@@ -34,8 +36,7 @@ def register(sub) -> None:
                    "or the end of the inputs)")
     p.add_argument("--quiet-after", type=float, default=3.0, metavar="SECONDS",
                    help="warn when a source sent no packet for this long (default: %(default)s)")
-    p.add_argument("--device", default="cpu", help="where the model runs: auto | cpu | cuda | cuda:N | mps "
-                   "(default: %(default)s)")
+    add_device_option(p)
     p.add_argument("--out", default=None, metavar="JSONL", help="append the JSON lines to this file instead of "
                    "standard output")
     p.set_defaults(func=run)
