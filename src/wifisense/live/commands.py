@@ -24,11 +24,13 @@ def register(sub) -> None:
 
 
 def run_replay(args) -> int:
-    from wifisense.live.replay import capture_messages, replay
+    from wifisense.io.readers.registry import detect_format
+    from wifisense.live.replay import replay
 
     to = args.to
     if to is None:
-        to = "udp://127.0.0.1:5500" if capture_messages(args.capture)[0] == "nexmon" else "-"
+        # the format alone decides (detect_format reads the file's start; replay then reads it once)
+        to = "udp://127.0.0.1:5500" if detect_format(args.capture) == "nexmon" else "-"
     done = replay(args.capture, to=to, speed=args.speed, loop=args.loop)
     print(f"[replay] sent {done['sent']} {done['format']} packets to {done['to']} in {done['seconds']:.2f} s",
           file=sys.stderr, flush=True)
