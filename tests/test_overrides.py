@@ -30,6 +30,7 @@ class _Cfg:
     n: int = 2
     flag: bool = False
     pair: tuple[float, float] = (0.5, 1.5)
+    name: str = "asymmetric"
 
 
 def test_apply_overrides_types_values():
@@ -39,3 +40,10 @@ def test_apply_overrides_types_values():
         apply_overrides(_Cfg(), ["n=2.5"])
     with pytest.raises(ConfigError, match="unknown field 'x'"):
         apply_overrides(_Cfg(), ["x=1"])
+
+
+def test_text_fields_take_plain_or_quoted_json_text():
+    # the --set help says "value as JSON": '"symmetric"' and symmetric are the same text
+    assert apply_overrides(_Cfg(), ['name="symmetric"']).name == "symmetric"
+    assert apply_overrides(_Cfg(), ["name=symmetric"]).name == "symmetric"
+    assert apply_overrides(_Cfg(), ["name=12"]).name == "12"

@@ -57,6 +57,12 @@ def parse_field_value(text: str, current: Any) -> Any:
         if current and isinstance(current[0], (int, float, str)) and not isinstance(current[0], bool):
             items = [type(current[0])(x) for x in items]
         return _as_tuple(items)
+    if isinstance(current, str):
+        # the help says "value as JSON": a quoted JSON string ('"symmetric"') is the plain text
+        value = _json_or_text(text) if text.startswith('"') else text
+        if not isinstance(value, str):
+            raise ValueError("expected text")
+        return value
     return _json_or_text(text) if current is None else type(current)(text)
 
 
