@@ -91,7 +91,7 @@ def test_a_nexmon_capture_replayed_over_udp_arrives_whole_on_loopback():
     source.close()
     n = recording.csi.shape[0]
     assert len(packets) == 25 * n and source.received == 25 * n and source.rejected == 0
-    np.testing.assert_array_equal(np.stack([p.csi for p in packets[:n]]), recording.csi)
+    np.testing.assert_array_equal(np.stack([p.x for p in packets[:n]]), recording.csi)
     assert all(p.arrival <= time.monotonic() for p in packets)
 
 
@@ -228,14 +228,16 @@ def test_intel_records_decode_one_by_one_and_a_log_being_written_is_followed(tmp
     assert len(packets) == 2 * n and source.rejected == 0
     t = np.array([p.t for p in packets])
     assert (np.diff(t) > 0).all()                        # the second loop's clock runs on
-    np.testing.assert_array_equal(np.stack([p.csi for p in packets[n:]]), recording.csi)
+    np.testing.assert_array_equal(np.stack([p.x for p in packets[n:]]), recording.csi)
 
 
 @pytest.mark.skipif(not INTEL.is_file(), reason="real captures not in ../shared")
-def test_live_tracks_an_intel_log_with_a_csi_only_model(tmp_path):
-    """A tiny CSI-only track model trained on a store ingested from the real Intel 5300 capture
-    (looped, with made-up positions) gives trajectory points from the same capture replayed
-    into a growing log."""
+@pytest.mark.parametrize("bands", ["csi", "csi,snr"])
+def test_live_tracks_an_intel_log_and_a_beam_snr_log(tmp_path, bands):
+    """A tiny track model trained on a store ingested from the real Intel 5300 capture (looped,
+    with made-up positions and beam SNR, some sectors missing) gives trajectory points from the
+    same capture replayed into a growing log and, for a two-band model, the SNR log replayed
+    into a second growing file."""
     from wifisense.cli import main
     from wifisense.io.logs import write_beam_snr_csv, write_positions_csv
     from wifisense.live.replay import replay
@@ -245,24 +247,78 @@ def test_live_tracks_an_intel_log_with_a_csi_only_model(tmp_path):
     recording = read_csi(long_log)
     t0, t1 = recording.timestamps[0], recording.timestamps[-1]
     snr_t, pose_t = np.arange(t0, t1, 0.25), np.arange(t0, t1, 0.1)
-    write_beam_snr_csv(tmp_path / "snr.csv", snr_t, np.random.default_rng(0).normal(10, 2, (snr_t.size, 4)))
+    snr = np.random.default_rng(0).normal(10, 2, (snr_t.size, 4))
+    snr[np.random.default_rng(1).random(snr.shape) < 0.1] = np.nan        # sectors missing from sweeps
+    write_beam_snr_csv(tmp_path / "snr.csv", snr_t, snr)
     write_positions_csv(tmp_path / "pos.csv", pose_t, np.c_[2 + np.cos(pose_t), 2 + np.sin(pose_t)])
     store = tmp_path / "track.h5"
     assert main(["-q", "ingest", "multiband", "--csi", str(long_log), "--snr", str(tmp_path / "snr.csv"),
                  "--positions", str(tmp_path / "pos.csv"), "--out", str(store)]) == 0
-    assert main(["-q", "track", "train", "--data", str(store), "--model", "rnn-decay", "--bands", "csi", "--run",
+    assert main(["-q", "track", "train", "--data", str(store), "--model", "rnn-decay", "--bands", bands, "--run",
                  str(tmp_path / "run"), "--window", "2", "--epochs", "1", "--device", "cpu"]) == 0
     log = tmp_path / "live.dat"
     replay(INTEL, to=str(log), speed=0, loop=2)
-    live = subprocess.run([sys.executable, "-m", "wifisense.cli", "live", "--source", str(log), "--model",
+    sources = ["--source", str(log)]
+    if "snr" in bands:
+        replay(tmp_path / "snr.csv", to=str(tmp_path / "live_snr.csv"), speed=0)
+        sources += ["--source", f"snr:{tmp_path / 'live_snr.csv'}"]
+    live = subprocess.run([sys.executable, "-m", "wifisense.cli", "live", *sources, "--model",
                            str(tmp_path / "run"), "--seconds", "2", "--hop", "1"], capture_output=True, text=True,
                           timeout=300)
     assert live.returncode == 0, live.stderr
     lines = [json.loads(line) for line in live.stdout.splitlines()]
+    assert "error" not in lines[-1], lines[-1]
     points = [p for line in lines for p in line["track"]]
     assert points and all(len(p) == 3 and np.isfinite(p).all() for p in points)
     times = [p[0] for p in points]
     assert times == sorted(times) and len(set(times)) == len(times)     # each point reported once
+    if "snr" in bands:
+        assert lines[-1]["sources"][f"{tmp_path / 'live_snr.csv'}"]["received"] == snr_t.size
+    # a model's bands and the sources must match: a clear message, not a traceback
+    wrong = subprocess.run([sys.executable, "-m", "wifisense.cli", "live", "--source", f"snr:{tmp_path / 'snr.csv'}",
+                            "--model", str(tmp_path / "run"), "--seconds", "1"], capture_output=True, text=True,
+                           timeout=300)
+    assert wrong.returncode != 0 and "give one --source for each" in wrong.stderr and "Traceback" not in wrong.stderr
+
+
+def test_beam_snr_lines_decode_one_by_one_as_the_file_reader_reads_them(tmp_path):
+    from wifisense.io.logs import BeamSNRLineDecoder, read_beam_snr_csv, write_beam_snr_csv
+    from wifisense.live.sources import BeamSNRLineSource, open_source
+
+    t = np.arange(6) * 0.2
+    snr = np.random.default_rng(0).normal(10, 2, (6, 3)).astype(np.float32)
+    snr[1, 2] = snr[4, 0] = np.nan
+    snr[3] = np.nan                                     # a sweep with every sector missing: dropped
+    path = tmp_path / "snr.csv"
+    write_beam_snr_csv(path, t, snr)
+    log = read_beam_snr_csv(path)
+    decoder = BeamSNRLineDecoder(str(path))
+    decoded = [d for d in map(decoder.decode, path.read_text().splitlines()) if d is not None]
+    np.testing.assert_array_equal([d[0] for d in decoded], log.t)
+    np.testing.assert_array_equal(np.stack([d[1] for d in decoded]), log.snr)
+    assert decoder.beam_names == log.beam_names
+    with pytest.raises(CaptureError, match="line 8, column 'beam_1': 'x' is not a number"):
+        decoder.decode("9.0,1,x,2")
+    with pytest.raises(CaptureError, match="line 9.*not after the previous one"):
+        decoder.decode("0.5,1,2,3")
+    with pytest.raises(CaptureError, match="first column is 'beam_0'"):
+        BeamSNRLineDecoder().decode("beam_0,beam_1")
+
+    # followed as it grows; a bad line is skipped and counted, with its reason kept
+    growing = tmp_path / "growing.csv"
+    lines = path.read_text().splitlines()
+    growing.write_text("\n".join(lines[:3]) + "\n")
+    source = open_source(str(growing))                 # recognised by its header
+    assert isinstance(source, BeamSNRLineSource) and source.band == "snr"
+    first = source.read(timeout=1.0)
+    with growing.open("a") as f:
+        f.write("oops\n" + "\n".join(lines[3:]) + "\n")
+    rest = [source.read(timeout=1.0) for _ in range(len(log.t) - 1)]
+    assert [p.t for p in [first, *rest] if p is not None] == list(log.t)
+    np.testing.assert_array_equal(first.x, log.snr[0])
+    assert source.received == len(log.t) and source.rejected == 1 and "line" in source.last_error
+    assert source.read(timeout=0.05) is None
+    source.close()
 
 
 def _looped_pcap(source: Path, out: Path, packets: int, spacing_s: float) -> None:

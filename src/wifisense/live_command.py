@@ -12,21 +12,24 @@ from wifisense.options import add_device_option
 
 def register(sub) -> None:
     p = sub.add_parser(
-        "live", help="read CSI as it arrives (Nexmon UDP, ESP32 lines); caption or track it with a trained model",
+        "live", help="read CSI (Nexmon UDP, ESP32 lines, Intel logs) and beam SNR as they arrive; caption or track "
+        "them with a trained model",
         description="Read CSI from a running capture tool and print one line per --hop (JSON to pipes and "
         "files, short text on a terminal): per source the packets in the last --window seconds, their rate and "
         "the received / rejected / overwritten counters, and with --model a caption of the newest clip or the "
         "new trajectory points, and the latency. Sources: udp://HOST:PORT (Nexmon CSI UDP packets; needs "
         "--chip and --bw), - (ESP32-CSI-Tool lines on standard input), serial:DEVICE or a growing .csv "
-        "(ESP32 lines), a .dat log that the Intel 5300 CSI tool is still writing; give --source once per "
-        "receiver, in the model's receiver order. Memory stays bounded (ring buffers); Ctrl-C stops with a "
+        "(ESP32 lines), a .dat log that the Intel 5300 CSI tool is still writing, snr:PATH or snr:- (60 GHz "
+        "beam-SNR CSV lines t,beam_0,... for a track model; a file that already starts with such a header is "
+        "recognised without the prefix). For captions give --source once per receiver, in the model's receiver "
+        "order; for a two-band track model one CSI and one beam-SNR source, on one clock. Memory stays bounded (ring buffers); Ctrl-C stops with a "
         "summary. See docs/live.md.")
     p.add_argument("--source", action="append", default=None, metavar="SPEC",
-                   help="udp://HOST:PORT, -, serial:DEVICE, an ESP32 .csv or an Intel 5300 .dat being written; "
-                   "repeat for several receivers (default: udp://0.0.0.0:5500)")
+                   help="udp://HOST:PORT, -, serial:DEVICE, an ESP32 .csv, an Intel 5300 .dat being written or "
+                   "snr:PATH (beam SNR); repeat for several receivers or bands (default: udp://0.0.0.0:5500)")
     p.add_argument("--model", default=None, metavar="DIR",
                    help="a caption or track run folder or an exported model (`wifisense export`): every hop, the "
-                   "caption of the newest clip, or the new trajectory points (a CSI-only track model)")
+                   "caption of the newest clip, or the new trajectory points (a track model on CSI, beam SNR or both)")
     p.add_argument("--chip", default=None, help="Nexmon chip: 4358, 4366c0, 43455c0 or 4339")
     p.add_argument("--bw", type=int, default=None, help="Nexmon bandwidth in MHz: 20, 40 or 80")
     p.add_argument("--window", type=float, default=1.0, metavar="SECONDS",
@@ -42,8 +45,9 @@ def register(sub) -> None:
     p.set_defaults(func=run)
 
 
-def load_predictor(model: str, num_sources: int, device: str):
-    """The task predictor of a model folder: a caption run or export captions, a (CSI-only) track run or export tracks."""
+def load_predictor(model: str, source_bands: list[str], device: str):
+    """The task predictor of a model folder for sources of these bands ("csi", "snr"): a caption
+    run or export captions, a track run or export tracks."""
     import json
     from pathlib import Path
 
@@ -66,12 +70,12 @@ def load_predictor(model: str, num_sources: int, device: str):
         from wifisense.caption.captioner import Captioner
         from wifisense.caption.live import LiveCaptioner
 
-        return LiveCaptioner(Captioner.from_pretrained(model, device=device), num_sources)
+        return LiveCaptioner(Captioner.from_pretrained(model, device=device), source_bands)
     if payload.get("kind") == TRACK_EXPORT or (payload.get("task") or {}).get("kind") == "track":
         from wifisense.track.live import LiveTracker
         from wifisense.track.pretrained import Tracker
 
-        return LiveTracker(Tracker.from_pretrained(model, device=device), num_sources)
+        return LiveTracker(Tracker.from_pretrained(model, device=device), source_bands)
     raise ConfigError(f"--model {model}: not a caption or track model (config kind "
                       f"{payload.get('kind') or (payload.get('task') or {}).get('kind')!r})")
 
@@ -86,7 +90,8 @@ def run(args) -> int:
         # sources first: a UDP socket then holds what arrives while the model loads
         for spec in specs:
             sources.append(open_source(spec, chip=args.chip, bw=args.bw))
-        predictor = load_predictor(args.model, len(specs), args.device) if args.model else None
+        predictor = (load_predictor(args.model, [getattr(s, 'band', 'csi') for s in sources], args.device)
+                     if args.model else None)
     except BaseException:
         for source in sources:
             source.close()

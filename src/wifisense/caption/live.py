@@ -18,8 +18,14 @@ class LiveCaptioner:
     receiver with no packets in its window is passed as missing.
     """
 
-    def __init__(self, captioner, num_sources: int = 1):
+    one_clock = False       # every receiver keeps its own clock: each window ends at its newest packet
+
+    def __init__(self, captioner, source_bands: Sequence[str] = ("csi",)):
         spec = captioner.spec
+        if any(band != "csi" for band in source_bands):
+            raise ConfigError("a caption model takes CSI sources only (one per receiver); a beam-SNR source "
+                              "feeds a track model")
+        num_sources = len(source_bands)
         if num_sources > spec.num_receivers:
             raise ConfigError(f"{num_sources} sources, but the model was trained on {spec.num_receivers} "
                               "receivers: give at most one --source per receiver")
@@ -40,7 +46,7 @@ class LiveCaptioner:
             t = np.asarray(window.t)
             if t.size < 2:
                 continue
-            recordings[r] = CSIRecording(csi=window.csi, timestamps=t, subcarriers=window.subcarriers,
+            recordings[r] = CSIRecording(csi=window.x, timestamps=t, subcarriers=window.subcarriers,
                                          source={"format": "live", "path": window.name})
             names[r] = window.name
         used = [name for name in names if name != "-"]

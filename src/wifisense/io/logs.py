@@ -163,10 +163,8 @@ def _check_increasing(path: Path, t: np.ndarray, line_numbers: list[int], column
                                  "timestamps must be strictly increasing")
 
 
-def read_beam_snr_csv(path: str | os.PathLike) -> BeamSNRLog:
-    """Read a beam-SNR CSV (timestamp column, then one column per beam pattern)."""
-    path = Path(path)
-    header, rows, line_numbers = _read_table(path)
+def _beam_names(path, header: list[str]) -> list[str]:
+    """The beam names of a beam-SNR header line (timestamp column first), or a CaptureError saying what is wrong."""
     if len(header) < 2:
         raise CaptureError(path, f"header has {len(header)} column(s); expected a timestamp "
                                  "column followed by one column per beam pattern")
@@ -187,6 +185,14 @@ def read_beam_snr_csv(path: str | os.PathLike) -> BeamSNRLog:
     if len(set(beam_names)) != len(beam_names):
         dup = next(n for n in beam_names if beam_names.count(n) > 1)
         raise CaptureError(path, f"header names beam {dup!r} more than once")
+    return beam_names
+
+
+def read_beam_snr_csv(path: str | os.PathLike) -> BeamSNRLog:
+    """Read a beam-SNR CSV (timestamp column, then one column per beam pattern)."""
+    path = Path(path)
+    header, rows, line_numbers = _read_table(path)
+    beam_names = _beam_names(path, header)
     # every column but the timestamp may hold a missing sector
     values = _parse_numbers(path, header, rows, line_numbers, missing_ok=np.arange(len(header)) > 0)
     t = values[:, 0]
@@ -198,6 +204,55 @@ def read_beam_snr_csv(path: str | os.PathLike) -> BeamSNRLog:
                                  "(empty or nan)")
     return BeamSNRLog(t=t[~empty], snr=snr[~empty], beam_names=list(beam_names),
                       missing_cells=int(np.isnan(snr[~empty]).sum()), dropped_rows=int(empty.sum()))
+
+
+class BeamSNRLineDecoder:
+    """One line of a beam-SNR CSV at a time (a log being written, a pipe) -> (time in seconds,
+    SNR ``float32 [M]`` with NaN for a missing sector), or None for the header, comments, blank
+    lines and sweeps with every sector missing. Same columns and checks as
+    :func:`read_beam_snr_csv`: the first line must be the header; a bad row raises a
+    CaptureError naming its line (the caller may skip it and go on)."""
+
+    def __init__(self, source: str = "<stdin>"):
+        self.source = source
+        self.lines = 0
+        self.header: list[str] | None = None
+        self.beam_names: list[str] | None = None
+        self._last_t: float | None = None
+
+    def decode(self, line: str) -> tuple[float, np.ndarray] | None:
+        self.lines += 1
+        stripped = line.strip().lstrip("\ufeff")
+        if not stripped or stripped.startswith("#"):
+            return None
+        try:
+            cells = [c.strip() for c in next(csv.reader([stripped]))]
+        except csv.Error as exc:
+            raise CaptureError(self.source, f"line {self.lines}: not a CSV row ({exc})") from None
+        if self.header is None:
+            self.beam_names = _beam_names(self.source, cells)
+            self.header = cells
+            return None
+        if cells == self.header:        # a second writer (or a looped replay) repeating the header
+            return None
+        where = f"line {self.lines}"
+        if len(cells) != len(self.header):
+            raise CaptureError(self.source, f"{where}: {len(cells)} values, but the header has "
+                                            f"{len(self.header)} columns ({', '.join(self.header)})")
+        for k, cell in enumerate(cells):
+            if not (_NUMBER.fullmatch(cell) or (k and cell == "")):
+                raise CaptureError(self.source, f"{where}, column {self.header[k]!r}: {cell!r} is not a number")
+        t = float(cells[0])
+        snr = np.array([float(c) if c else np.nan for c in cells[1:]], np.float32)
+        if not np.isfinite(t) or not (np.isfinite(snr) | np.isnan(snr)).all():
+            raise CaptureError(self.source, f"{where}: non-finite value (a missing sector is an empty cell or nan)")
+        if self._last_t is not None and t <= self._last_t:
+            raise CaptureError(self.source, f"{where}, column {self.header[0]!r}: timestamp {t!r} is not after "
+                                            f"the previous one ({self._last_t!r})")
+        self._last_t = t
+        if np.isnan(snr).all():
+            return None
+        return t, snr
 
 
 def _find_column(path: Path, header: list[str], names: tuple[str, ...], what: str,

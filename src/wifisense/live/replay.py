@@ -1,6 +1,6 @@
-"""Replay a capture at its recorded timing: Nexmon pcaps as UDP packets, ESP32-CSI-Tool CSV as
-lines and Intel 5300 logs as records, to standard output or appended to a file (as a capture
-tool writes its log). For tests, demos and users without the hardware at hand; it sends only
+"""Replay a capture at its recorded timing: Nexmon pcaps as UDP packets, ESP32-CSI-Tool CSV and
+beam-SNR CSV as lines and Intel 5300 logs as records, to standard output or appended to a file
+(as a capture tool writes its log). For tests, demos and users without the hardware at hand; it sends only
 where told."""
 
 from __future__ import annotations
@@ -13,7 +13,29 @@ from typing import BinaryIO
 
 from wifisense.errors import CaptureError, ConfigError
 
-REPLAYABLE = ("nexmon", "esp32", "intel5300")
+REPLAYABLE = ("nexmon", "esp32", "intel5300", "beam_snr_csv")
+
+
+def beam_snr_messages(path: Path) -> tuple[bytes, list[tuple[float, bytes]]]:
+    """(header line, [(time, data line)]) of a beam-SNR CSV, checked as ``read_beam_snr_csv`` checks it."""
+    from wifisense.io.logs import BeamSNRLineDecoder, read_beam_snr_csv
+
+    read_beam_snr_csv(path)                     # the whole file's checks, with line and column
+    decoder, header, messages = BeamSNRLineDecoder(str(path)), None, []
+    for line in path.read_text(encoding="utf-8-sig").splitlines():
+        had_header = decoder.header is not None
+        decoded = decoder.decode(line)
+        if not had_header and decoder.header is not None:
+            header = (line.strip() + "\n").encode()
+        elif decoded is not None:
+            messages.append((decoded[0], (line.strip() + "\n").encode()))
+    return header or b"", messages
+
+
+def shift_csv_time(line: bytes, seconds: float) -> bytes:
+    """A beam-SNR CSV data line with its timestamp (first cell) moved on by ``seconds``."""
+    first, sep, rest = line.partition(b",")
+    return f"{float(first) + seconds:.6f}".encode() + sep + rest
 
 
 def capture_messages(path: str | Path) -> tuple[str, list[tuple[float, bytes]]]:
@@ -23,7 +45,11 @@ def capture_messages(path: str | Path) -> tuple[str, list[tuple[float, bytes]]]:
     from wifisense.io.readers.nexmon import udp_payloads
     from wifisense.io.readers.registry import detect_format
 
+    from wifisense.io.logs import sniff_log_kind
+
     path = Path(path)
+    if sniff_log_kind(path) == "beam_snr_csv":
+        return "beam_snr_csv", beam_snr_messages(path)[1]
     fmt = detect_format(path)
     if fmt == "nexmon":
         return fmt, udp_payloads(path, path.read_bytes())
@@ -44,7 +70,7 @@ def capture_messages(path: str | Path) -> tuple[str, list[tuple[float, bytes]]]:
                 messages.append((decoded[0], record))
         return fmt, messages
     raise CaptureError(path, f"is a {fmt} capture; replay sends Nexmon pcaps (as UDP packets), "
-                             "ESP32-CSI-Tool CSV (as lines) and Intel 5300 logs (as records)")
+                             "ESP32-CSI-Tool CSV and beam-SNR CSV (as lines) and Intel 5300 logs (as records)")
 
 
 def shift_esp32_clock(line: str, seconds: float) -> str:
@@ -76,7 +102,12 @@ def replay(path: str | Path, to: str = "udp://127.0.0.1:5500", speed: float = 1.
 
     if speed < 0 or loop < 1:
         raise ConfigError(f"--speed must be >= 0 and --loop >= 1, got {speed} and {loop}")
-    fmt, messages = capture_messages(path)
+    from wifisense.io.logs import sniff_log_kind
+
+    if sniff_log_kind(path) == "beam_snr_csv":
+        fmt, (header, messages) = "beam_snr_csv", beam_snr_messages(Path(path))
+    else:
+        (fmt, messages), header = capture_messages(path), b""
     if not messages:
         raise CaptureError(path, "holds no CSI packets to replay")
     udp = to.startswith("udp://")
@@ -84,10 +115,13 @@ def replay(path: str | Path, to: str = "udp://127.0.0.1:5500", speed: float = 1.
         raise ConfigError(f"--to {to}: a {fmt} capture is replayed " + (
             "as UDP packets: --to udp://HOST:PORT" if fmt == "nexmon" else "to - (standard output) or a file"))
     shift = {"esp32": lambda m, s: shift_esp32_clock(m.decode("ascii"), s).encode("ascii"),
-             "intel5300": shift_record_clock}.get(fmt)
+             "intel5300": shift_record_clock, "beam_snr_csv": shift_csv_time}.get(fmt)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if udp else None
     target = parse_udp_target(to) if udp else None
     stream = None if udp else (out or (sys.stdout.buffer if to == "-" else open(to, "ab")))
+    if header:
+        stream.write(header)            # a CSV's header line first, once
+        stream.flush()
     sent, started = 0, time.monotonic()
     span = messages[-1][0] - messages[0][0]
     gap = span / max(len(messages) - 1, 1)        # the next loop starts one mean spacing later

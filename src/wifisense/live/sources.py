@@ -1,6 +1,8 @@
-"""Live CSI sources: Nexmon CSI UDP packets, ESP32-CSI-Tool lines (standard input, a serial
-device, a growing file). Each decodes packets as they arrive with the readers' per-packet
-decoders and counts what it received and rejected."""
+"""Live sources: Nexmon CSI UDP packets, ESP32-CSI-Tool lines (standard input, a serial device,
+a growing file), Intel 5300 logs being written, and beam-SNR CSV lines (60 GHz, for track).
+Each decodes packets as they arrive with the readers' per-packet decoders and counts what it
+received and rejected (a malformed packet is skipped, counted and its reason kept in
+``last_error``: one bad line does not end a live session)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wifisense.errors import ConfigError
+from wifisense.errors import CaptureError, ConfigError
 
 NEXMON_PORT = 5500          # the port nexmon_csi sends to
 # SO_TIMESTAMP (= SCM_TIMESTAMP): Python's socket module does not export it; 29 on Linux. Elsewhere
@@ -26,15 +28,34 @@ SO_TIMESTAMP = getattr(socket, "SO_TIMESTAMP", 29 if sys.platform.startswith("li
 @dataclass
 class Packet:
     """One decoded packet: ``t`` on the source's clock in seconds (the device's own clock where
-    the packet carries one, else when the kernel received it), CSI ``[S, Nrx, Ntx]`` and when
-    it was read (``time.monotonic()``, for latency)."""
+    the packet carries one, else when the kernel received it), its values ``x`` (a CSI source:
+    complex CSI ``[S, Nrx, Ntx]``; a beam-SNR source: SNR ``[M]`` in dB, NaN for a missing
+    sector) and when it was read (``time.monotonic()``, for latency)."""
 
     t: float
-    csi: np.ndarray
+    x: np.ndarray
     arrival: float
 
 
-class NexmonUDPSource:
+class _Counted:
+    """What every source counts: packets received and rejected, and the last rejection's reason."""
+
+    band = "csi"                 # what the packets carry: "csi" or "snr" (beam SNR)
+    dtype = np.complex64         # of Packet.x
+    received = rejected = 0
+    last_error: str | None = None
+
+    def _decode(self, decode, message):
+        """``decode(message)``; a CaptureError (a malformed packet) counts as rejected -> None."""
+        try:
+            return decode(message)
+        except CaptureError as error:
+            self.rejected += 1
+            self.last_error = str(error)
+            return None
+
+
+class NexmonUDPSource(_Counted):
     """Nexmon CSI UDP packets received on ``host:port`` (one packet per core and spatial stream)."""
 
     def __init__(self, host: str = "0.0.0.0", port: int = NEXMON_PORT, chip: str = "4358", bw: int = 80):
@@ -63,21 +84,20 @@ class NexmonUDPSource:
         deadline = time.monotonic() + timeout
         while True:
             left = deadline - time.monotonic()
-            if left <= 0:
-                return None
-            self.sock.settimeout(left)
+            self.sock.settimeout(left if left > 0 else 0.0)     # 0: look once without waiting
             try:
                 payload, ancillary, _, _ = self.sock.recvmsg(65535, 64)
-            except (socket.timeout, TimeoutError):
+            except (socket.timeout, TimeoutError, BlockingIOError):
                 return None
             arrival, received_at = time.monotonic(), time.time()
             for level, kind, data in ancillary:
                 if self._kernel_time and level == socket.SOL_SOCKET and kind == SO_TIMESTAMP and len(data) >= 16:
                     seconds, micros = struct.unpack("qq", data[:16])     # struct timeval
                     received_at = seconds + micros * 1e-6
-            csi = self.decoder.decode(payload)
+            before = self.rejected
+            csi = self._decode(self.decoder.decode, payload)
             if csi is None:
-                self.rejected += 1
+                self.rejected = before + 1
                 continue
             self.received += 1
             return Packet(received_at, csi[:, None, None], arrival)
@@ -106,10 +126,11 @@ class _FollowedBytes:
             self._selector.register(self.fd, selectors.EVENT_READ)
 
     def fill(self, timeout: float) -> bool:
-        """Append what arrives within ``timeout`` seconds to ``buffer``; False when nothing did."""
+        """Append what arrives within ``timeout`` seconds to ``buffer``; False when nothing did
+        (``timeout`` 0: look once without waiting)."""
         if self._regular:
             chunk = os.read(self.fd, 1 << 16)
-            if not chunk:
+            if not chunk and timeout > 0:
                 time.sleep(min(timeout, 0.01))
             self.buffer += chunk
             return bool(chunk)
@@ -128,7 +149,7 @@ class _FollowedBytes:
             os.close(self.fd)
 
 
-class Esp32LineSource:
+class Esp32LineSource(_Counted):
     """ESP32-CSI-Tool ``CSI_DATA`` lines from standard input, a serial device (configure its baud
     rate first, e.g. ``stty -F /dev/ttyUSB0 921600 raw``) or a file that is still growing.
     Other console lines are skipped and counted."""
@@ -155,23 +176,24 @@ class Esp32LineSource:
             if sep or (stream.eof and line):
                 stream.buffer = rest
                 arrival = time.monotonic()
-                decoded = self.decoder.decode(line.decode("ascii", errors="replace").rstrip("\r"))
+                before = self.rejected
+                decoded = self._decode(self.decoder.decode, line.decode("ascii", errors="replace").rstrip("\r"))
                 if decoded is None:
-                    self.rejected += bool(line.strip())
+                    if self.rejected == before:         # another console line: counted, no reason
+                        self.rejected += bool(line.strip())
                     continue
                 self.received += 1
                 t, csi, _rssi = decoded
                 return Packet(t, csi[:, None, None], arrival)
             left = deadline - time.monotonic()
-            if left <= 0 or stream.eof:
-                return None
-            stream.fill(left)
+            if stream.eof or (not stream.fill(max(left, 0.0)) and left <= 0):
+                return None                     # nothing more within the timeout (0: look once)
 
     def close(self) -> None:
         self._input.close()
 
 
-class IntelLogSource:
+class IntelLogSource(_Counted):
     """Linux 802.11n CSI Tool records (Intel 5300) from a log that ``log_to_file`` is still
     writing, or from standard input / a pipe (``log_to_file`` to a FIFO)."""
 
@@ -200,9 +222,10 @@ class IntelLogSource:
         deadline = time.monotonic() + timeout
         while True:
             while self._pending:
-                decoded = self.decoder.decode(self._pending.pop(0))
+                before = self.rejected
+                decoded = self._decode(self.decoder.decode, self._pending.pop(0))
                 if decoded is None:
-                    self.rejected += 1
+                    self.rejected = before + 1
                     continue
                 self.received += 1
                 return Packet(decoded[0], decoded[1], time.monotonic())
@@ -211,18 +234,78 @@ class IntelLogSource:
                 self._pending, self._input.buffer = found, self._input.buffer[used:]
                 continue
             left = deadline - time.monotonic()
-            if left <= 0 or self._input.eof:
-                return None
-            self._input.fill(left)
+            if self._input.eof or (not self._input.fill(max(left, 0.0)) and left <= 0):
+                return None                     # nothing more within the timeout (0: look once)
 
     def close(self) -> None:
         self._input.close()
 
 
+class BeamSNRLineSource(_Counted):
+    """60 GHz beam-SNR CSV lines (``t,beam_0,beam_1,...``, the format ``ingest multiband --snr``
+    reads) from a log that is still being written, a pipe or standard input: the first line
+    is the header. A sweep's missing sectors (empty cells or nan) stay NaN."""
+
+    band = "snr"
+    dtype = np.float32
+
+    def __init__(self, spec: str = "-"):
+        from wifisense.io.logs import BeamSNRLineDecoder
+
+        self.name = "<stdin>" if spec in ("-", "stdin") else spec
+        self.decoder = BeamSNRLineDecoder(self.name)
+        self.subcarriers = None
+        self.received = self.rejected = 0
+        self._input = _FollowedBytes(spec)
+
+    @property
+    def beam_names(self) -> list[str] | None:
+        """The header's beam names, once the header has arrived."""
+        return self.decoder.beam_names
+
+    @property
+    def ended(self) -> bool:
+        return self._input.eof and not self._input.buffer
+
+    def read(self, timeout: float) -> Packet | None:
+        deadline = time.monotonic() + timeout
+        stream = self._input
+        while True:
+            line, sep, rest = stream.buffer.partition(b"\n")
+            if sep or (stream.eof and line):
+                stream.buffer = rest
+                header_missing = self.decoder.header is None
+                try:
+                    decoded = self.decoder.decode(line.decode("utf-8", errors="replace"))
+                except CaptureError as error:
+                    if header_missing:           # nothing after a bad header can be read
+                        raise
+                    self.rejected += 1
+                    self.last_error = str(error)
+                    continue
+                if decoded is None:
+                    continue
+                self.received += 1
+                return Packet(decoded[0], decoded[1], time.monotonic())
+            left = deadline - time.monotonic()
+            if stream.eof or (not stream.fill(max(left, 0.0)) and left <= 0):
+                return None                     # nothing more within the timeout (0: look once)
+
+    def close(self) -> None:
+        self._input.close()
+
+
+def _is_beam_snr_log(path: str) -> bool:
+    from wifisense.io.logs import sniff_log_kind
+
+    return Path(path).is_file() and Path(path).stat().st_size > 0 and sniff_log_kind(path) == "beam_snr_csv"
+
+
 def open_source(spec: str, chip: str | None = None, bw: int | None = None):
     """A live source from its spec: ``udp://HOST:PORT`` (Nexmon; ``chip`` and ``bw`` needed),
     ``intel5300:PATH`` or a ``.dat`` path (an Intel 5300 log being written; ``intel5300:-`` for
-    standard input), ``esp32:PATH``, ``serial:DEVICE``, ``-`` or any other path (ESP32 lines)."""
+    standard input), ``snr:PATH`` or ``snr:-`` or a file that starts with a beam-SNR header
+    (beam-SNR CSV lines), ``esp32:PATH``, ``serial:DEVICE``, ``-`` or any other path (ESP32 lines)."""
     if spec.startswith("udp://"):
         host, _, port = spec[len("udp://"):].rpartition(":")
         if not port.isdigit():
@@ -233,6 +316,8 @@ def open_source(spec: str, chip: str | None = None, bw: int | None = None):
         return NexmonUDPSource(host or "0.0.0.0", int(port), chip, bw)
     if spec.startswith("intel5300:") or (spec.endswith(".dat") and ":" not in spec):
         return IntelLogSource(spec.removeprefix("intel5300:"))
+    if spec.startswith("snr:") or (":" not in spec and _is_beam_snr_log(spec)):
+        return BeamSNRLineSource(spec.removeprefix("snr:"))
     for prefix in ("serial:", "esp32:"):
         spec = spec.removeprefix(prefix)
     return Esp32LineSource(spec)
