@@ -3,6 +3,7 @@ real captures in ../shared/data/real arrive whole, the ring buffer stays bounded
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -381,3 +382,54 @@ def test_live_captions_a_real_nexmon_capture_replayed_over_udp(tmp_path):
     assert lines[-1]["sources"][f"udp://127.0.0.1:{port}"]["received"] == 300
     # packets kept their spacing (kernel receive times), so a window holds about 1 s of them
     assert 60 <= captioned[-1]["sources"][f"udp://127.0.0.1:{port}"]["packets"] <= 140
+
+
+def test_a_quiet_source_never_holds_up_a_busy_one():
+    """While one source has packets, the loop looks at the others without waiting: a beam-SNR
+    log at a few sweeps per second must not cap a CSI source at 1/timeout packets per second."""
+    from wifisense.live.monitor import monitor
+    from wifisense.live.sources import Packet
+
+    class Busy:
+        name, band, dtype, received, rejected, ended, subcarriers = "busy", "csi", np.complex64, 0, 0, False, None
+
+        def read(self, timeout):
+            if self.received == 3000:
+                self.ended = True
+                return None
+            self.received += 1
+            return Packet(self.received * 1e-3, np.ones((4, 1, 1), np.complex64), time.monotonic())
+
+        def close(self):
+            pass
+
+    class Quiet:
+        name, band, dtype, received, rejected, ended, subcarriers = "quiet", "snr", np.float32, 0, 0, True, None
+        waits: list = []
+
+        def read(self, timeout):
+            self.waits.append((timeout, busy.ended))
+            return None
+
+        def close(self):
+            pass
+
+    busy, quiet = Busy(), Quiet()
+    out = io.StringIO()
+    totals = monitor([busy, quiet], window=1.0, hop=10.0, seconds=60, out=out, err=io.StringIO())
+    assert totals["received"] == 3000
+    assert all(timeout == 0.0 for timeout, busy_done in quiet.waits if not busy_done)
+    assert json.loads(out.getvalue().splitlines()[-1])["sources"]["busy"]["packets"] == 1000   # the last 1 s
+
+
+def test_a_malformed_esp32_line_is_skipped_and_counted_not_fatal(tmp_path):
+    from wifisense.live.sources import Esp32LineSource
+
+    rows = [line for line in ESP32.read_text().splitlines() if line.startswith("CSI_DATA")]
+    path = tmp_path / "log.csv"
+    path.write_text(rows[0] + "\n" + rows[1][:60] + "\n" + rows[1] + "\n")    # a row cut short in the middle
+    source = Esp32LineSource(str(path))
+    packets = [source.read(timeout=0.5) for _ in range(3)]
+    assert sum(p is not None for p in packets) == 2 and source.rejected == 1
+    assert "line 2" in source.last_error
+    source.close()
