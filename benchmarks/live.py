@@ -11,7 +11,12 @@ Three measurements, each with ``wifisense live`` in its own process pinned to on
    ESP32 capture; the capture is replayed in real time through a pipe into
    ``wifisense live --model``; ``latency_ms`` (the hop's due time to its caption) of every
    hop, median and p99.
-3. **Memory.** Peak and current RSS of the throughput receiver at 1 minute and at
+3. **Track latency.** A tiny two-band track model (RNN-Decay, CSI + beam SNR) is trained on
+   a store ingested from the real Intel 5300 capture (looped) with made-up positions and beam
+   SNR; the capture and the SNR log are replayed in real time into two growing files that
+   ``wifisense live --model`` follows; ``latency_ms`` of every hop that gave new points,
+   median and p99.
+4. **Memory.** Peak and current RSS of the throughput receiver at 1 minute and at
    ``--minutes`` of a sustained stream (``VmRSS``/``VmHWM`` from ``/proc``).
 
 Prints a table and writes JSON::
@@ -38,6 +43,7 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL = ROOT.parent / "shared" / "data" / "real"
 NEXMON = REAL / "nexmon_bcm4358_example.pcap"
 ESP32 = REAL / "esp32_example_csi.csv"
+INTEL = REAL / "intel5300_example.dat"
 
 
 def _cli(*args: str, core: int | None = 0) -> list[str]:
@@ -143,6 +149,48 @@ def caption_latency(hops: int, hop: float) -> dict:
             "p99_ms": float(np.percentile(latency, 99)), "max_ms": float(latency.max())}
 
 
+def track_latency(hops: int, hop: float) -> dict:
+    """Median and p99 latency of live trajectory points from a tiny two-band model (Intel CSI + beam SNR)."""
+    from wifisense.io.logs import write_beam_snr_csv, write_positions_csv
+    from wifisense.io.readers import read_csi
+    from wifisense.live.replay import replay
+
+    tmp = Path(tempfile.mkdtemp(prefix="wifisense-live-bench-"))
+    long_log = tmp / "long.dat"
+    seconds = (hops + 2) * hop + 20.0          # the measurement plus the model's loading
+    period = float(np.ptp(read_csi(INTEL).timestamps)) * 1.1
+    replay(INTEL, to=str(long_log), speed=0, loop=int(np.ceil(seconds / period)) + 12)
+    rec = read_csi(long_log)
+    t0, t1 = rec.timestamps[0], rec.timestamps[-1]
+    snr_t, pose_t = np.arange(t0, t1, 0.25), np.arange(t0, t1, 0.1)
+    write_beam_snr_csv(tmp / "snr.csv", snr_t, np.random.default_rng(0).normal(10, 2, (snr_t.size, 8)))
+    write_positions_csv(tmp / "pos.csv", pose_t, np.c_[2 + np.cos(pose_t), 2 + np.sin(pose_t)])
+    subprocess.run(_cli("-q", "ingest", "multiband", "--csi", str(long_log), "--snr", str(tmp / "snr.csv"),
+                        "--positions", str(tmp / "pos.csv"), "--out", str(tmp / "track.h5"), core=None), check=True)
+    subprocess.run(_cli("-q", "track", "train", "--data", str(tmp / "track.h5"), "--model", "rnn-decay", "--bands",
+                        "csi,snr", "--run", str(tmp / "run"), "--window", "2", "--epochs", "1", "--device", "cpu",
+                        core=None), check=True)
+    # both logs grow in real time on one clock, as a CSI tool and an SNR logger would write them
+    writers = [subprocess.Popen(_cli("replay", str(path), "--to", str(tmp / f"live_{path.name}"), "--speed", "1",
+                                     core=1)) for path in (long_log, tmp / "snr.csv")]
+    while not all((tmp / name).is_file() for name in ("live_long.dat", "live_snr.csv")):
+        time.sleep(0.05)
+    live = subprocess.run(_cli("live", "--source", str(tmp / "live_long.dat"), "--source",
+                               f"snr:{tmp / 'live_snr.csv'}", "--model", str(tmp / "run"), "--hop", str(hop),
+                               "--seconds", str(hops * hop + 3)), capture_output=True, text=True,
+                          timeout=hops * hop + 120)
+    for writer in writers:
+        writer.kill()
+    shutil.rmtree(tmp, ignore_errors=True)
+    lines = [json.loads(line) for line in live.stdout.splitlines() if line.strip()]
+    latency = np.array([line["latency_ms"] for line in lines if line.get("track")])
+    if not latency.size:
+        raise SystemExit(f"no trajectory points came back: {live.stderr[-2000:]}")
+    return {"hop_s": hop, "updates": int(latency.size), "points": sum(len(line.get("track") or []) for line in lines),
+            "median_ms": float(np.median(latency)), "p99_ms": float(np.percentile(latency, 99)),
+            "max_ms": float(latency.max())}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rates", default="1000,2000,4000,8000", help="packets per second to try")
@@ -152,21 +200,28 @@ def main(argv=None) -> int:
     parser.add_argument("--minutes", type=float, default=0.0,
                         help="also stream this long at 2,000 packets/s and read RSS at 1 minute and at the end")
     parser.add_argument("--json", default="live_benchmark.json", help="where to write the results")
+    parser.add_argument("--skip", default="", help="comma-separated parts to leave out: throughput, caption, track")
     args = parser.parse_args(argv)
-    if not (NEXMON.is_file() and ESP32.is_file()):
+    skip = {p for p in args.skip.split(",") if p}
+    if not (NEXMON.is_file() and ESP32.is_file() and INTEL.is_file()):
         raise SystemExit(f"needs the real captures in {REAL}")
     results: dict = {"machine": os.uname().nodename, "cpus": os.cpu_count(), "throughput": []}
-    print(f"{'rate /s':>8} {'sent':>8} {'received':>9} {'dropped':>8}")
-    for rate in (float(r) for r in args.rates.split(",")):
-        row = throughput(rate, args.seconds)
-        results["throughput"].append(row)
-        print(f"{rate:8.0f} {row['sent']:8d} {row['received']:9d} {row['dropped']:8d}")
-    clean = [r["rate"] for r in results["throughput"] if r["dropped"] == 0]
-    results["max_rate_without_drops"] = max(clean) if clean else None
-    results["caption_latency"] = caption_latency(args.hops, args.hop)
-    c = results["caption_latency"]
-    print(f"caption latency over {c['captions']} hops of {c['hop_s']} s: median {c['median_ms']:.1f} ms, "
-          f"p99 {c['p99_ms']:.1f} ms")
+    if "throughput" not in skip:
+        print(f"{'rate /s':>8} {'sent':>8} {'received':>9} {'dropped':>8}")
+        for rate in (float(r) for r in args.rates.split(",")):
+            row = throughput(rate, args.seconds)
+            results["throughput"].append(row)
+            print(f"{rate:8.0f} {row['sent']:8d} {row['received']:9d} {row['dropped']:8d}")
+        clean = [r["rate"] for r in results["throughput"] if r["dropped"] == 0]
+        results["max_rate_without_drops"] = max(clean) if clean else None
+    if "caption" not in skip:
+        results["caption_latency"] = c = caption_latency(args.hops, args.hop)
+        print(f"caption latency over {c['captions']} hops of {c['hop_s']} s: median {c['median_ms']:.1f} ms, "
+              f"p99 {c['p99_ms']:.1f} ms")
+    if "track" not in skip:
+        results["track_latency"] = c = track_latency(args.hops, args.hop)
+        print(f"track latency over {c['updates']} hops of {c['hop_s']} s ({c['points']} points): median "
+              f"{c['median_ms']:.1f} ms, p99 {c['p99_ms']:.1f} ms")
     if args.minutes > 0:
         seconds = args.minutes * 60
         row = throughput(2000.0, seconds, minutes_marks=(60, int(seconds) - 1))
