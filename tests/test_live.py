@@ -433,3 +433,22 @@ def test_a_malformed_esp32_line_is_skipped_and_counted_not_fatal(tmp_path):
     assert sum(p is not None for p in packets) == 2 and source.rejected == 1
     assert "line 2" in source.last_error
     source.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="named FIFOs opened read-write: Linux")
+def test_a_named_fifo_opened_before_its_writer_waits_for_it(tmp_path):
+    """log_to_file into a FIFO may start after wifisense live, and restart: the source waits."""
+    import os
+
+    from wifisense.live.sources import open_source
+
+    fifo = tmp_path / "csi.fifo"
+    os.mkfifo(fifo)
+    source = open_source(f"snr:{fifo}")
+    assert source.read(timeout=0.1) is None and not source.ended      # no writer yet: not the end
+    for lines in (["t,beam_0", "0.0,1.5"], ["1.0,2.5"]):               # a writer, then a second one
+        with open(fifo, "w") as writer:
+            writer.write("\n".join(lines) + "\n")
+        packet = source.read(timeout=1.0)
+        assert packet is not None and packet.t == float(lines[-1].split(",")[0]) and not source.ended
+    source.close()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import selectors
 import socket
+import stat
 import struct
 import sys
 import time
@@ -119,7 +120,12 @@ class _FollowedBytes:
             path = Path(spec)
             if not path.exists():
                 raise ConfigError(f"{spec}: no such file or device")
-            self.fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+            # A named FIFO is opened for reading and writing: opened read-only before its writer
+            # (the capture tool) starts, or between two of its runs, it reads as ended at once;
+            # holding a write end ourselves keeps it open, like a growing file that never ends.
+            fifo = stat.S_ISFIFO(path.stat().st_mode)
+            mode = os.O_RDWR if fifo and sys.platform.startswith("linux") else os.O_RDONLY
+            self.fd = os.open(path, mode | getattr(os, "O_NONBLOCK", 0))
             self._owned, self._regular = True, path.is_file()
         self._selector = None if self._regular else selectors.DefaultSelector()
         if self._selector is not None:
