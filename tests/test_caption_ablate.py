@@ -60,7 +60,7 @@ def test_designs_parse_and_rows_follow_the_paper():
     with pytest.raises(ConfigError, match="unknown design.*colour"):
         ablate.parse_designs("main,colour")
     assert [r.name for r in ablate.design_rows("main")] == ["full", "baseline", "mirror-none", "mirror-teacher"]
-    assert [r.name for r in ablate.design_rows("main", reference=True)][-1] == "no CSI"
+    assert [r.name for r in ablate.design_rows("main", reference=True)][-2:] == ["no CSI", "probe"]
     assert [r.name for r in ablate.design_rows("stages")] == ["s2-2+s3", "s1+s2-1+s3", "all"]
     assert [r.name for r in ablate.design_rows("mirror")] == ["none", "teacher", "full"]
     assert [r.name for r in ablate.design_rows("lm", lms=["gpt2", "offline"])] == ["offline", "gpt2"]
@@ -73,12 +73,13 @@ def test_identical_configurations_share_one_run():
     names = [r.name for r in runs]
     assert names[0] == "full" and len(names) == len(set(names))
     assert set(names) == {"full", "baseline", "mirror-none", "mirror-teacher", "s2-2+s3", "s1+s2-1+s3",
-                          "lm-Qwen-Qwen2-0.5B", "no-csi"}
+                          "lm-Qwen-Qwen2-0.5B", "no-csi", "probe"}
     run_of = {(row.study, row.name): row.run.name for row in rows}
     assert run_of["stages", "all"] == run_of["mirror", "full"] == run_of["lm", "offline"] == "full"
     assert run_of["mirror", "none"] == "mirror-none" and run_of["mirror", "teacher"] == "mirror-teacher"
     # every table has the reference row, and all of them are one run
     assert {run_of[d, "no CSI"] for d in ("main", "stages", "mirror", "lm")} == {"no-csi"}
+    assert {run_of[d, "probe"] for d in ("main", "stages", "mirror", "lm")} == {"probe"}
     assert {(row.study, row.name) for row in rows if row.run.name == "full"} == \
         {("main", "full"), ("stages", "all"), ("mirror", "full"), ("lm", "offline")}
     baseline = next(r for r in runs if r.name == "baseline")
@@ -86,6 +87,8 @@ def test_identical_configurations_share_one_run():
     reference = next(r for r in runs if r.name == "no-csi")
     assert reference.config["stages"] == ["no-csi"] and reference.config["baseline"] == "no-csi"
     assert [p.name for p in reference.parts] == ["no-csi", "lm"]
+    probe = next(r for r in runs if r.name == "probe")
+    assert probe.config["baseline"] == "probe" and probe.config["stages"] == [] and probe.parts == ()
 
 
 def test_stage_keys_say_which_earlier_stages_runs_can_share():
@@ -119,7 +122,7 @@ def test_stage_keys_say_which_earlier_stages_runs_can_share():
 def test_run_names_follow_the_preset_defaults():
     _, runs = _plan(("text", "lm"), texts=["minilm"], lms=["offline"], preset="paper")
     # the paper preset uses CLIP's text tower and GPT-2: MiniLM and the offline LM are the variants there
-    assert {r.name for r in runs} == {"text-minilm", "lm-offline", "no-csi"}
+    assert {r.name for r in runs} == {"text-minilm", "lm-offline", "no-csi", "probe"}
 
 
 def test_measurements_carry_intervals_or_the_reason_there_is_none():
@@ -182,7 +185,7 @@ def test_main_design_over_two_seeds_end_to_end_then_resumes_without_retraining(s
     out = tmp_path / "ablation"
     results = ablate.run_ablation(store, out, designs=("main",), quiet=True, seeds="0,1", **TRAIN)
     assert results == read_results(out)
-    rows = ["full", "baseline", "mirror-none", "mirror-teacher", "no CSI"]
+    rows = ["full", "baseline", "mirror-none", "mirror-teacher", "no CSI", "probe"]
     assert list(dict.fromkeys(r.row for r in results)) == rows
     for seed in (0, 1, "all"):
         lines = select(results, seed=seed, metric="BLEU-4")
@@ -197,11 +200,18 @@ def test_main_design_over_two_seeds_end_to_end_then_resumes_without_retraining(s
         if r.value is not None and r.metric != "train_s":
             assert r.ci == "t-seeds" and r.seeds == 2 and r.low <= r.value <= r.high, r
     for r in select(results, seed=0, metric="BLEU-4"):
-        assert r.ci == "bootstrap-items" and r.low <= r.value <= r.high
+        if r.row != "probe":          # the probe writes no caption
+            assert r.ci == "bootstrap-items" and r.low <= r.value <= r.high
     assert select(results, seed=0, row="baseline", metric="class_top1")[0].value is None
     assert select(results, seed=0, row="full", metric="class_top1")[0].ci == "wilson"
     reference = select(results, seed=0, row="no CSI")
     assert {r.metric for r in reference if r.value is not None} >= {"BLEU-4", "ROUGE-L", "CIDEr"}
+    # the probe row: top-1 with Wilson intervals and side accuracy; no caption metrics, with the reason
+    probe = {r.metric: r for r in select(results, seed=0, row="probe")}
+    assert probe["class_top1"].ci == "wilson" and 0 <= probe["class_top1"].value <= 1
+    assert probe["clip_top1"].n == probe["BLEU-4"].n > probe["class_top1"].n
+    assert probe["BLEU-4"].value is None and "no caption" in probe["BLEU-4"].note
+    assert (out / "runs/probe/seed0/probe.npz").is_file()
     # the constant embedding gives every clip the same caption
     predictions = json.loads((out / "runs/no-csi/seed0/predictions_test.json").read_text())
     assert len({p["prediction"] for p in predictions}) == 1
@@ -212,7 +222,7 @@ def test_main_design_over_two_seeds_end_to_end_then_resumes_without_retraining(s
                 (out / f"runs/full/seed{seed}" / stage / "metrics.json").read_text()
     assert (out / "runs/full/seed0/s1/metrics.json").read_text() != (out / "runs/full/seed1/s1/metrics.json").read_text()
     assert sorted(p.name for p in (out / "runs").iterdir()) == \
-        ["baseline", "full", "mirror-none", "mirror-teacher", "no-csi"]
+        ["baseline", "full", "mirror-none", "mirror-teacher", "no-csi", "probe"]
     figures = json.loads((out / "figures.json").read_text())
     assert (out / figures["similarity"]).read_bytes()[:4] == b"\x89PNG"
     examples = json.loads((out / "examples.json").read_text())
@@ -220,7 +230,7 @@ def test_main_design_over_two_seeds_end_to_end_then_resumes_without_retraining(s
 
     markdown = (out / "ablation.md").read_text()
     assert "| Design | BLEU-4 | METEOR | ROUGE-L | CIDEr | SPICE | Direction acc. | Top-1 |" in markdown
-    for name in ("full", "baseline", "mirror-none", "mirror-teacher", "no CSI"):
+    for name in ("full", "baseline", "mirror-none", "mirror-teacher", "no CSI", "probe"):
         assert f"| {name} |" in markdown or f"| **{name}** |" in markdown
     assert "mean over 2 seeds" in markdown and "SPICE" in markdown and "— (" in markdown
 
@@ -232,7 +242,7 @@ def test_main_design_over_two_seeds_end_to_end_then_resumes_without_retraining(s
                      *sets])
     captured = capsys.readouterr()
     assert code == 0, captured.err
-    assert captured.err.count("skipped") == 10 and "training" not in captured.err
+    assert captured.err.count("skipped") == 12 and "training" not in captured.err
     assert "| mirror-teacher |" in captured.out or "| **mirror-teacher** |" in captured.out
     assert _stamps(out) == stamps
     assert read_results(out) == results

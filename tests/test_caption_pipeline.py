@@ -449,6 +449,23 @@ def test_linear_probe_scores_class_and_side_with_intervals():
     assert blind.class_top1 < 0.7
 
 
+def test_a_saved_probe_scores_as_the_fitted_one(tmp_path):
+    """A study's probe row saves arrays only (no pickle); read back, it decides as scikit-learn did."""
+    from wifisense.caption.probe import SavedProbe, fit_probe, save_probe
+
+    rng = np.random.default_rng(1)
+    for classes in (3, 2):           # scikit-learn's binary case has one score column
+        y = np.repeat(np.arange(classes), 10)
+        x = rng.normal(size=(y.size, 5)) + y[:, None]
+        model = fit_probe(x, y)
+        save_probe(model, tmp_path / "probe.npz", "sanitized", 0.5)
+        saved = SavedProbe(tmp_path / "probe.npz")
+        ours, theirs = saved.decision_function(x), model.decision_function(x)
+        theirs = theirs if theirs.ndim == 2 else np.c_[-theirs, theirs]
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6, atol=1e-8)
+        assert (ours.argmax(1) == model.predict(x)).all() and saved.features == "sanitized"
+
+
 def test_s3_embedding_noise_is_a_pure_function_of_seed_epoch_and_clip(store):
     from wifisense.caption.stages import StageModel
 

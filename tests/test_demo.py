@@ -53,7 +53,7 @@ def test_every_metric_is_finite_or_null_with_a_reason(demo_out):
     from wifisense.runs import read_results, select
 
     caption = select(read_results(out / "caption"), study="core", seed="all")
-    assert list(dict.fromkeys(r.row for r in caption)) == ["full", "baseline", "no CSI"]
+    assert list(dict.fromkeys(r.row for r in caption)) == ["full", "baseline", "no CSI", "probe"]
     for r in caption:
         if r.metric not in CAPTION_METRICS:
             continue

@@ -88,15 +88,15 @@ BUDGETS = {
 }
 
 PARTS = ("simulate", "caption", "track", "report")
-# The full pipeline, the CSI->LM baseline and the "no CSI" reference; the mirror-mode rows
+# The full pipeline, the CSI->LM baseline and the "no CSI" and probe references; the mirror-mode rows
 # are a longer study (`wifisense caption ablate --designs main`).
 CAPTION_DESIGNS = ("core",)
 # With --jobs 2 the second process trains these caption runs after the track part. Measured
 # on the idle 2-core machine (seed 0): full 8:00, baseline 4:09, no CSI 2:00 and the track
 # part 11:04, so caption alone (14:09) was the critical path; moving the reference row
 # balances the two processes. Same numbers either way: each run is seeded on its own.
-SECOND_PROCESS_CAPTION_RUNS = ("no-csi",)
-CAPTION_RUN_NAMES = ("full", "baseline", "no-csi")   # the runs of CAPTION_DESIGNS (a test checks)
+SECOND_PROCESS_CAPTION_RUNS = ("no-csi", "probe")
+CAPTION_RUN_NAMES = ("full", "baseline", "no-csi", "probe")   # the runs of CAPTION_DESIGNS (a test checks)
 TRACK_TABLES = ("I",)
 
 

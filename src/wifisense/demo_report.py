@@ -47,7 +47,8 @@ def overview_section(summary: dict, headline: dict[str, list[tuple[str, str]]], 
         text += [("b", "Caption"), (f" (WiFi2Cap): {actions.get('clips', '?')} clips of "
                  f"{actions.get('classes', '?')} action classes ({plain(actions.get('clip_seconds'))} s each, one "
                  "transmitter and three receivers); the full pipeline (teacher, CSI student, prefix LM) is compared "
-                 f"with the CSI→LM baseline, {modes}and with the no-CSI reference (the language prior). ")]
+                 f"with the CSI→LM baseline, {modes}and with two references: no CSI (the language prior) and a linear "
+                 "probe on CSI statistics (the floor a learned encoder must clear). ")]
     if traj:
         text += [("b", "Track"), (f" (Neural Dynamic Fusion): a robot driving loops for "
                  f"{format_seconds(traj.get('duration_s'))}, seen as 5 GHz CSI and 60 GHz beam SNR; NDF is compared "

@@ -45,6 +45,7 @@ from typing import Any
 from wifisense.options import add_device_option
 from wifisense.caption.config import OFFLINE_LM
 from wifisense.caption.data import INPUT_SPEC_FILE
+from wifisense.caption.probe import PROBE_C, probe_measurements, train_probe_run
 from wifisense.caption.settings import EPOCHS_HELP, STAGES, parse_name_list
 from wifisense.errors import ConfigError, StoreError
 from wifisense.runs.results import Measurement, Result
@@ -54,6 +55,7 @@ DESIGNS = ("main", "core", "stages", "mirror", "lm", "text")
 MINILM = "minilm"
 REFERENCE = "no CSI"                 # the trivial reference row of every table
 REFERENCE_BASELINE = "no-csi"
+PROBE = "probe"                      # the second reference row: a linear probe on CSI statistics
 MARKDOWN_FILE = "ablation.md"
 FIGURES_FILE = "figures.json"
 EXAMPLES_FILE = "examples.json"
@@ -97,7 +99,8 @@ def design_rows(design: str, lms: Sequence[str] = (), text_encoders: Sequence[st
         rows = [RowSpec(name, mirror="full", text_encoder=name) for name in dict.fromkeys(names)]
     else:
         raise ConfigError(f"unknown ablation design {design!r}; choose from {', '.join(DESIGNS)}")
-    return rows + [RowSpec(REFERENCE, baseline=REFERENCE_BASELINE)] if reference else rows
+    references = [RowSpec(REFERENCE, baseline=REFERENCE_BASELINE), RowSpec(PROBE, baseline=PROBE)]
+    return rows + references if reference else rows
 
 
 def parse_designs(text: str) -> tuple[str, ...]:
@@ -198,6 +201,11 @@ def resolve_row(row: RowSpec, base, data: str, reference: dict) -> PlannedRun:
     """The study run a row needs: its config (what the trainer gets) and its shareable parts."""
     from wifisense.caption.config import load_caption_config
 
+    if row.baseline == PROBE:
+        # no network: fitted in seconds on the training split, in the full model's feature mode
+        features = load_caption_config(base.preset, base.overrides).student.features
+        return PlannedRun(PROBE, as_json({"stages": [], "baseline": PROBE, "features": features,
+                                          "probe_c": PROBE_C}), ())
     settings = row_settings(row, base)
     model = load_caption_config(settings.preset, settings.overrides).to_dict()
     if row.baseline:
@@ -271,11 +279,16 @@ class CaptionStudyTask:
     def train(self, run, run_dir, context) -> None:
         from wifisense.caption.train import train_caption
 
+        if run.config["baseline"] == PROBE:
+            train_probe_run(self.base.data, run_dir.path, run.config["features"], context.seed)
+            return
         train_caption(self.settings(run, run_dir, context.seed))
 
     def evaluate(self, run, run_dir, split, context) -> list[Measurement]:
         from wifisense.caption.evaluate import caption_measurements, evaluate_run
 
+        if run.config["baseline"] == PROBE:
+            return probe_measurements(self.base.data, run_dir.path, split)
         metrics = evaluate_run(run_dir.path, split=split, device=self.device, progress=not context.progress.quiet,
                                meteor=self._meteor(context.resources), per_sample=True)
         seconds = train_seconds(run_dir.path, run.config["stages"])

@@ -113,3 +113,93 @@ def probe_store(store: str | os.PathLike, mode: str, fit_split: str = "train", e
     x_fit, y_fit = store_probe_features(store, fit_split, mode)
     x_eval, y_eval = store_probe_features(store, eval_split, mode)
     return score_probe(fit_probe(x_fit, y_fit, seed), x_eval, y_eval, mirror_of)
+
+
+# --------------------------------------------------------------------------- the probe as a study row
+
+PROBE_FILE = "probe.npz"      # the fitted probe of a study run (arrays only: no pickle)
+
+
+def save_probe(model, path: str | os.PathLike, features: str, seconds: float) -> None:
+    """The fitted pipeline's arrays (scaler, weights, classes) and its settings, written atomically."""
+    import io
+
+    from wifisense.io.atomic import atomic_write_bytes
+
+    scaler, logistic = model[0], model[-1]
+    buffer = io.BytesIO()
+    np.savez(buffer, mean=scaler.mean_, scale=scaler.scale_, coef=logistic.coef_, intercept=logistic.intercept_,
+             classes=logistic.classes_, features=np.asarray(features), fit_seconds=np.asarray(seconds))
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+class SavedProbe:
+    """A probe read back from :data:`PROBE_FILE`: the same decision function as the fitted pipeline."""
+
+    def __init__(self, path: str | os.PathLike):
+        with np.load(path) as z:
+            self.mean, self.scale, self.coef, self.intercept = z["mean"], z["scale"], z["coef"], z["intercept"]
+            self.classes_ = z["classes"]
+            self.features = str(z["features"])
+            self.fit_seconds = float(z["fit_seconds"])
+
+    def decision_function(self, x: np.ndarray) -> np.ndarray:
+        scores = ((x - self.mean) / self.scale) @ self.coef.T + self.intercept
+        # scikit-learn's binary case has one column (the second class's score)
+        return np.c_[-scores, scores] if scores.shape[1] == 1 else scores
+
+
+def train_probe_run(store: str | os.PathLike, run_dir: str | os.PathLike, features: str, seed: int) -> None:
+    """Fit the probe on the store's training split in the run's feature mode and save it in the run."""
+    import time
+    from pathlib import Path
+
+    started = time.perf_counter()
+    x, y = store_probe_features(store, "train", features)
+    model = fit_probe(x, y, seed)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    save_probe(model, Path(run_dir) / PROBE_FILE, features, time.perf_counter() - started)
+
+
+def probe_measurements(store: str | os.PathLike, run_dir: str | os.PathLike, split: str) -> list:
+    """The saved probe on ``split`` as study measurements, in the caption tables' metric names.
+
+    ``class_top1``: classes whose clips' mean decision scores rank their own class first
+    (the analogue of the student's mean CSI embedding closest to its own caption);
+    ``clip_top1``: clips classified correctly; ``side_accuracy``: clips of a class with a
+    mirror partner whose own class scores above the partner. Wilson intervals. The caption
+    metrics and direction accuracy are not computed: a classifier writes no caption.
+    """
+    from pathlib import Path
+
+    from wifisense.caption.evaluate import CAPTION_METRICS
+    from wifisense.io.h5open import open_store
+    from wifisense.metrics.intervals import wilson_interval
+    from wifisense.runs.results import CI_WILSON, Measurement
+
+    probe = SavedProbe(Path(run_dir) / PROBE_FILE)
+    with open_store(store, kind="caption") as f:
+        mirror_of = f["meta/mirror_of"][()].astype(np.int64)
+    x, y = store_probe_features(store, split, probe.features)
+    score = score_probe(probe, x, y, mirror_of)
+    logits = probe.decision_function(x)
+    column = {int(c): i for i, c in enumerate(probe.classes_)}
+    present = [c for c in np.unique(y) if int(c) in column]
+    class_hits = sum(int(np.asarray(probe.classes_)[logits[y == c].mean(axis=0).argmax()] == c) for c in present)
+    n_classes = len(np.unique(y))
+    why = "a linear classifier on CSI statistics: it writes no caption"
+    out = [Measurement(name, None, score.n, note=why) for name in CAPTION_METRICS]
+    out.append(Measurement("direction_accuracy", None, 0, note=why + " (see side_accuracy)"))
+    out.append(Measurement("class_top1", class_hits / n_classes if n_classes else None, n_classes,
+                           *wilson_interval(class_hits, n_classes), CI_WILSON,
+                           note="classes whose clips' mean probe scores rank their own class first"))
+    hits = int(round(score.class_top1 * score.n))
+    out.append(Measurement("clip_top1", score.class_top1, score.n, *wilson_interval(hits, score.n), CI_WILSON,
+                           note="clips the probe classifies correctly"))
+    if score.side_accuracy is None:
+        out.append(Measurement("side_accuracy", None, 0, note="no class with a mirror partner in this split"))
+    else:
+        out.append(Measurement("side_accuracy", score.side_accuracy, score.n_side, *score.side_ci, CI_WILSON,
+                               note="clips of a mirrored class whose own class scores above its mirror partner"))
+    out.append(Measurement("train_s", round(probe.fit_seconds, 3), 0, note="feature extraction and fit"))
+    return out

@@ -20,7 +20,9 @@ DESIGN_TITLES = {
 COLUMNS = (("BLEU-4", "BLEU-4"), ("METEOR", "METEOR"), ("ROUGE-L", "ROUGE-L"), ("CIDEr", "CIDEr"),
            ("SPICE", "SPICE"), ("direction_accuracy", "Direction acc."), ("class_top1", "Top-1"))
 REFERENCE_NOTE = ("no CSI: the prefix LM given one constant embedding for every clip (the language prior), "
-                  "the trivial reference a model that ignores the CSI would match.")
+                  "the trivial reference a model that ignores the CSI would match. probe: a linear classifier "
+                  "(logistic regression) on per-clip mean and standard deviation of the CSI features, fitted on the "
+                  "training split; its Top-1 is the floor a learned CSI encoder must clear (it writes no captions).")
 COLUMN_NOTE = ("Direction acc.: share of clips whose caption names the correct side for every direction word of "
                "the reference. Top-1: CSI x class-caption similarity matrix, share of classes whose best match is "
                "their own caption.")
@@ -99,7 +101,8 @@ def examples_table(examples: dict) -> Table | None:
 # --------------------------------------------------------------------------- report sections
 
 ROW_LABELS = {"full": "Full (mirror: full)", "baseline": "CSI→LM baseline", "mirror-none": "Mirror: none",
-              "mirror-teacher": "Mirror: teacher only", "no CSI": "no CSI (reference)"}
+              "mirror-teacher": "Mirror: teacher only", "no CSI": "no CSI (reference)",
+              "probe": "linear probe (reference)"}
 METRICS_NOTE = ("BLEU-4, METEOR, ROUGE-L and CIDEr from pycocoevalcap against every reference paraphrase of a clip "
                 "(higher is better). Full: all four stages (teacher, CSI student, CSI↔text, prefix LM) with the "
                 "mirror-consistency loss in teacher and student; CSI→LM baseline: the same student and prefix LM "
