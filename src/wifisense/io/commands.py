@@ -8,7 +8,7 @@ from __future__ import annotations
 
 
 def register(sub) -> None:
-    from wifisense.io import ingest, inspect, splits, validate
+    from wifisense.io import ingest, inspect, public, splits, validate
 
     p = sub.add_parser(
         "inspect", help="summarise a CSI capture or dataset store (optionally plot heatmaps)",
@@ -30,7 +30,7 @@ def register(sub) -> None:
         "ingest", help="turn real captures into a dataset store",
         description="Turn per-receiver CSI captures (+ optional frames/video + caption) into a "
         "caption store, or CSI + beam-SNR CSV + positions CSV into a multi-band store.")
-    ingest.add_arguments(p)
+    public.add_parser(ingest.add_arguments(p))
     p.set_defaults(func=ingest.run)
 
     p = sub.add_parser(

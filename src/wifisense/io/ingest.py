@@ -504,7 +504,8 @@ def _add_capture_options(p: argparse.ArgumentParser) -> None:
                    help=f"HDF5 compression (default: {DEFAULT_COMPRESSION})")
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: argparse.ArgumentParser):
+    """The ``caption`` and ``multiband`` kinds; returns the kinds' subparsers (``io.public`` adds ``public``)."""
     sub = parser.add_subparsers(dest="ingest_kind", metavar="KIND", required=True)
     p = sub.add_parser(
         "caption", help="per-receiver captures (+ frames/video + caption) -> caption clips",
@@ -571,6 +572,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     _add_capture_options(p)
 
 
+    return sub
+
+
 def _hints(args: argparse.Namespace) -> dict:
     return {k: v for k, v in {"chip": args.chip, "bw": args.bw, "rate_hz": args.packet_rate,
                               "strict": args.strict or None}.items() if v is not None}
@@ -579,6 +583,8 @@ def _hints(args: argparse.Namespace) -> dict:
 def run(args: argparse.Namespace) -> int:
     if args.ingest_kind == "multiband":
         return _run_multiband(args)
+    if args.ingest_kind == "public":
+        return args.run_public(args)          # io.public's (it builds on this module, not the reverse)
     return _run_caption(args)
 
 
@@ -616,3 +622,4 @@ def _run_multiband(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: csi {list(ds.csi_x.shape)}, snr {list(ds.snr_x.shape)}, "
           f"pose {list(ds.pose_xy.shape)}")
     return 0
+

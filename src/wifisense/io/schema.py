@@ -91,6 +91,8 @@ class CaptionDataset:
     source: str = "simulated"
     attrs: dict = field(default_factory=dict)   # extra metadata (e.g. simulator config JSON)
     csi_encoding: str = "complex64"             # how /csi is stored: "complex64" or "float16" (compact)
+    # per-clip integer group columns (/groups/NAME: subject, session, distance...) for `split group:NAME`
+    groups: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 @dataclass

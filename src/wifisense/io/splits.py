@@ -127,8 +127,12 @@ def group_column(path: str | os.PathLike, column: str) -> np.ndarray:
 
 
 def assign_splits(path: str | os.PathLike, by: str = "random", ratios=DEFAULT_RATIOS, seed: int = 0,
-                  names: tuple[str, ...] = DEFAULT_NAMES) -> dict[str, np.ndarray]:
-    """The splits ``by`` gives for the caption store at ``path`` (not written)."""
+                  names: tuple[str, ...] = DEFAULT_NAMES, keep: tuple[str, ...] = ()) -> dict[str, np.ndarray]:
+    """The splits ``by`` gives for the caption store at ``path`` (not written).
+
+    ``keep``: existing splits that stay as they are (e.g. a data set's own subject-disjoint
+    ``test``); only the clips in none of them are split into ``names``.
+    """
     from wifisense.io.h5open import open_store, store_kind
 
     if store_kind(path) != "caption":
@@ -136,14 +140,28 @@ def assign_splits(path: str | os.PathLike, by: str = "random", ratios=DEFAULT_RA
                           "(track train/compare --split random|temporal:P|coordinate:X0,Y0,X1,Y1)")
     with open_store(path, kind="caption") as f:
         class_id = f["class_id"][()]
+        existing = {name: f["splits"][name][()] for name in f["splits"]} if "splits" in f else {}
+    missing = [name for name in keep if name not in existing]
+    if missing:
+        raise ConfigError(f"--keep {missing[0]}: the store has no such split (it has: "
+                          f"{', '.join(existing) or 'none'})")
+    clash = sorted(set(keep) & set(names))
+    if clash:
+        raise ConfigError(f"--keep {clash[0]} is also in --names; a kept split is not re-made")
+    kept = {name: np.sort(np.asarray(existing[name], np.int64)) for name in keep}
+    rest = np.setdiff1d(np.arange(class_id.size), np.concatenate([*kept.values(), np.zeros(0, np.int64)]))
+    if not rest.size:
+        raise ConfigError("every clip is in a kept split; nothing is left to split")
     rng = np.random.default_rng(seed)
     if by == "random":
-        return stratified_splits(class_id, ratios, rng, names)
-    if by == "temporal":
-        return temporal_splits(class_id.size, ratios, names)
-    if by.startswith("group:"):
-        return group_splits(group_column(path, by.split(":", 1)[1]), ratios, rng, names)
-    raise ConfigError(f"unknown --by {by!r}; choose random, temporal or group:COLUMN")
+        made = stratified_splits(class_id[rest], ratios, rng, names)
+    elif by == "temporal":
+        made = temporal_splits(rest.size, ratios, names)
+    elif by.startswith("group:"):
+        made = group_splits(group_column(path, by.split(":", 1)[1])[rest], ratios, rng, names)
+    else:
+        raise ConfigError(f"unknown --by {by!r}; choose random, temporal or group:COLUMN")
+    return {**{name: np.sort(rest[idx]) for name, idx in made.items()}, **kept}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -156,6 +174,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--names", default=",".join(DEFAULT_NAMES), metavar="A,B,C",
                         help="split names, one per ratio (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0, help="shuffling seed (default: %(default)s)")
+    parser.add_argument("--keep", default="", metavar="NAME[,NAME]",
+                        help="existing splits to keep as they are (e.g. a data set's own subject-disjoint test); "
+                        "only the other clips are split (default: none)")
     parser.add_argument("--dry-run", action="store_true", help="print the split sizes without writing them")
 
 
@@ -169,7 +190,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--ratios must be comma-separated numbers, got {args.ratios!r}") from None
     if len(set(names)) != len(names) or not names:
         raise ConfigError(f"--names must be distinct, got {args.names!r}")
-    splits = assign_splits(args.store, args.by, ratios, args.seed, names)
+    keep = tuple(n.strip() for n in args.keep.split(",") if n.strip())
+    splits = assign_splits(args.store, args.by, ratios, args.seed, names, keep)
     sizes = ", ".join(f"{name} {len(idx)}" for name, idx in splits.items())
     if args.dry_run:
         print(f"{args.store}: would write splits {sizes} (by {args.by}, seed {args.seed})")

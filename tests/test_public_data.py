@@ -1,0 +1,105 @@
+"""Public data set converters: tiny files written here in each data set's folder layout become
+caption stores with captions from the labels, group columns and the data set's own splits."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from wifisense.cli import main
+from wifisense.errors import ConfigError
+from wifisense.io.splits import assign_splits
+from wifisense.io.store import read_caption_store
+from wifisense.io.validate import validate_store
+
+REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+INTEL = REAL / "intel5300_example.dat"
+
+
+def _csi_har(root: Path, rows: int = 60) -> None:
+    rng = np.random.default_rng(0)
+    for split, users in (("train", (1, 2)), ("test", (3,))):
+        for activity, written in (("walk", "walk"), ("liedown", "lie down")):
+            folder = root / split / activity
+            folder.mkdir(parents=True)
+            for user in users:
+                for sample in (1, 2):
+                    values = rng.normal(300, 50, (rows + sample, 52)).round(2)
+                    np.savetxt(folder / f"user_{user}_sample_{sample}_{written}_A.csv", values, delimiter=",",
+                               fmt="%.2f")
+
+
+def test_csi_har_layout_becomes_a_store_with_user_groups_and_its_own_splits(tmp_path):
+    _csi_har(tmp_path / "data")
+    store = tmp_path / "har.h5"
+    assert main(["-q", "ingest", "public", "csi-har", "--path", str(tmp_path / "data"), "--out", str(store),
+                 "--seconds", "0.5"]) == 0
+    assert validate_store(store) == []
+    ds = read_caption_store(store)
+    assert ds.csi.shape == (12, 1, 50, 1, 52) and ds.sample_rate_hz == 100.0
+    assert sorted(ds.class_names) == ["liedown", "walk"]
+    assert set(ds.groups) == {"user", "sample"}
+    assert sorted(np.unique(ds.groups["user"][ds.splits["test"]])) == [3]
+    assert sorted(np.unique(ds.groups["user"][ds.splits["train"]])) == [1, 2]
+    assert all(len(c) == 3 for c in ds.captions) and ds.captions[0][0].startswith("a person")
+    # amplitude only: phase 0, the values as given, in the data subcarrier order
+    first = np.loadtxt(tmp_path / "data/test/liedown/user_3_sample_1_lie down_A.csv", delimiter=",")
+    row = int(np.flatnonzero((ds.groups["user"] == 3) & (ds.class_id == ds.class_names.index("liedown"))
+                             & (ds.groups["sample"] == 1))[0])
+    np.testing.assert_allclose(ds.csi[row, 0, :, 0].real, first[:50], rtol=1e-6)
+    assert not ds.csi.imag.any() and ds.subcarriers.tolist()[:3] == [-28, -27, -26] and 7 not in ds.subcarriers
+    assert ds.attrs["ingest"]["amplitude_only"] is True and ds.attrs["ingest"]["dataset"] == "csi-har"
+
+    # a validation split from the training users, the data set's test user kept
+    assert main(["-q", "split", str(store), "--keep", "test", "--by", "group:user", "--ratios", "0.5,0.5",
+                 "--names", "train,val"]) == 0
+    ds = read_caption_store(store, load_frames=False)
+    users = {name: sorted(np.unique(ds.groups["user"][idx]).tolist()) for name, idx in ds.splits.items()}
+    assert users["test"] == [3] and sorted(users["train"] + users["val"]) == [1, 2]
+    with pytest.raises(ConfigError, match="--keep holdout: the store has no such split"):
+        assign_splits(store, keep=("holdout",))
+
+
+def test_csi_har_bad_rows_name_the_file_and_line(tmp_path, capsys):
+    _csi_har(tmp_path / "data", rows=5)
+    bad = tmp_path / "data/train/walk/user_1_sample_1_walk_A.csv"
+    lines = bad.read_text().splitlines()
+    lines[2] = lines[2].replace(",", ",x", 1)
+    bad.write_text("\n".join(lines) + "\n")
+    args = ["-q", "ingest", "public", "csi-har", "--path", str(tmp_path / "data"), "--out", str(tmp_path / "x.h5")]
+    assert main(args) != 0
+    assert "user_1_sample_1_walk_A.csv: line 3: 'x" in capsys.readouterr().err
+    assert not (tmp_path / "x.h5").exists()      # nothing half-written
+    assert main(args + ["--subset", "height"]) != 0
+    assert "--subset does not apply to csi-har" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not INTEL.is_file(), reason="real captures not in ../shared")
+def test_wiar_layout_reads_intel_logs_and_drops_the_streams_they_do_not_carry(tmp_path, capsys):
+    root = tmp_path / "WiAR"
+    for height in (60, 120):
+        folder = root / "height_factor_activity_data" / f"{height}_rawdata"
+        folder.mkdir(parents=True)
+        for activity in (1, 12):
+            for sample in (1, 2):
+                shutil.copyfile(INTEL, folder / f"csi_a{activity}_{sample}.dat")
+    (root / "height_factor_activity_data" / "60_rawdata" / "notes.txt").write_text("not a log")
+    store = tmp_path / "wiar.h5"
+    assert main(["-q", "ingest", "public", "wiar", "--path", str(root), "--out", str(store), "--seconds", "0.2",
+                 "--packet-rate", "50"]) == 0
+    ds = read_caption_store(store, load_frames=False)
+    assert sorted(ds.class_names) == ["horizontal arm wave", "walk"]
+    assert ds.csi.shape[0] == 8 and set(ds.groups) == {"height_cm", "sample"}
+    assert sorted(np.unique(ds.groups["height_cm"])) == [60, 120] and ds.splits == {}
+    streams = ds.attrs["ingest"]["transmit_streams_used"]
+    from wifisense.io.readers import read_csi
+    recording = read_csi(INTEL)
+    carried = np.flatnonzero(np.abs(recording.csi).reshape(-1, recording.csi.shape[-1]).max(0) > 0).tolist()
+    assert streams == carried and ds.csi.shape[3] == recording.csi.shape[2] * len(carried)
+    capsys.readouterr()
+    assert main(["-q", "ingest", "public", "wiar", "--path", str(root), "--out", str(tmp_path / "d.h5"),
+                 "--subset", "distance"]) != 0
+    assert "no WiAR (Intel 5300) recordings found there" in capsys.readouterr().err
