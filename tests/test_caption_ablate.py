@@ -91,6 +91,17 @@ def test_identical_configurations_share_one_run():
     assert probe.config["baseline"] == "probe" and probe.config["stages"] == [] and probe.parts == ()
 
 
+def test_a_store_without_frames_gets_the_teacher_free_rows():
+    rows = ablate.caption_rows(("main", "stages"), _base(), "x.h5", frames=False)
+    named = [(row.study, row.name, row.run.name) for row in rows]
+    assert ("main", "full", "s2-2+s3") in named and ("main", "baseline", "baseline") in named
+    assert ("main", "mirror-none", "s2-2+s3_mirror-none") in named
+    assert not any(name == "mirror-teacher" or name == "s1+s2-1+s3" for _, name, _ in named)
+    assert ("stages", "all", "s2-2+s3") in named          # the same run as the teacher-free full row
+    assert all(row.run.config["stages"] in (["s2-2", "s3"], ["csi-lm"], ["no-csi"], []) for row in rows)
+    assert {r.name for r in ablate.caption_rows(("core",), _base(), "x.h5", frames=True)} >= {"full", "baseline"}
+
+
 def test_stage_keys_say_which_earlier_stages_runs_can_share():
     _, runs = _plan(("main", "stages", "lm", "text"), lms=["gpt2"], texts=["openai/clip-vit-base-patch32"])
     keys = {r.name: _keys(r) for r in runs}

@@ -36,6 +36,7 @@ import argparse
 import hashlib
 import json
 import re
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -224,15 +225,36 @@ def resolve_row(row: RowSpec, base, data: str, reference: dict) -> PlannedRun:
     return PlannedRun(run_name(row, model, reference), as_json(config), tuple(parts))
 
 
+def teacher_free(spec: RowSpec) -> RowSpec | None:
+    """The row on a store without video frames: the stages that need no teacher (S1 and S2-1
+    read frames), or None for a row that only differs from another by its teacher."""
+    from wifisense.caption.stages import declaration
+
+    if spec.baseline:
+        return spec
+    stages = tuple(s for s in spec.stages if not declaration(s).reads_frames)
+    if spec.mirror == "teacher" or "s2-2" not in stages:
+        return None      # the teacher-only hinge, or S1+S2-1+S3 (without the teacher: S3 on an untrained student)
+    return replace(spec, stages=stages)
+
+
 def caption_rows(designs: Sequence[str], base, data: str, lms: Sequence[str] = (),
-                 text_encoders: Sequence[str] = ()) -> list[Row]:
-    """Every design's rows (with the reference row), each with the run that produces it."""
+                 text_encoders: Sequence[str] = (), frames: bool = True) -> list[Row]:
+    """Every design's rows (with the reference rows), each with the run that produces it.
+
+    ``frames=False`` (a store without video frames, e.g. a real data set): every row trains
+    the teacher-free stages (S2-2, S3); rows that differ only in the teacher are left out.
+    """
     from wifisense.caption.config import load_caption_config
 
     reference = load_caption_config(base.preset, base.overrides).to_dict()
     rows = []
     for design in designs:
         for spec in design_rows(design, lms, text_encoders, reference=True):
+            if not frames:
+                spec = teacher_free(spec)
+                if spec is None:
+                    continue
             rows.append(Row(design, spec.name, "", resolve_row(spec, base, data, reference)))
     return rows
 
@@ -417,7 +439,13 @@ def run_ablation(store, out_dir, designs=("main",), preset="tiny", lms=None, tex
     _check_store(store, split)
     out_dir = Path(out_dir)
     base = _base_settings(store, preset, epochs, max_steps, batch_size, device, quiet, overrides)
-    rows = caption_rows(designs, base, store, list(lms or ()), list(text_encoders or ()))
+    from wifisense.caption.data import store_has
+
+    frames = store_has(store, "frames")
+    rows = caption_rows(designs, base, store, list(lms or ()), list(text_encoders or ()), frames=frames)
+    if not frames and not quiet:
+        print(f"[ablate] {store}: no video frames, so every row trains the teacher-free stages (S2-2, S3); "
+              "rows that differ only in the teacher are left out", file=sys.stderr, flush=True)
     settings = as_json({"data": store, "preset": preset, "epochs": base.epochs, "max_steps": max_steps,
                         "batch_size": batch_size, "overrides": base.overrides, "split": split})
     study = Study(CaptionStudyTask(base, device), rows, seeds, out_dir, settings, label="ablate", split=split,

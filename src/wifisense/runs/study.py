@@ -251,7 +251,7 @@ class Study:
         measurements = self.task.evaluate(run, run_dir, self.split, context)
         run_dir.write_measurements(self.split, measurements)
         progress.worked.append(time.perf_counter() - started)
-        shown = ", ".join(f"{m.metric} {m.value:.3f}" for m in measurements[:3] if m.value is not None)
+        shown = ", ".join(f"{m.metric} {m.value:.3f}" for m in [m for m in measurements if m.value is not None][:3])
         progress.say(f"{what}: {self.split} {shown}")
 
     # ---- results
