@@ -528,6 +528,18 @@ def test_the_no_csi_reference_trains_as_long_as_s3_unless_told():
         csettings.DEFAULT_STAGE_EPOCHS["no-csi"]
 
 
+def test_default_budgets_reach_their_steps_on_a_small_store_and_given_epochs_stay():
+    settings = csettings.CaptionTrainSettings(data="d.h5", run="r", epochs={"s3": 7})
+    steps = csettings.DEFAULT_STAGE_STEPS
+    # 50 training clips: 1 contrastive step per epoch -> the stage trains its tuned steps
+    assert settings.stage_epochs("s2-2", steps_per_epoch=1) == steps["s2-2"]
+    assert settings.stage_epochs("s2-2", steps_per_epoch=3) * 3 >= steps["s2-2"]
+    # a large store keeps the default epochs (never fewer than before)
+    assert settings.stage_epochs("s2-2", steps_per_epoch=100) == csettings.DEFAULT_STAGE_EPOCHS["s2-2"]
+    # given epochs are kept, and the no-CSI reference follows a given s3
+    assert settings.stage_epochs("s3", steps_per_epoch=1) == 7 and settings.stage_epochs("no-csi", 1) == 7
+
+
 def test_export_gives_a_captioner_that_needs_neither_the_run_nor_the_store(trained_run, store, tmp_path, capsys):
     import shutil
 

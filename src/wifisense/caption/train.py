@@ -222,7 +222,8 @@ class CaptionPipeline:
             "model": self.config.to_dict(), "stages": list(s.stages), "baseline": s.baseline,
             "lm_path": LM_DIR if self.config.prefix_lm.lm == OFFLINE_LM else self.config.prefix_lm.lm,
             "input_spec": INPUT_SPEC_FILE,
-            "train": {"epochs": {st: s.stage_epochs(st) for st in s.stages}, "lr": {st: s.stage_lr(st) for st in s.stages},
+            "train": {"epochs": {st: s.stage_epochs(st, self.steps_per_epoch(st)) for st in s.stages},
+                      "lr": {st: s.stage_lr(st) for st in s.stages},
                       "batch_size": s.batch_size, "max_steps": s.max_steps, "patience": s.patience,
                       "seed": s.seed, "device": s.device, "workers": s.workers, "augment": s.augment},
         }
@@ -388,10 +389,21 @@ class CaptionPipeline:
                                  drop_last=False) if self.has_val else None
         return model, train_loader, val_loader
 
+    def steps_per_epoch(self, stage: str) -> int:
+        """Optimiser steps in one epoch of the stage (its training clips, mirror images, batch, short-batch rule)."""
+        declared = declaration(stage)
+        clips = store_split_sizes(self.data).get("train", 0)
+        if self.config.student.mirror_augment and declared.csi and "student" in declared.trains \
+                and not declared.frames_table:
+            clips *= 2
+        batch = self.settings.batch_size * max(getattr(self.dist, "world_size", 1), 1)
+        return max(clips // batch if declared.contrastive else -(-clips // batch), 1)
+
     def train_config(self, stage: str):
         from wifisense.training import TrainConfig
         s = self.settings
-        return TrainConfig(epochs=s.stage_epochs(stage), max_steps=s.max_steps, grad_clip=GRAD_CLIP,
+        epochs = s.stage_epochs(stage, self.steps_per_epoch(stage))
+        return TrainConfig(epochs=epochs, max_steps=s.max_steps, grad_clip=GRAD_CLIP,
                            monitor="val_loss", mode="min", patience=s.patience if self.has_val else None,
                            log_every=10, device=s.device, seed=s.seed, run_dir=str(self.run / stage), quiet=s.quiet,
                            tensorboard=s.logger == "tensorboard")
