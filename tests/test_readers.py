@@ -413,3 +413,22 @@ def test_csv_writers_are_atomic_and_validate_shapes(tmp_path):
     with pytest.raises(ValueError):
         write_positions_csv(path, np.arange(3.0), np.zeros((3, 3)))
     assert not path.exists() and os.listdir(tmp_path) == []
+
+
+def test_salvage_keeps_the_intel_records_before_a_damaged_tail(tmp_path):
+    """Public logs (WiAR) end in a cut or damaged record: read_csi(salvage=True) keeps the whole
+    records before it and says so; the default still refuses the file."""
+    data = real("intel5300_example.dat").read_bytes()
+    whole = read_csi(real("intel5300_example.dat"))
+    for name, tail in (("cut.dat", data[:len(data) // 2 + 7]), ("damaged.dat", data[:len(data) // 2] + b"\x00\x05\x02junk")):
+        path = tmp_path / name
+        path.write_bytes(tail)
+        with pytest.raises(CaptureError):
+            read_csi(path)
+        kept = read_csi(path, format="intel5300", salvage=True)
+        n = kept.csi.shape[0]
+        assert 0 < n < whole.csi.shape[0] and kept.source["damaged_tail_bytes"] > 0
+        np.testing.assert_array_equal(kept.csi, whole.csi[:n])
+        assert read_csi(path, salvage=True).csi.shape == kept.csi.shape      # found by content too
+    with pytest.raises(CaptureError):
+        read_csi(path, salvage=True, strict=True)

@@ -72,5 +72,5 @@ def clips(root: Path, subset: str = DEFAULTS["subset"], **_):
         if found is None or match is None or int(match.group(1)) not in ACTIVITIES:
             continue
         label = ACTIVITIES[int(match.group(1))]
-        yield PublicClip(path, label, (lambda p=path: read_csi(p, format="intel5300")),
+        yield PublicClip(path, label, (lambda p=path: read_csi(p, format="intel5300", salvage=True)),
                          {column: int(found.group(1)), "sample": int(match.group(2))})

@@ -58,6 +58,23 @@ def scan(path: Path, data: bytes, limit: int | None) -> IntelScan:
     return IntelScan(packets, max_nrx, max_ntx)
 
 
+def salvage(data: bytes) -> int | None:
+    """Bytes of the whole, valid records before the first truncated or damaged one (at least one
+    CSI packet among them), or None. Public logs (WiAR) hold such files."""
+    pos = packets = records = 0
+    view = memoryview(data)        # slices without copies: a long log is walked once
+    while pos < len(data):
+        try:
+            scan(Path("-"), view[pos:], limit=1)
+        except (NotThisFormat, CaptureError):
+            break
+        field_len = int.from_bytes(data[pos:pos + 2], "big")
+        packets += data[pos + 2] == 0xBB
+        pos += 2 + field_len
+        records += 1
+    return pos if packets and pos < len(data) else None
+
+
 def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
     import csiread
     from csiread.utils import scidx
@@ -168,6 +185,6 @@ def shift_record_clock(record: bytes, seconds: float) -> bytes:
 
 FORMAT = CaptureFormat(
     name="intel5300", description="Intel 5300, Linux 802.11n CSI Tool (.dat)",
-    check=scan, read=read, hints=("nrxnum", "ntxnum", "scaled", "rate_hz"), extensions=(".dat",),
+    check=scan, read=read, hints=("nrxnum", "ntxnum", "scaled", "rate_hz"), extensions=(".dat",), salvage=salvage,
     detect_order=30,  # code byte, antenna counts and CSI length must agree in every record
 )

@@ -54,6 +54,9 @@ class CaptureFormat:
     hints: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ()
     detect_order: int = 50
+    # ``salvage(data)``: the byte length of the longest prefix of whole, valid records (with at
+    # least one CSI packet) before a truncation or damage, or None (``read_csi(salvage=True)``)
+    salvage: Callable[[bytes], int | None] | None = None
 
     def sniff(self, path: Path, data: bytes) -> bool:
         """Whether the first few records of ``data`` have this format's structure."""
@@ -131,7 +134,8 @@ def detect_format(path: str | os.PathLike) -> str:
     return detect_from_bytes(path, data)
 
 
-def read_csi(path: str | os.PathLike, format: str = "auto", strict: bool = False, **hints) -> CSIRecording:
+def read_csi(path: str | os.PathLike, format: str = "auto", strict: bool = False, salvage: bool = False,
+             **hints) -> CSIRecording:
     """Read one CSI capture into a :class:`CSIRecording` with CSI ``[T, S, Nrx, Ntx]``.
 
     Args:
@@ -148,6 +152,10 @@ def read_csi(path: str | os.PathLike, format: str = "auto", strict: bool = False
         strict: a record the format's walk found but the parser could not read (a corrupt
             header, a damaged row) is an error; by default such records are skipped, counted
             in ``source["skipped_records"]`` and warned about.
+        salvage: a file that is truncated or damaged part way (a log cut when its tool was
+            killed; public data sets hold such files) gives the records before the damage,
+            with a warning and ``source["damaged_tail_bytes"]``, where the format can find
+            them (Intel 5300); by default such a file is a CaptureError.
 
     Raises:
         CaptureError: unknown format, empty/truncated/corrupt file, wrong format or hint,
@@ -159,18 +167,44 @@ def read_csi(path: str | os.PathLike, format: str = "auto", strict: bool = False
     if format != "auto":
         get_format(format)  # an unknown name is a ConfigError before the file is read
     data = read_bytes(path)
-    detected = detect_from_bytes(path, data, wanted=None if format == "auto" else format)
-    fmt = detected if format == "auto" else format
     try:
-        recording = get_format(fmt).read(path, data, hints)
-    except NotThisFormat as exc:  # a reader's own walk; detection already checked the structure
-        raise CaptureError(path, f"is corrupt as {fmt}: {exc.args[0]}") from None
+        fmt, recording = _read_bytes_as(path, data, format, hints)
+    except CaptureError as error:
+        kept = _salvage(path, data, format) if salvage and not strict else None
+        if kept is None:
+            raise
+        fmt, cut = kept
+        log.warning("%s: %s; kept the %d bytes of whole records before it (%d bytes dropped)",
+                    path, str(error).removeprefix(f"{path}: "), cut, len(data) - cut)
+        fmt, recording = _read_bytes_as(path, data[:cut], fmt, hints)
+        recording.source["damaged_tail_bytes"] = len(data) - cut
     recording.source.setdefault("format", fmt)
     recording.source.setdefault("path", str(path))
     recording.source["format_detected"] = format == "auto"
     _report_skipped(path, recording, strict)
     check_plausible(path, recording)
     return recording
+
+
+def _read_bytes_as(path: Path, data: bytes, format: str, hints: dict) -> tuple[str, CSIRecording]:
+    detected = detect_from_bytes(path, data, wanted=None if format == "auto" else format)
+    fmt = detected if format == "auto" else format
+    try:
+        return fmt, get_format(fmt).read(path, data, hints)
+    except NotThisFormat as exc:  # a reader's own walk; detection already checked the structure
+        raise CaptureError(path, f"is corrupt as {fmt}: {exc.args[0]}") from None
+
+
+def _salvage(path: Path, data: bytes, format: str) -> tuple[str, int] | None:
+    """(format, byte length) of the whole valid records before a file's damage, or None."""
+    candidates = [get_format(format)] if format != "auto" else [f for f in formats() if f.salvage]
+    for fmt in candidates:
+        if fmt.salvage is None or (format == "auto" and not fmt.sniff(path, data)):
+            continue
+        cut = fmt.salvage(data)
+        if cut is not None and 0 < cut < len(data):
+            return fmt.name, cut
+    return None
 
 
 def _report_skipped(path: Path, recording: CSIRecording, strict: bool) -> None:
