@@ -566,3 +566,18 @@ def test_export_gives_a_captioner_that_needs_neither_the_run_nor_the_store(train
         captioner.caption(clips[:, :, :5])
     assert cli.main(["export", str(tmp_path / "model"), "--out", str(tmp_path / "again")]) == 2
     assert "already an exported model" in capsys.readouterr().err
+
+
+def test_auto_features_pick_the_mode_a_linear_probe_scores_best_on_validation(store, tmp_path):
+    from wifisense.caption.probe import AUTO_FEATURE_MODES, choose_feature_mode, probe_store
+
+    mode, scores = choose_feature_mode(store)
+    assert set(scores) == set(AUTO_FEATURE_MODES) and mode in AUTO_FEATURE_MODES
+    assert scores[mode] == max(scores.values())
+    assert scores["dynamic"] == probe_store(store, "dynamic", "train", "val").class_top1
+    # a run with features "auto" records the chosen mode, and its model takes it
+    run = tmp_path / "run"
+    assert cli.main(["-q", "caption", "train", "--data", str(store), "--run", str(run), "--stages", "s2-2",
+                     "--epochs", "1", "--max-steps", "1", "--device", "cpu", "--set", "student.features=auto",
+                     *[a for k, v in SHRINK.items() for a in ("--set", f"{k}={json.dumps(v)}")]]) == 0
+    assert cdata.CaptionInputSpec.load(run).feature_mode == mode

@@ -39,7 +39,9 @@ class StudentConfig:
     share_across_receivers: bool = False  # one receiver encoder for all receivers instead of one each
     time_pool: int = 1                   # average-pool the input over this many time steps first (tiny: 4)
     # CSI features (caption.data.csi_features): "sanitized" (the paper's amplitude + sanitised
-    # phase), "dynamic" (static channel and NIC impairments cancelled) or "both" (2A channels)
+    # phase), "dynamic" (static channel and NIC impairments cancelled), "both" (2A channels) or
+    # "auto" (dynamic or sanitized, whichever a linear probe scores better on the store's
+    # validation split: caption.probe.choose_feature_mode; recorded in preprocess.json)
     features: str = "sanitized"
     # Training augmentation for a mirror-symmetric room: every training clip also as its mirror
     # image (caption.mirror.mirror_csi, direction words swapped, the mirrored class). Needs the
@@ -183,8 +185,8 @@ def validate_caption_config(config: CaptionModelConfig, where: str = "caption co
         (config.student.num_receivers > 0, "student.num_receivers", "must be > 0"),
         (config.student.resnet_width > 0, "student.resnet_width", "must be > 0"),
         (config.student.time_pool >= 1, "student.time_pool", "must be >= 1"),
-        (config.student.features in ("dynamic", "sanitized", "both"), "student.features",
-         "must be 'dynamic', 'sanitized' or 'both'"),
+        (config.student.features in ("dynamic", "sanitized", "both", "auto"), "student.features",
+         "must be 'dynamic', 'sanitized', 'both' or 'auto'"),
         (config.teacher.frame_encoder in ("clip", "cnn"), "teacher.frame_encoder", "must be 'clip' or 'cnn'"),
         (config.teacher.num_frames > 0, "teacher.num_frames", "must be > 0"),
         (config.teacher.text_pooling in ("tower", "attention"), "teacher.text_pooling",

@@ -163,6 +163,12 @@ class CaptionPipeline:
         if not path.is_file() and self._main():
             self.run.mkdir(parents=True, exist_ok=True)
             features = load_caption_config(self.settings.preset, self.settings.overrides).student.features
+            if features == "auto":
+                from wifisense.caption.probe import choose_feature_mode
+
+                features, scores = choose_feature_mode(self.data)
+                log.info("student.features auto -> %s (linear probe, validation class top-1: %s)", features,
+                         ", ".join(f"{m} {v:.3f}" for m, v in scores.items()) or "no validation split")
             spec = fit_input_spec(self.data, "train", feature_mode=features)
             spec.save(path)
             log.info("fitted the input normalisation on %d training clips -> %s", spec.num_fit_clips, path)
