@@ -19,14 +19,14 @@ def register(sub) -> None:
         "the received / rejected / overwritten counters, and with --model a caption of the newest clip or the "
         "new trajectory points, and the latency. Sources: udp://HOST:PORT (Nexmon CSI UDP packets; needs "
         "--chip and --bw), - (ESP32-CSI-Tool lines on standard input), serial:DEVICE or a growing .csv "
-        "(ESP32 lines), a .dat log that the Intel 5300 CSI tool is still writing, snr:PATH or snr:- (60 GHz "
+        "(ESP32 lines), a .dat or .csi log that the Intel 5300, Atheros or PicoScenes tool is still writing (format from its first records, or intel5300:, atheros:, picoscenes: PATH), snr:PATH or snr:- (60 GHz "
         "beam-SNR CSV lines t,beam_0,... for a track model; a file that already starts with such a header is "
         "recognised without the prefix). For captions give --source once per receiver, in the model's receiver "
         "order; for a two-band track model one CSI and one beam-SNR source, on one clock. Memory stays bounded (ring buffers); Ctrl-C stops with a "
         "summary. See docs/live.md.")
     p.add_argument("--source", action="append", default=None, metavar="SPEC",
-                   help="udp://HOST:PORT, -, serial:DEVICE, an ESP32 .csv, an Intel 5300 .dat being written or "
-                   "snr:PATH (beam SNR); repeat for several receivers or bands (default: udp://0.0.0.0:5500)")
+                   help="udp://HOST:PORT, -, serial:DEVICE, an ESP32 .csv, an Intel 5300 / Atheros .dat or PicoScenes "
+                   ".csi being written, or snr:PATH (beam SNR); repeat for several receivers or bands (default: udp://0.0.0.0:5500)")
     p.add_argument("--model", default=None, metavar="DIR",
                    help="a caption or track run folder or an exported model (`wifisense export`): every hop, the "
                    "caption of the newest clip, or the new trajectory points (a track model on CSI, beam SNR or both)")

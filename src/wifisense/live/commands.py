@@ -8,16 +8,16 @@ import sys
 
 def register(sub) -> None:
     r = sub.add_parser(
-        "replay", help="send a capture at its recorded timing (Nexmon pcap as UDP, ESP32 or beam-SNR lines, Intel 5300 "
-        "records)",
+        "replay", help="send a capture at its recorded timing (Nexmon pcap as UDP, ESP32 or beam-SNR lines, Intel 5300, "
+        "Atheros or PicoScenes records)",
         description="Replay a capture for `wifisense live` without the hardware: the UDP payloads of a Nexmon "
         "pcap to udp://HOST:PORT; the CSI_DATA lines of an ESP32-CSI-Tool CSV, the lines of a beam-SNR CSV "
-        "(header first) or the records of an Intel 5300 log to standard output or appended to a file (as the capture tool writes its log), at the recorded "
+        "(header first) or the records of an Intel 5300, Atheros or PicoScenes log to standard output or appended to a file (as the capture tool writes its log), at the recorded "
         "spacing divided by --speed. A looped replay moves the device clock on. It sends only where told.")
-    r.add_argument("capture", metavar="CAPTURE", help="a Nexmon .pcap, an ESP32-CSI-Tool .csv, a beam-SNR .csv or "
-                   "an Intel 5300 .dat")
+    r.add_argument("capture", metavar="CAPTURE", help="a Nexmon .pcap, an ESP32-CSI-Tool .csv, a beam-SNR .csv, an "
+                   "Intel 5300 or Atheros .dat, or a PicoScenes .csi")
     r.add_argument("--to", default=None, metavar="TARGET",
-                   help="udp://HOST:PORT (Nexmon), - or a file to append to (ESP32, beam SNR, Intel 5300) (default: "
+                   help="udp://HOST:PORT (Nexmon), - or a file to append to (the other formats) (default: "
                    "udp://127.0.0.1:5500 for a pcap, - otherwise)")
     r.add_argument("--speed", type=float, default=1.0, help="timing speed-up; 0 = as fast as possible "
                    "(default: %(default)s)")

@@ -9,11 +9,13 @@ import socket
 import sys
 import time
 from pathlib import Path
+
+import numpy as np
 from typing import BinaryIO
 
 from wifisense.errors import CaptureError, ConfigError
 
-REPLAYABLE = ("nexmon", "esp32", "intel5300", "beam_snr_csv")
+REPLAYABLE = ("nexmon", "esp32", "intel5300", "atheros", "picoscenes", "beam_snr_csv")
 
 
 def beam_snr_messages(path: Path) -> tuple[bytes, list[tuple[float, bytes]]]:
@@ -69,8 +71,35 @@ def capture_messages(path: str | Path) -> tuple[str, list[tuple[float, bytes]]]:
             if decoded is not None:
                 messages.append((decoded[0], record))
         return fmt, messages
+    if fmt in ("atheros", "picoscenes"):
+        return fmt, record_messages(path, fmt)
     raise CaptureError(path, f"is a {fmt} capture; replay sends Nexmon pcaps (as UDP packets), "
                              "ESP32-CSI-Tool CSV and beam-SNR CSV (as lines) and Intel 5300 logs (as records)")
+
+
+def record_messages(path: Path, fmt: str) -> list[tuple[float, bytes]]:
+    """[(time, record bytes)] of a header-less record log (Atheros, PicoScenes): each record with
+    the time of its packet (a record without CSI: the next packet's time)."""
+    from wifisense.io.readers import read_csi
+    from wifisense.io.readers.registry import get_format
+
+    data = path.read_bytes()
+    times = np.asarray(read_csi(path, format=fmt).timestamps, np.float64)
+    reading = get_format(fmt)
+    ends: list[int] = []
+    reading.whole_records(data, ends)
+    records = [data[start:end] for start, end in zip([0] + ends[:-1], ends)]
+    carries = [reading.whole_records(record)[1] > 0 for record in records]     # from the headers
+    if sum(carries) != times.size:          # the headers cannot tell (PicoScenes): read each frame
+        carries = []
+        for record in records:
+            try:
+                carries.append(reading.read(path, record, {}).csi.shape[0] > 0)
+            except CaptureError:
+                carries.append(False)
+    packet_of = np.cumsum(carries) - 1                       # the packet each CSI record is
+    later = np.minimum(np.cumsum(carries), times.size - 1)   # a record without CSI: the next packet
+    return [(float(times[packet_of[i] if carries[i] else later[i]]), record) for i, record in enumerate(records)]
 
 
 def shift_esp32_clock(line: str, seconds: float) -> str:
@@ -114,8 +143,13 @@ def replay(path: str | Path, to: str = "udp://127.0.0.1:5500", speed: float = 1.
     if udp != (fmt == "nexmon"):
         raise ConfigError(f"--to {to}: a {fmt} capture is replayed " + (
             "as UDP packets: --to udp://HOST:PORT" if fmt == "nexmon" else "to - (standard output) or a file"))
+    from wifisense.io.readers.atheros import shift_record_clock as shift_atheros_clock
+
     shift = {"esp32": lambda m, s: shift_esp32_clock(m.decode("ascii"), s).encode("ascii"),
-             "intel5300": shift_record_clock, "beam_snr_csv": shift_csv_time}.get(fmt)
+             "intel5300": shift_record_clock, "atheros": shift_atheros_clock, "beam_snr_csv": shift_csv_time}.get(fmt)
+    if loop > 1 and shift is None and not udp:     # Nexmon packets carry no clock: the receiver stamps them
+        raise ConfigError(f"--loop {loop}: a looped {fmt} replay would repeat its clock (its timestamps sit deep "
+                          "in each frame); replay it once")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM) if udp else None
     target = parse_udp_target(to) if udp else None
     stream = None if udp else (out or (sys.stdout.buffer if to == "-" else open(to, "ab")))

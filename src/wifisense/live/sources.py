@@ -1,5 +1,6 @@
 """Live sources: Nexmon CSI UDP packets, ESP32-CSI-Tool lines (standard input, a serial device,
-a growing file), Intel 5300 logs being written, and beam-SNR CSV lines (60 GHz, for track).
+a growing file), Intel 5300, Atheros and PicoScenes logs being written, and beam-SNR CSV lines
+(60 GHz, for track).
 Each decodes packets as they arrive with the readers' per-packet decoders and counts what it
 received and rejected (a malformed packet is skipped, counted and its reason kept in
 ``last_error``: one bad line does not end a live session)."""
@@ -247,6 +248,76 @@ class IntelLogSource(_Counted):
         self._input.close()
 
 
+class GrowingCaptureSource(_Counted):
+    """A capture log that its tool is still writing, in a record format without a file header
+    (Atheros CSI Tool, PicoScenes; Intel 5300 has its own per-record ``IntelLogSource``):
+    followed like ``tail -f``; each time whole records have arrived, they are read with the
+    format's file reader and their packets queued. A chunk that does not read is rejected
+    (counted, its reason kept); a partial record waits for its end."""
+
+    def __init__(self, spec: str, fmt: str, **hints):
+        from wifisense.io.readers.registry import get_format
+
+        self.name = "<stdin>" if spec in ("-", "stdin") else spec
+        self.format = get_format(fmt)
+        if self.format.whole_records is None:
+            raise ConfigError(f"--source {spec}: {fmt} logs cannot be followed while they grow")
+        self.hints = hints
+        self.subcarriers = None
+        self.received = self.rejected = 0
+        self._input = _FollowedBytes(spec)
+        self._pending: list[tuple[float, np.ndarray]] = []
+
+    @property
+    def ended(self) -> bool:
+        return self._input.eof and not self._input.buffer and not self._pending
+
+    def _take_whole_records(self) -> None:
+        end, _ = self.format.whole_records(self._input.buffer)
+        if not end:
+            return
+        chunk, self._input.buffer = self._input.buffer[:end], self._input.buffer[end:]
+        try:
+            recording = self.format.read(Path(self.name), chunk, self.hints)
+        except CaptureError as error:
+            self.rejected += 1
+            self.last_error = str(error)
+            return
+        if self.subcarriers is None:
+            self.subcarriers = np.asarray(recording.subcarriers)
+        self._pending.extend(zip(np.asarray(recording.timestamps, np.float64), recording.csi))
+
+    def read(self, timeout: float) -> Packet | None:
+        deadline = time.monotonic() + timeout
+        while True:
+            if self._pending:
+                t, csi = self._pending.pop(0)
+                self.received += 1
+                return Packet(float(t), np.asarray(csi, np.complex64), time.monotonic())
+            self._take_whole_records()
+            if self._pending:
+                continue
+            left = deadline - time.monotonic()
+            if self._input.eof or (not self._input.fill(max(left, 0.0)) and left <= 0):
+                return None
+
+    def close(self) -> None:
+        self._input.close()
+
+
+def _sniff_capture(path: str) -> str | None:
+    """The record format a capture file already holds (its first records), or None."""
+    from wifisense.io.readers.registry import formats
+
+    p = Path(path)
+    if not p.is_file() or p.stat().st_size == 0:
+        return None
+    with open(p, "rb") as f:
+        head = f.read(1 << 16)
+    return next((fmt.name for fmt in sorted(formats(), key=lambda f: f.detect_order)
+                 if fmt.whole_records is not None and fmt.sniff(p, head)), None)
+
+
 class BeamSNRLineSource(_Counted):
     """60 GHz beam-SNR CSV lines (``t,beam_0,beam_1,...``, the format ``ingest multiband --snr``
     reads) from a log that is still being written, a pipe or standard input: the first line
@@ -309,8 +380,8 @@ def _is_beam_snr_log(path: str) -> bool:
 
 def open_source(spec: str, chip: str | None = None, bw: int | None = None):
     """A live source from its spec: ``udp://HOST:PORT`` (Nexmon; ``chip`` and ``bw`` needed),
-    ``intel5300:PATH`` or a ``.dat`` path (an Intel 5300 log being written; ``intel5300:-`` for
-    standard input), ``snr:PATH`` or ``snr:-`` or a file that starts with a beam-SNR header
+    ``intel5300:PATH``, ``atheros:PATH``, ``picoscenes:PATH`` or a ``.dat`` / ``.csi`` path (a
+    log being written, its format from what it holds; ``intel5300:-`` etc. for standard input), ``snr:PATH`` or ``snr:-`` or a file that starts with a beam-SNR header
     (beam-SNR CSV lines), ``esp32:PATH``, ``serial:DEVICE``, ``-`` or any other path (ESP32 lines)."""
     if spec.startswith("udp://"):
         host, _, port = spec[len("udp://"):].rpartition(":")
@@ -320,7 +391,14 @@ def open_source(spec: str, chip: str | None = None, bw: int | None = None):
             raise ConfigError("--source udp://...: Nexmon packets need --chip (4358, 4366c0, 43455c0, 4339) and "
                               "--bw (20, 40, 80): a wrong chip decodes into noise without an error")
         return NexmonUDPSource(host or "0.0.0.0", int(port), chip, bw)
-    if spec.startswith("intel5300:") or (spec.endswith(".dat") and ":" not in spec):
+    for fmt in ("atheros", "picoscenes"):
+        if spec.startswith(fmt + ":"):
+            return GrowingCaptureSource(spec[len(fmt) + 1:], fmt)
+    if ":" not in spec and spec.endswith((".dat", ".csi")):
+        # what the file already holds decides; an empty or new file: .dat is Intel 5300, .csi PicoScenes
+        found = _sniff_capture(spec) or ("picoscenes" if spec.endswith(".csi") else "intel5300")
+        return IntelLogSource(spec) if found == "intel5300" else GrowingCaptureSource(spec, found)
+    if spec.startswith("intel5300:"):
         return IntelLogSource(spec.removeprefix("intel5300:"))
     if spec.startswith("snr:") or (":" not in spec and _is_beam_snr_log(spec)):
         return BeamSNRLineSource(spec.removeprefix("snr:"))

@@ -70,6 +70,32 @@ def _scan_endian(path: Path, data: bytes, limit: int | None, endian: str) -> Ath
     return AtherosScan(endian, packets, max_nr, max_nc, tones)
 
 
+def whole_records(data: bytes, ends: list | None = None) -> tuple[int, int]:
+    """(bytes, CSI packets) of the whole, valid records at the start of ``data`` (a log cut or
+    damaged part way, or one still being written), in the first record's byte order."""
+    pos = packets = 0
+    view, endian = memoryview(data), None
+    while pos < len(data):
+        try:
+            found = _scan_endian(Path("-"), view[pos:], 1, endian) if endian else scan(Path("-"), view[pos:], 1)
+        except (NotThisFormat, CaptureError):
+            break
+        endian = found.endian
+        packets += found.packets
+        pos += 2 + int.from_bytes(data[pos:pos + 2], endian)
+        if ends is not None:
+            ends.append(pos)
+    return pos, packets
+
+
+def shift_record_clock(record: bytes, seconds: float) -> bytes:
+    """An Atheros record with its 1-MHz timestamp (the header's first field) moved on by
+    ``seconds`` (a looped replay reads as one longer recording), in the record's byte order."""
+    endian = scan(Path("-"), record, 1).endian
+    ticks = int.from_bytes(record[2:10], endian) + round(seconds * 1e6)
+    return record[:2] + (ticks % 2**64).to_bytes(8, endian) + record[10:]
+
+
 def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
     import csiread
 
@@ -128,4 +154,5 @@ FORMAT = CaptureFormat(
     name="atheros", description="Qualcomm Atheros, Atheros CSI Tool (.dat)",
     check=scan, read=read, hints=("nrxnum", "ntxnum", "tones", "rate_hz"), extensions=(".dat",),
     detect_order=40,  # record lengths, tone counts and channel must agree in either byte order
+    whole_records=whole_records,
 )

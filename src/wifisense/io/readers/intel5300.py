@@ -58,21 +58,21 @@ def scan(path: Path, data: bytes, limit: int | None) -> IntelScan:
     return IntelScan(packets, max_nrx, max_ntx)
 
 
-def salvage(data: bytes) -> int | None:
-    """Bytes of the whole, valid records before the first truncated or damaged one (at least one
-    CSI packet among them), or None. Public logs (WiAR) hold such files."""
-    pos = packets = records = 0
+def whole_records(data: bytes, ends: list | None = None) -> tuple[int, int]:
+    """(bytes, CSI packets) of the whole, valid records at the start of ``data`` (a log cut or
+    damaged part way, or one still being written)."""
+    pos = packets = 0
     view = memoryview(data)        # slices without copies: a long log is walked once
     while pos < len(data):
         try:
             scan(Path("-"), view[pos:], limit=1)
         except (NotThisFormat, CaptureError):
             break
-        field_len = int.from_bytes(data[pos:pos + 2], "big")
         packets += data[pos + 2] == 0xBB
-        pos += 2 + field_len
-        records += 1
-    return pos if packets and pos < len(data) else None
+        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
+        if ends is not None:
+            ends.append(pos)
+    return pos, packets
 
 
 def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
@@ -185,6 +185,7 @@ def shift_record_clock(record: bytes, seconds: float) -> bytes:
 
 FORMAT = CaptureFormat(
     name="intel5300", description="Intel 5300, Linux 802.11n CSI Tool (.dat)",
-    check=scan, read=read, hints=("nrxnum", "ntxnum", "scaled", "rate_hz"), extensions=(".dat",), salvage=salvage,
+    check=scan, read=read, hints=("nrxnum", "ntxnum", "scaled", "rate_hz"), extensions=(".dat",),
+    whole_records=whole_records,
     detect_order=30,  # code byte, antenna counts and CSI length must agree in every record
 )

@@ -37,6 +37,23 @@ def scan(path: Path, data: bytes, limit: int | None) -> int:
     return frames
 
 
+def whole_records(data: bytes, ends: list | None = None) -> tuple[int, int]:
+    """(bytes, frames) of the whole frames at the start of ``data`` (a log cut part way, or one
+    still being written); every frame counts, whether it carries CSI is known only once read."""
+    pos = frames = 0
+    view = memoryview(data)
+    while pos < len(data):
+        try:
+            scan(Path("-"), view[pos:], limit=1)
+        except (NotThisFormat, CaptureError):
+            break
+        frames += 1
+        pos += 4 + int.from_bytes(data[pos:pos + 4], "little")
+        if ends is not None:
+            ends.append(pos)
+    return pos, frames
+
+
 def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
     import csiread
 
@@ -97,4 +114,5 @@ FORMAT = CaptureFormat(
     name="picoscenes", description="PicoScenes (.csi)",
     check=scan, read=read, hints=("rate_hz",), extensions=(".csi",),
     detect_order=20,  # a 32-bit magic number in every frame header
+    whole_records=whole_records,
 )

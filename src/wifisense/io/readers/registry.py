@@ -54,9 +54,19 @@ class CaptureFormat:
     hints: tuple[str, ...] = ()
     extensions: tuple[str, ...] = ()
     detect_order: int = 50
-    # ``salvage(data)``: the byte length of the longest prefix of whole, valid records (with at
-    # least one CSI packet) before a truncation or damage, or None (``read_csi(salvage=True)``)
-    salvage: Callable[[bytes], int | None] | None = None
+    # ``whole_records(data, ends=None)``: (bytes, CSI packets) of the longest prefix of whole, valid
+    # records (each record's end offset appended to ``ends`` when given),
+    # for a file cut or damaged part way (``read_csi(salvage=True)``) and for a log that is
+    # still being written (``live.sources.GrowingCaptureSource``); None for formats that
+    # cannot be cut at a record boundary this way
+    whole_records: Callable[..., tuple[int, int]] | None = None
+
+    def salvage(self, data: bytes) -> int | None:
+        """Bytes of the whole, valid records before a file's damage (>= 1 CSI packet), or None."""
+        if self.whole_records is None:
+            return None
+        end, packets = self.whole_records(data)
+        return end if packets and 0 < end < len(data) else None
 
     def sniff(self, path: Path, data: bytes) -> bool:
         """Whether the first few records of ``data`` have this format's structure."""
@@ -197,12 +207,12 @@ def _read_bytes_as(path: Path, data: bytes, format: str, hints: dict) -> tuple[s
 
 def _salvage(path: Path, data: bytes, format: str) -> tuple[str, int] | None:
     """(format, byte length) of the whole valid records before a file's damage, or None."""
-    candidates = [get_format(format)] if format != "auto" else [f for f in formats() if f.salvage]
+    candidates = [get_format(format)] if format != "auto" else [f for f in formats() if f.whole_records]
     for fmt in candidates:
-        if fmt.salvage is None or (format == "auto" and not fmt.sniff(path, data)):
+        if format == "auto" and not fmt.sniff(path, data):
             continue
         cut = fmt.salvage(data)
-        if cut is not None and 0 < cut < len(data):
+        if cut is not None:
             return fmt.name, cut
     return None
 
