@@ -149,6 +149,18 @@ class _FollowedBytes:
         self.buffer += chunk
         return bool(chunk)
 
+    def next_line(self, deadline: float) -> bytes | None:
+        """The next whole line (without its newline; the last one may lack it at the end of a
+        pipe), or None when none arrives by ``deadline`` (``time.monotonic()``)."""
+        while True:
+            line, sep, rest = self.buffer.partition(b"\n")
+            if sep or (self.eof and line):
+                self.buffer = rest
+                return line
+            left = deadline - time.monotonic()
+            if self.eof or (not self.fill(max(left, 0.0)) and left <= 0):
+                return None                     # nothing more within the timeout (0: look once)
+
     def close(self) -> None:
         if self._selector is not None:
             self._selector.close()
@@ -177,24 +189,18 @@ class Esp32LineSource(_Counted):
 
     def read(self, timeout: float) -> Packet | None:
         deadline = time.monotonic() + timeout
-        stream = self._input
-        while True:
-            line, sep, rest = stream.buffer.partition(b"\n")
-            if sep or (stream.eof and line):
-                stream.buffer = rest
-                arrival = time.monotonic()
-                before = self.rejected
-                decoded = self._decode(self.decoder.decode, line.decode("ascii", errors="replace").rstrip("\r"))
-                if decoded is None:
-                    if self.rejected == before:         # another console line: counted, no reason
-                        self.rejected += bool(line.strip())
-                    continue
-                self.received += 1
-                t, csi, _rssi = decoded
-                return Packet(t, csi[:, None, None], arrival)
-            left = deadline - time.monotonic()
-            if stream.eof or (not stream.fill(max(left, 0.0)) and left <= 0):
-                return None                     # nothing more within the timeout (0: look once)
+        while (line := self._input.next_line(deadline)) is not None:
+            arrival = time.monotonic()
+            before = self.rejected
+            decoded = self._decode(self.decoder.decode, line.decode("ascii", errors="replace").rstrip("\r"))
+            if decoded is None:
+                if self.rejected == before:         # another console line: counted, no reason
+                    self.rejected += bool(line.strip())
+                continue
+            self.received += 1
+            t, csi, _rssi = decoded
+            return Packet(t, csi[:, None, None], arrival)
+        return None
 
     def close(self) -> None:
         self._input.close()
@@ -346,27 +352,21 @@ class BeamSNRLineSource(_Counted):
 
     def read(self, timeout: float) -> Packet | None:
         deadline = time.monotonic() + timeout
-        stream = self._input
-        while True:
-            line, sep, rest = stream.buffer.partition(b"\n")
-            if sep or (stream.eof and line):
-                stream.buffer = rest
-                header_missing = self.decoder.header is None
-                try:
-                    decoded = self.decoder.decode(line.decode("utf-8", errors="replace"))
-                except CaptureError as error:
-                    if header_missing:           # nothing after a bad header can be read
-                        raise
-                    self.rejected += 1
-                    self.last_error = str(error)
-                    continue
-                if decoded is None:
-                    continue
-                self.received += 1
-                return Packet(decoded[0], decoded[1], time.monotonic())
-            left = deadline - time.monotonic()
-            if stream.eof or (not stream.fill(max(left, 0.0)) and left <= 0):
-                return None                     # nothing more within the timeout (0: look once)
+        while (line := self._input.next_line(deadline)) is not None:
+            header_missing = self.decoder.header is None
+            try:
+                decoded = self.decoder.decode(line.decode("utf-8", errors="replace"))
+            except CaptureError as error:
+                if header_missing:           # nothing after a bad header can be read
+                    raise
+                self.rejected += 1
+                self.last_error = str(error)
+                continue
+            if decoded is None:
+                continue
+            self.received += 1
+            return Packet(decoded[0], decoded[1], time.monotonic())
+        return None
 
     def close(self) -> None:
         self._input.close()
