@@ -422,6 +422,7 @@ def test_a_quiet_source_never_holds_up_a_busy_one():
     assert json.loads(out.getvalue().splitlines()[-1])["sources"]["busy"]["packets"] == 1000   # the last 1 s
 
 
+@needs_real
 def test_a_malformed_esp32_line_is_skipped_and_counted_not_fatal(tmp_path):
     from wifisense.live.sources import Esp32LineSource
 
