@@ -447,6 +447,9 @@ def test_linear_probe_scores_class_and_side_with_intervals():
     noise = rng.normal(size=(60, 6))
     blind = score_probe(fit_probe(noise[:30], y[::2]), noise[30:], y[1::2], np.array([1, 0, 2]))
     assert blind.class_top1 < 0.7
+    # two classes (scikit-learn gives one score column then)
+    two = score_probe(fit_probe(x[:40], y[:40]), x[:40], y[:40], mirror_of=np.array([1, 0, 2]))
+    assert two.class_top1 > 0.9 and two.n_side == 40 and two.side_accuracy > 0.9
 
 
 def test_a_saved_probe_scores_as_the_fitted_one(tmp_path):

@@ -88,6 +88,8 @@ def score_probe(model, features: np.ndarray, class_id: np.ndarray, mirror_of: np
     classes = list(model.classes_)
     column = {c: i for i, c in enumerate(classes)}
     logits = model.decision_function(features)
+    if logits.ndim == 1:            # scikit-learn's binary case: one score (the second class's)
+        logits = np.c_[-logits, logits]
     predicted = np.asarray(classes)[logits.argmax(axis=1)]
     hits = int((predicted == class_id).sum())
     side_hits, n_side = 0, 0
