@@ -10,7 +10,7 @@ import numpy as np
 
 from wifisense.errors import CaptureError
 from wifisense.io.readers.common import (NotThisFormat, csiread_call, hint_int, require_bytes,
-                                         stream_mask, timestamps_or_rate, truncated)
+                                         stream_mask, timestamps_or_rate, truncated, walk_whole_records)
 from wifisense.io.readers.registry import CaptureFormat
 from wifisense.io.recording import CSIRecording
 
@@ -73,19 +73,15 @@ def _scan_endian(path: Path, data: bytes, limit: int | None, endian: str) -> Ath
 def whole_records(data: bytes, ends: list | None = None) -> tuple[int, int]:
     """(bytes, CSI packets) of the whole, valid records at the start of ``data`` (a log cut or
     damaged part way, or one still being written), in the first record's byte order."""
-    pos = packets = 0
-    view, endian = memoryview(data), None
-    while pos < len(data):
-        try:
-            found = _scan_endian(Path("-"), view[pos:], 1, endian) if endian else scan(Path("-"), view[pos:], 1)
-        except (NotThisFormat, CaptureError):
-            break
+    endian = None
+
+    def one_record(view) -> tuple[int, int]:
+        nonlocal endian
+        found = _scan_endian(Path("-"), view, 1, endian) if endian else scan(Path("-"), view, 1)
         endian = found.endian
-        packets += found.packets
-        pos += 2 + int.from_bytes(data[pos:pos + 2], endian)
-        if ends is not None:
-            ends.append(pos)
-    return pos, packets
+        return 2 + int.from_bytes(view[:2], endian), found.packets
+
+    return walk_whole_records(data, one_record, ends)
 
 
 def shift_record_clock(record: bytes, seconds: float) -> bytes:

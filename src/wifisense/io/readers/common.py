@@ -86,6 +86,26 @@ def require_bytes(path: Path, data: bytes, pos: int, size: int, done: int, what:
     raise truncated(path, f"{left} trailing byte(s) at offset {pos} are not a {what.split()[-1]}")
 
 
+def walk_whole_records(data: bytes, one_record, ends: list | None = None) -> tuple[int, int]:
+    """(bytes, packets) of the whole, valid records at the start of ``data``: a log cut or damaged
+    part way, or one that is still being written. ``one_record(view)`` checks the record at the
+    start of ``view`` (a zero-copy slice, so a long log is walked once) and returns its
+    (length in bytes, CSI packets), or raises NotThisFormat / CaptureError where the valid
+    records end. Each record's end offset is appended to ``ends`` when given."""
+    pos = packets = 0
+    view = memoryview(data)
+    while pos < len(data):
+        try:
+            length, found = one_record(view[pos:])
+        except (NotThisFormat, CaptureError):
+            break
+        pos += length
+        packets += found
+        if ends is not None:
+            ends.append(pos)
+    return pos, packets
+
+
 def check_hint_names(hints: dict, known: tuple[str, ...]) -> dict:
     """Refuse hint names nobody reads (a typo must not be ignored); drop hints set to None."""
     unknown = sorted(set(hints) - set(known))

@@ -9,7 +9,7 @@ import numpy as np
 
 from wifisense.errors import CaptureError
 from wifisense.io.readers.common import (NotThisFormat, csiread_call, hint_int, require_bytes,
-                                         stream_mask, timestamps_or_rate, truncated)
+                                         stream_mask, timestamps_or_rate, truncated, walk_whole_records)
 from wifisense.io.readers.registry import CaptureFormat
 from wifisense.io.recording import CSIRecording
 
@@ -61,18 +61,10 @@ def scan(path: Path, data: bytes, limit: int | None) -> IntelScan:
 def whole_records(data: bytes, ends: list | None = None) -> tuple[int, int]:
     """(bytes, CSI packets) of the whole, valid records at the start of ``data`` (a log cut or
     damaged part way, or one still being written)."""
-    pos = packets = 0
-    view = memoryview(data)        # slices without copies: a long log is walked once
-    while pos < len(data):
-        try:
-            scan(Path("-"), view[pos:], limit=1)
-        except (NotThisFormat, CaptureError):
-            break
-        packets += data[pos + 2] == 0xBB
-        pos += 2 + int.from_bytes(data[pos:pos + 2], "big")
-        if ends is not None:
-            ends.append(pos)
-    return pos, packets
+    def one_record(view) -> tuple[int, int]:
+        return 2 + int.from_bytes(view[:2], "big"), scan(Path("-"), view, limit=1).packets
+
+    return walk_whole_records(data, one_record, ends)
 
 
 def read(path: Path, data: bytes, hints: dict) -> CSIRecording:

@@ -9,7 +9,7 @@ import numpy as np
 
 from wifisense.errors import CaptureError
 from wifisense.io.readers.common import (NotThisFormat, csiread_call, require_bytes, stream_mask,
-                                         timestamps_or_rate, truncated)
+                                         timestamps_or_rate, truncated, walk_whole_records)
 from wifisense.io.readers.registry import CaptureFormat
 from wifisense.io.recording import CSIRecording
 
@@ -40,18 +40,11 @@ def scan(path: Path, data: bytes, limit: int | None) -> int:
 def whole_records(data: bytes, ends: list | None = None) -> tuple[int, int]:
     """(bytes, frames) of the whole frames at the start of ``data`` (a log cut part way, or one
     still being written); every frame counts, whether it carries CSI is known only once read."""
-    pos = frames = 0
-    view = memoryview(data)
-    while pos < len(data):
-        try:
-            scan(Path("-"), view[pos:], limit=1)
-        except (NotThisFormat, CaptureError):
-            break
-        frames += 1
-        pos += 4 + int.from_bytes(data[pos:pos + 4], "little")
-        if ends is not None:
-            ends.append(pos)
-    return pos, frames
+    def one_frame(view) -> tuple[int, int]:
+        scan(Path("-"), view, limit=1)
+        return 4 + int.from_bytes(view[:4], "little"), 1
+
+    return walk_whole_records(data, one_frame, ends)
 
 
 def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
