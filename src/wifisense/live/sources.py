@@ -47,14 +47,18 @@ class _Counted:
     received = rejected = 0
     last_error: str | None = None
 
-    def _decode(self, decode, message):
-        """``decode(message)``; a CaptureError (a malformed packet) counts as rejected -> None."""
+    def _decode(self, decode, message, count_none: bool = True):
+        """``decode(message)``, or None. A malformed packet (a CaptureError) is counted as rejected
+        and its reason kept; a message the decoder passes over (None) is counted when ``count_none``."""
         try:
-            return decode(message)
+            decoded = decode(message)
         except CaptureError as error:
             self.rejected += 1
             self.last_error = str(error)
             return None
+        if decoded is None and count_none:
+            self.rejected += 1
+        return decoded
 
 
 class NexmonUDPSource(_Counted):
@@ -96,10 +100,8 @@ class NexmonUDPSource(_Counted):
                 if self._kernel_time and level == socket.SOL_SOCKET and kind == SO_TIMESTAMP and len(data) >= 16:
                     seconds, micros = struct.unpack("qq", data[:16])     # struct timeval
                     received_at = seconds + micros * 1e-6
-            before = self.rejected
             csi = self._decode(self.decoder.decode, payload)
             if csi is None:
-                self.rejected = before + 1
                 continue
             self.received += 1
             return Packet(received_at, csi[:, None, None], arrival)
@@ -191,11 +193,10 @@ class Esp32LineSource(_Counted):
         deadline = time.monotonic() + timeout
         while (line := self._input.next_line(deadline)) is not None:
             arrival = time.monotonic()
-            before = self.rejected
-            decoded = self._decode(self.decoder.decode, line.decode("ascii", errors="replace").rstrip("\r"))
+            # another console line is counted (not a blank one), without a reason
+            decoded = self._decode(self.decoder.decode, line.decode("ascii", errors="replace").rstrip("\r"),
+                                   count_none=bool(line.strip()))
             if decoded is None:
-                if self.rejected == before:         # another console line: counted, no reason
-                    self.rejected += bool(line.strip())
                 continue
             self.received += 1
             t, csi, _rssi = decoded
@@ -235,10 +236,8 @@ class IntelLogSource(_Counted):
         deadline = time.monotonic() + timeout
         while True:
             while self._pending:
-                before = self.rejected
                 decoded = self._decode(self.decoder.decode, self._pending.pop(0))
                 if decoded is None:
-                    self.rejected = before + 1
                     continue
                 self.received += 1
                 return Packet(decoded[0], decoded[1], time.monotonic())
@@ -283,11 +282,8 @@ class GrowingCaptureSource(_Counted):
         if not end:
             return
         chunk, self._input.buffer = self._input.buffer[:end], self._input.buffer[end:]
-        try:
-            recording = self.format.read(Path(self.name), chunk, self.hints)
-        except CaptureError as error:
-            self.rejected += 1
-            self.last_error = str(error)
+        recording = self._decode(lambda data: self.format.read(Path(self.name), data, self.hints), chunk)
+        if recording is None:
             return
         if self.subcarriers is None:
             self.subcarriers = np.asarray(recording.subcarriers)
@@ -353,15 +349,11 @@ class BeamSNRLineSource(_Counted):
     def read(self, timeout: float) -> Packet | None:
         deadline = time.monotonic() + timeout
         while (line := self._input.next_line(deadline)) is not None:
-            header_missing = self.decoder.header is None
-            try:
-                decoded = self.decoder.decode(line.decode("utf-8", errors="replace"))
-            except CaptureError as error:
-                if header_missing:           # nothing after a bad header can be read
-                    raise
-                self.rejected += 1
-                self.last_error = str(error)
-                continue
+            text = line.decode("utf-8", errors="replace")
+            if self.decoder.header is None:      # a bad header is an error: nothing after it can be read
+                decoded = self.decoder.decode(text)
+            else:                                # the header, comments and empty sweeps are not rejections
+                decoded = self._decode(self.decoder.decode, text, count_none=False)
             if decoded is None:
                 continue
             self.received += 1
