@@ -1,7 +1,7 @@
 """Replay a capture at its recorded timing: Nexmon pcaps as UDP packets, ESP32-CSI-Tool CSV and
-beam-SNR CSV as lines and Intel 5300 logs as records, to standard output or appended to a file
-(as a capture tool writes its log). For tests, demos and users without the hardware at hand; it sends only
-where told."""
+beam-SNR CSV as lines, and Intel 5300, Atheros and PicoScenes logs as records, to standard output
+or appended to a file (as a capture tool writes its log). For tests, demos and users without the
+hardware at hand; it sends only where told."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import socket
 import sys
 import time
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
-from typing import BinaryIO
 
 from wifisense.errors import CaptureError, ConfigError
 
@@ -40,28 +40,29 @@ def shift_csv_time(line: bytes, seconds: float) -> bytes:
     return f"{float(first) + seconds:.6f}".encode() + sep + rest
 
 
-def capture_messages(path: str | Path) -> tuple[str, list[tuple[float, bytes]]]:
-    """(format, [(capture time in seconds, message)]): UDP payloads of a Nexmon pcap, or the
-    ``CSI_DATA`` lines of an ESP32-CSI-Tool CSV (times from their 1-MHz local clock)."""
+def capture_messages(path: str | Path) -> tuple[str, bytes, list[tuple[float, bytes]]]:
+    """(format, header, [(capture time in seconds, message)]): UDP payloads of a Nexmon pcap, the
+    ``CSI_DATA`` lines of an ESP32-CSI-Tool CSV (times from their 1-MHz local clock), the data
+    lines of a beam-SNR CSV (``header``: its header line, sent once first; empty otherwise) or the
+    records of an Intel 5300, Atheros or PicoScenes log."""
+    from wifisense.io.logs import sniff_log_kind
     from wifisense.io.readers.esp32 import Esp32LineDecoder
     from wifisense.io.readers.nexmon import udp_payloads
     from wifisense.io.readers.registry import detect_format
 
-    from wifisense.io.logs import sniff_log_kind
-
     path = Path(path)
     if sniff_log_kind(path) == "beam_snr_csv":
-        return "beam_snr_csv", beam_snr_messages(path)[1]
+        return ("beam_snr_csv", *beam_snr_messages(path))
     fmt = detect_format(path)
     if fmt == "nexmon":
-        return fmt, udp_payloads(path, path.read_bytes())
+        return fmt, b"", udp_payloads(path, path.read_bytes())
     if fmt == "esp32":
         decoder, messages = Esp32LineDecoder(str(path)), []
         for line in path.read_text(encoding="ascii", errors="replace").splitlines():
             decoded = decoder.decode(line)
             if decoded is not None:
                 messages.append((decoded[0], (line.rstrip("\r") + "\n").encode("ascii")))
-        return fmt, messages
+        return fmt, b"", messages
     if fmt == "intel5300":
         from wifisense.io.readers.intel5300 import IntelRecordDecoder, records
 
@@ -70,9 +71,9 @@ def capture_messages(path: str | Path) -> tuple[str, list[tuple[float, bytes]]]:
             decoded = decoder.decode(record)
             if decoded is not None:
                 messages.append((decoded[0], record))
-        return fmt, messages
+        return fmt, b"", messages
     if fmt in ("atheros", "picoscenes"):
-        return fmt, record_messages(path, fmt)
+        return fmt, b"", record_messages(path, fmt)
     raise CaptureError(path, f"is a {fmt} capture; replay sends Nexmon pcaps (as UDP packets), "
                              "ESP32-CSI-Tool CSV and beam-SNR CSV (as lines) and Intel 5300 logs (as records)")
 
@@ -131,12 +132,7 @@ def replay(path: str | Path, to: str = "udp://127.0.0.1:5500", speed: float = 1.
 
     if speed < 0 or loop < 1:
         raise ConfigError(f"--speed must be >= 0 and --loop >= 1, got {speed} and {loop}")
-    from wifisense.io.logs import sniff_log_kind
-
-    if sniff_log_kind(path) == "beam_snr_csv":
-        fmt, (header, messages) = "beam_snr_csv", beam_snr_messages(Path(path))
-    else:
-        (fmt, messages), header = capture_messages(path), b""
+    fmt, header, messages = capture_messages(path)
     if not messages:
         raise CaptureError(path, "holds no CSI packets to replay")
     udp = to.startswith("udp://")
