@@ -19,6 +19,8 @@ Caption dataset (``kind = "caption"``), HDF5 layout::
     /position         float32   [N, 2]            person position in metres (NaN if unknown)
     /position_id      int32     [N]               grid cell id (-1 if unknown)
     /frames           uint8     [N, L, H, W, 3]   L RGB frames per clip (optional)
+    /groups/<name>    int32     [N]               per-clip group columns, e.g. subject or session
+                                                  (optional; ``split --by group:<name>``)
     /meta/class_names vlen str  [C]
     /meta/mirror_of   int32     [C]               class id of the mirrored action (itself if symmetric)
     /meta/subcarriers int32     [S]
@@ -64,6 +66,7 @@ SCHEMA_NAME = "wifisense"
 # its CSI is compact, so older wifisense versions still read every other store).
 SCHEMA_VERSION = 2
 CSI_ENCODINGS = ("complex64", "float16")
+GROUPS = "groups"            # the HDF5 group of a caption store's per-clip group columns
 
 
 @dataclass

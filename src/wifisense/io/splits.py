@@ -25,10 +25,11 @@ from pathlib import Path
 import numpy as np
 
 from wifisense.errors import ConfigError, StoreError
+from wifisense.io.schema import GROUPS
 
 DEFAULT_NAMES = ("train", "val", "test")
 DEFAULT_RATIOS = (0.8, 0.1, 0.1)
-GROUP_PREFIX = "groups/"
+GROUP_PREFIX = GROUPS + "/"
 
 
 def stratified_splits(class_id: np.ndarray, ratios, rng: np.random.Generator,
@@ -113,8 +114,8 @@ def group_column(path: str | os.PathLike, column: str) -> np.ndarray:
         found = next((c for c in candidates if c in f), None)
         if found is None:
             available = [c for c in ("position_id", "class_id") if c in f]
-            if GROUP_PREFIX.rstrip("/") in f:
-                available += [GROUP_PREFIX + k for k in f[GROUP_PREFIX.rstrip("/")]]
+            if GROUPS in f:
+                available += [GROUP_PREFIX + k for k in f[GROUPS]]
             raise StoreError(path, f"/{candidates[-1]}", f"no such per-clip column; choose one of {available}")
         values = f[found][()]
     if values.shape != (n,) or values.dtype.kind not in "iu":

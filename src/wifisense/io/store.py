@@ -27,7 +27,7 @@ from wifisense.io.atomic import atomic_path, check_free_space, writer_lock
 # Opening and signature checks live in h5open (validate needs them too); re-exported here.
 from wifisense.io.h5open import (COMPACT_ENCODING, EXTRA_ATTRS_KEY, _attr_str, caption_csi_shape, encode_compact_csi,
                                  is_compact_csi, open_store, read_caption_csi)
-from wifisense.io.schema import CSI_ENCODINGS, SCHEMA_NAME, CaptionDataset, MultiBandDataset
+from wifisense.io.schema import CSI_ENCODINGS, GROUPS, SCHEMA_NAME, CaptionDataset, MultiBandDataset
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,6 @@ CAPTION_REQUIRED = ("csi", "rx_valid", "class_id", "captions", "position", "posi
                     "meta/class_names", "meta/mirror_of", "meta/subcarriers",
                     "meta/rx_positions", "meta/tx_position")
 CAPTION_OPTIONAL = ("gap_mask", "frames")
-GROUPS = "groups/"              # per-clip integer group columns: /groups/NAME (subject, session, ...)
 MULTIBAND_REQUIRED = ("csi/t", "csi/x", "snr/t", "snr/x", "pose/t", "pose/xy",
                       "meta/subcarriers", "meta/ap_position", "meta/room")
 MULTIBAND_OPTIONAL = ("pose/heading", "meta/beam_angles_deg")
@@ -196,8 +195,8 @@ def _caption_dims(ds: CaptionDataset, path) -> dict[str, int]:
     expect("/position_id", ds.position_id, (n,))
     for name, column in ds.groups.items():
         if not name or "/" in name:
-            raise StoreError(path, f"/{GROUPS}{name}", "a group column needs a plain name (no '/')")
-        expect(f"/{GROUPS}{name}", column, (n,))
+            raise StoreError(path, f"/{GROUPS}/{name}", "a group column needs a plain name (no '/')")
+        expect(f"/{GROUPS}/{name}", column, (n,))
     expect("/meta/mirror_of", ds.mirror_of, (dims["C"],))
     expect("/meta/subcarriers", ds.subcarriers, (s,))
     expect("/meta/rx_positions", ds.rx_positions, (r, 3))
@@ -237,7 +236,7 @@ def _caption_arrays(ds: CaptionDataset, path) -> dict[str, np.ndarray]:
     if ds.frames is not None:
         arrays["frames"] = np.asarray(ds.frames, dtype=np.uint8)
     for name, column in sorted(ds.groups.items()):
-        arrays[GROUPS + name] = np.asarray(column, dtype=np.int32)
+        arrays[f"{GROUPS}/{name}"] = np.asarray(column, dtype=np.int32)
     return arrays
 
 
@@ -381,9 +380,9 @@ class CaptionStoreAppender:
         if not np.isclose(rate, float(ds.sample_rate_hz)):
             raise StoreError(path, "/meta", f"new clips are sampled at {ds.sample_rate_hz} Hz, "
                              f"the store at {rate} Hz")
-        have_groups = set(f[GROUPS.rstrip("/")]) if GROUPS.rstrip("/") in f else set()
+        have_groups = set(f[GROUPS]) if GROUPS in f else set()
         if have_groups != set(ds.groups):
-            raise StoreError(path, f"/{GROUPS.rstrip('/')}", f"the store has group columns {sorted(have_groups)} "
+            raise StoreError(path, f"/{GROUPS}", f"the store has group columns {sorted(have_groups)} "
                              f"but the new clips {sorted(ds.groups)}")
         for name, value in (("gap_mask", ds.gap_mask), ("frames", ds.frames)):
             if (name in f) != (value is not None):
@@ -526,8 +525,7 @@ def read_caption_store(path: str | os.PathLike, load_frames: bool = True) -> Cap
             source=_attr_str(meta.attrs.get("source")) or "",
             attrs=_read_extra_attrs(f),
             csi_encoding="float16" if is_compact_csi(f) else "complex64",
-            groups={name: column[()] for name, column in f[GROUPS.rstrip("/")].items()}
-            if GROUPS.rstrip("/") in f else {},
+            groups={name: column[()] for name, column in f[GROUPS].items()} if GROUPS in f else {},
         )
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from wifisense.errors import StoreError
+from wifisense.io.schema import GROUPS
 
 BLOCK_BYTES = 32 << 20   # read at most ~32 MiB of a field at a time
 
@@ -462,14 +463,14 @@ def _check_caption(c: _Checker) -> None:
     c.finite("meta/tx_position", allow_nan=True)
     c.in_range("class_id", 0, c.dim("C"), "class ids")
     c.in_range("position_id", -1, np.iinfo(np.int64).max, "position ids")
-    groups = c.f.get("groups")
+    groups = c.f.get(GROUPS)
     if groups is not None:      # per-clip integer group columns written by converters (split group:NAME)
         import h5py
 
         if not isinstance(groups, h5py.Group):
-            c.add("/groups", "is a dataset, expected a group of per-clip columns")
+            c.add(f"/{GROUPS}", "is a dataset, expected a group of per-clip columns")
         else:
-            c.check_fields([(f"groups/{name}", "int", ("N",), True) for name in groups])
+            c.check_fields([(f"{GROUPS}/{name}", "int", ("N",), True) for name in groups])
     c.mirror_involution()
     c.captions()
     c.class_names()
