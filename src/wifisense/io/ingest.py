@@ -570,8 +570,6 @@ def add_arguments(parser: argparse.ArgumentParser):
                    help="steering angle of each beam pattern, in the CSV's column order")
     p.add_argument("--snr-carrier", type=float, metavar="HZ", help="60 GHz carrier frequency")
     _add_capture_options(p)
-
-
     return sub
 
 
@@ -622,4 +620,3 @@ def _run_multiband(args: argparse.Namespace) -> int:
     print(f"wrote {args.out}: csi {list(ds.csi_x.shape)}, snr {list(ds.snr_x.shape)}, "
           f"pose {list(ds.pose_xy.shape)}")
     return 0
-

@@ -130,11 +130,10 @@ def ingest_public(name: str, root: str | os.PathLike, out: str | os.PathLike, *,
     unknown = sorted(set(given) - set(module.DEFAULTS))
     if unknown:
         raise ConfigError(f"--{unknown[0]} does not apply to {name}")
-    settings = {**module.DEFAULTS, **given}
-    seconds = seconds or settings.pop("seconds")
-    rate = rate_hz or settings["rate_hz"]
-    settings["rate_hz"] = rate
-    settings.pop("seconds", None)
+    settings = {**module.DEFAULTS, **given}          # what the converter's clips() takes, and the clip length
+    default_seconds = settings.pop("seconds")
+    seconds = seconds or default_seconds
+    settings["rate_hz"] = rate = rate_hz or settings["rate_hz"]
     if not (seconds > 0 and rate > 0):
         raise ConfigError(f"--seconds and --packet-rate must be > 0, got {seconds} and {rate}")
     items: list[PublicClip] = list(module.clips(root, **settings))
@@ -170,11 +169,6 @@ def ingest_public(name: str, root: str | os.PathLike, out: str | os.PathLike, *,
             "splits": sorted({c.split for c in items if c.split})}
 
 
-def describe(name: str) -> str:
-    module = converter(name)
-    return f"{name}: {module.TITLE} ({module.LAYOUT}); licence: {module.LICENCE}"
-
-
 def iter_files(root: Path, pattern: str) -> Iterator[Path]:
     """Files under ``root`` matching ``pattern``, in a stable (natural) order."""
     import re
@@ -207,8 +201,6 @@ def add_parser(kinds) -> None:
     p.add_argument("--subset", default=None, help="wiar: height (default) or distance")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N recordings (a quick look)")
     p.add_argument("--overwrite", action="store_true", help="replace STORE if it exists")
-
-
     p.set_defaults(run_public=run)
 
 
