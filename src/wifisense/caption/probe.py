@@ -62,13 +62,16 @@ def store_probe_features(store: str | os.PathLike, split: str, mode: str) -> tup
 class ProbeScore:
     """Class top-1 and mirror-pair side accuracy of the probe on one split."""
 
-    class_top1: float
+    class_top1: float                 # per clip: clips classified correctly (of ``n``)
     class_ci: tuple[float, float]
     n: int
     side_accuracy: float | None
     side_ci: tuple[float, float] | None
     n_side: int
     num_classes: int
+    hits: int = 0                     # clips classified correctly
+    mean_hits: int = 0                # classes whose clips' mean scores rank their own class first
+    n_eval_classes: int = 0           # classes present in the split
 
 
 def fit_probe(features: np.ndarray, class_id: np.ndarray, seed: int = 0, c: float = PROBE_C):
@@ -100,23 +103,29 @@ def score_probe(model, features: np.ndarray, class_id: np.ndarray, mirror_of: np
         n_side += 1
         side_hits += int(logits[row, column[cls]] > logits[row, column[partner]])
     n = int(class_id.size)
+    present = np.unique(class_id)
+    mean_hits = sum(int(classes[logits[class_id == c].mean(axis=0).argmax()] == c) for c in present)
     return ProbeScore(
         class_top1=hits / n if n else float("nan"), class_ci=wilson_interval(hits, n), n=n,
         side_accuracy=side_hits / n_side if n_side else None,
         side_ci=wilson_interval(side_hits, n_side) if n_side else None, n_side=n_side,
-        num_classes=len(classes))
+        num_classes=len(classes), hits=hits, mean_hits=mean_hits, n_eval_classes=int(present.size))
 
 
 def probe_store(store: str | os.PathLike, mode: str, fit_split: str = "train", eval_split: str = "val",
                 seed: int = 0) -> ProbeScore:
     """Fit the probe on one split of a caption store and score it on another."""
+    return _fit_and_score(store, mode, fit_split, eval_split, seed)[1]
+
+
+def _fit_and_score(store, mode: str, fit_split: str, eval_split: str, seed: int):
+    """(the probe fitted on ``fit_split``, its :class:`ProbeScore` on ``eval_split``)."""
     from wifisense.io.h5open import open_store
 
     with open_store(store, kind="caption") as f:
         mirror_of = f["meta/mirror_of"][()].astype(np.int64)
-    x_fit, y_fit = store_probe_features(store, fit_split, mode)
-    x_eval, y_eval = store_probe_features(store, eval_split, mode)
-    return score_probe(fit_probe(x_fit, y_fit, seed), x_eval, y_eval, mirror_of)
+    model = fit_probe(*store_probe_features(store, fit_split, mode), seed)
+    return model, score_probe(model, *store_probe_features(store, eval_split, mode), mirror_of)
 
 
 # --------------------------------------------------------------------------- the probe as a study row
@@ -160,10 +169,13 @@ def train_probe_run(store: str | os.PathLike, run_dir: str | os.PathLike, featur
     from pathlib import Path
 
     started = time.perf_counter()
+    model = None
     if features == "auto":
-        features = choose_feature_mode(store)[0]
-    x, y = store_probe_features(store, "train", features)
-    model = fit_probe(x, y, seed)
+        features, _, models = _choose_feature_mode(store, seed)
+        model = models.get(features)          # fitted on the training split already
+    if model is None:
+        x, y = store_probe_features(store, "train", features)
+        model = fit_probe(x, y, seed)
     Path(run_dir).mkdir(parents=True, exist_ok=True)
     save_probe(model, Path(run_dir) / PROBE_FILE, features, time.perf_counter() - started)
 
@@ -189,19 +201,14 @@ def probe_measurements(store: str | os.PathLike, run_dir: str | os.PathLike, spl
         mirror_of = f["meta/mirror_of"][()].astype(np.int64)
     x, y = store_probe_features(store, split, probe.features)
     score = score_probe(probe, x, y, mirror_of)
-    logits = probe.decision_function(x)
-    column = {int(c): i for i, c in enumerate(probe.classes_)}
-    present = [c for c in np.unique(y) if int(c) in column]
-    class_hits = sum(int(np.asarray(probe.classes_)[logits[y == c].mean(axis=0).argmax()] == c) for c in present)
-    n_classes = len(np.unique(y))
+    class_hits, n_classes = score.mean_hits, score.n_eval_classes
     why = "a linear classifier on CSI statistics: it writes no caption"
     out = [Measurement(name, None, score.n, note=why) for name in CAPTION_METRICS]
     out.append(Measurement("direction_accuracy", None, 0, note=why + " (see side_accuracy)"))
     out.append(Measurement("class_top1", class_hits / n_classes if n_classes else None, n_classes,
                            *wilson_interval(class_hits, n_classes), CI_WILSON,
                            note="classes whose clips' mean probe scores rank their own class first"))
-    hits = int(round(score.class_top1 * score.n))
-    out.append(Measurement("clip_top1", score.class_top1, score.n, *wilson_interval(hits, score.n), CI_WILSON,
+    out.append(Measurement("clip_top1", score.class_top1, score.n, *score.class_ci, CI_WILSON,
                            note="clips the probe classifies correctly"))
     if score.side_accuracy is None:
         out.append(Measurement("side_accuracy", None, 0, note="no class with a mirror partner in this split"))
@@ -222,12 +229,20 @@ def choose_feature_mode(store: str | os.PathLike, seed: int = 0) -> tuple[str, d
     recordings it was the other way round (CSI-HAR 0.52 vs 0.77, WiAR 0.55 vs 0.84; issue
     16). Deciding on validation, per store, takes seconds.
     """
+    mode, scores, _ = _choose_feature_mode(store, seed)
+    return mode, scores
+
+
+def _choose_feature_mode(store, seed: int) -> tuple[str, dict[str, float], dict]:
+    """:func:`choose_feature_mode` plus the probe it fitted for each mode (none without a validation split)."""
     from wifisense.io.h5open import open_store
 
     with open_store(store, kind="caption") as f:
         has_val = "splits" in f and "val" in f["splits"] and len(f["splits"]["val"]) > 0
     if not has_val:
-        return AUTO_FEATURE_MODES[0], {}
-    scores = {mode: probe_store(store, mode, "train", "val", seed).class_top1 for mode in AUTO_FEATURE_MODES}
+        return AUTO_FEATURE_MODES[0], {}, {}
+    fitted = {mode: _fit_and_score(store, mode, "train", "val", seed) for mode in AUTO_FEATURE_MODES}
+    models = {mode: model for mode, (model, _) in fitted.items()}
+    scores = {mode: score.class_top1 for mode, (_, score) in fitted.items()}
     best = max(AUTO_FEATURE_MODES, key=lambda mode: (scores[mode], -AUTO_FEATURE_MODES.index(mode)))
-    return best, scores
+    return best, scores, models
