@@ -112,6 +112,17 @@ def throughput(rate: float, seconds: float, minutes_marks=()) -> dict:
             "rss_mb": {str(k): v for k, v in memory.items()}}
 
 
+def _latency(live: subprocess.CompletedProcess, key: str) -> tuple[list[dict], dict]:
+    """The JSON lines of a finished ``wifisense live`` run, and the count, median, p99 and max
+    ``latency_ms`` of the hops whose line has a non-empty ``key`` (a caption, new track points)."""
+    lines = [json.loads(line) for line in live.stdout.splitlines() if line.strip()]
+    latency = np.array([line["latency_ms"] for line in lines if line.get(key)])
+    if not latency.size:
+        raise SystemExit(f"no {key} came back: {live.stderr[-2000:]}")
+    return lines, {"count": int(latency.size), "median_ms": float(np.median(latency)),
+                   "p99_ms": float(np.percentile(latency, 99)), "max_ms": float(latency.max())}
+
+
 def caption_latency(hops: int, hop: float) -> dict:
     """Median and p99 latency of live captions from a tiny model on the real ESP32 capture."""
     tmp = Path(tempfile.mkdtemp(prefix="wifisense-live-bench-"))
@@ -141,12 +152,8 @@ def caption_latency(hops: int, hop: float) -> dict:
     replay.stdout.close()
     replay.kill()
     shutil.rmtree(tmp, ignore_errors=True)
-    lines = [json.loads(line) for line in live.stdout.splitlines() if line.strip()]
-    latency = np.array([line["latency_ms"] for line in lines if line.get("caption")])
-    if not latency.size:
-        raise SystemExit(f"no captions came back: {live.stderr[-2000:]}")
-    return {"hop_s": hop, "captions": int(latency.size), "median_ms": float(np.median(latency)),
-            "p99_ms": float(np.percentile(latency, 99)), "max_ms": float(latency.max())}
+    _, stats = _latency(live, "caption")
+    return {"hop_s": hop, "captions": stats.pop("count"), **stats}
 
 
 def track_latency(hops: int, hop: float) -> dict:
@@ -182,13 +189,9 @@ def track_latency(hops: int, hop: float) -> dict:
     for writer in writers:
         writer.kill()
     shutil.rmtree(tmp, ignore_errors=True)
-    lines = [json.loads(line) for line in live.stdout.splitlines() if line.strip()]
-    latency = np.array([line["latency_ms"] for line in lines if line.get("track")])
-    if not latency.size:
-        raise SystemExit(f"no trajectory points came back: {live.stderr[-2000:]}")
-    return {"hop_s": hop, "updates": int(latency.size), "points": sum(len(line.get("track") or []) for line in lines),
-            "median_ms": float(np.median(latency)), "p99_ms": float(np.percentile(latency, 99)),
-            "max_ms": float(latency.max())}
+    lines, stats = _latency(live, "track")
+    return {"hop_s": hop, "updates": stats.pop("count"), "points": sum(len(line.get("track") or []) for line in lines),
+            **stats}
 
 
 def main(argv=None) -> int:
