@@ -85,7 +85,7 @@ class CaptionTrainSettings:
             return int(self.epochs[stage])
         epochs = DEFAULT_STAGE_EPOCHS.get(stage, DEFAULT_EPOCHS)
         if steps_per_epoch and stage in DEFAULT_STAGE_STEPS:
-            epochs = max(epochs, -(-DEFAULT_STAGE_STEPS[stage] // max(int(steps_per_epoch), 1)))
+            epochs = max(epochs, -(-DEFAULT_STAGE_STEPS[stage] // int(steps_per_epoch)))
         return int(epochs)
 
     def stage_lr(self, stage: str) -> float:

@@ -402,7 +402,7 @@ class CaptionPipeline:
         if self.config.student.mirror_augment and declared.csi and "student" in declared.trains \
                 and not declared.frames_table:
             clips *= 2
-        batch = self.settings.batch_size * max(getattr(self.dist, "world_size", 1), 1)
+        batch = self.settings.batch_size * self.dist.world_size
         return max(clips // batch if declared.contrastive else -(-clips // batch), 1)
 
     def train_config(self, stage: str):

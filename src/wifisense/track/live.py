@@ -8,7 +8,7 @@ import numpy as np
 
 from wifisense.errors import ConfigError
 
-BAND_WORDS = {"csi": "5 GHz CSI (udp://, -, serial:, an ESP32 .csv or an Intel .dat)",
+BAND_WORDS = {"csi": "5 GHz CSI (udp://, -, serial:, an ESP32 .csv, an Intel or Atheros .dat or a PicoScenes .csi)",
               "snr": "60 GHz beam SNR (snr:PATH or snr:-)"}
 
 
