@@ -14,6 +14,7 @@ import stat
 import struct
 import sys
 import time
+from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -218,7 +219,7 @@ class IntelLogSource(_Counted):
         self.decoder = IntelRecordDecoder(nrxnum, ntxnum, source=self.name)
         self.received = self.rejected = 0
         self._input = _FollowedBytes(spec)
-        self._pending: list[bytes] = []
+        self._pending: deque[bytes] = deque()      # whole records not yet decoded
 
     @property
     def subcarriers(self) -> np.ndarray:
@@ -236,14 +237,14 @@ class IntelLogSource(_Counted):
         deadline = time.monotonic() + timeout
         while True:
             while self._pending:
-                decoded = self._decode(self.decoder.decode, self._pending.pop(0))
+                decoded = self._decode(self.decoder.decode, self._pending.popleft())
                 if decoded is None:
                     continue
                 self.received += 1
                 return Packet(decoded[0], decoded[1], time.monotonic())
             found, used = records(self._input.buffer)
             if found:
-                self._pending, self._input.buffer = found, self._input.buffer[used:]
+                self._pending, self._input.buffer = deque(found), self._input.buffer[used:]
                 continue
             left = deadline - time.monotonic()
             if self._input.eof or (not self._input.fill(max(left, 0.0)) and left <= 0):
@@ -271,7 +272,9 @@ class GrowingCaptureSource(_Counted):
         self.subcarriers = None
         self.received = self.rejected = 0
         self._input = _FollowedBytes(spec)
-        self._pending: list[tuple[float, np.ndarray]] = []
+        # packets read but not yet handed out: a log opened long after its tool started gives
+        # them all in one chunk, so a deque (popping a list's head would copy the rest each time)
+        self._pending: deque[tuple[float, np.ndarray]] = deque()
 
     @property
     def ended(self) -> bool:
@@ -293,7 +296,7 @@ class GrowingCaptureSource(_Counted):
         deadline = time.monotonic() + timeout
         while True:
             if self._pending:
-                t, csi = self._pending.pop(0)
+                t, csi = self._pending.popleft()
                 self.received += 1
                 return Packet(float(t), np.asarray(csi, np.complex64), time.monotonic())
             self._take_whole_records()
