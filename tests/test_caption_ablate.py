@@ -86,9 +86,9 @@ def test_identical_configurations_share_one_run():
     assert baseline.config["stages"] == ["csi-lm"] and baseline.config["model"]["loss"]["mirror_mode"] == "none"
     reference = next(r for r in runs if r.name == "no-csi")
     assert reference.config["stages"] == ["no-csi"] and reference.config["baseline"] == "no-csi"
-    assert [p.name for p in reference.parts] == ["no-csi", "lm"]
+    assert [p.name for p in reference.parts] == ["preprocess.json", "no-csi", "lm"]
     probe = next(r for r in runs if r.name == "probe")
-    assert probe.config["baseline"] == "probe" and probe.config["stages"] == [] and probe.parts == ()
+    assert probe.config["baseline"] == "probe" and probe.config["stages"] == [] and [p.name for p in probe.parts] == ["preprocess.json"]
 
 
 def test_a_store_without_frames_gets_the_teacher_free_rows():
@@ -128,6 +128,11 @@ def test_stage_keys_say_which_earlier_stages_runs_can_share():
     # chain parts (stages) carry the fitted input normalisation along; the LM is shared on its own
     parts = {p.name: p for p in runs[0].parts}
     assert parts["s1"].chain and parts["s1"].files == ("preprocess.json",) and not parts["lm"].chain
+    # the input normalisation is a part of its own, the same in every run of the store (the probe's too),
+    # so runs that share no stage (the baselines, the probe) still fit it once per seed
+    spec_keys = {r.name: {p.name: p.key for p in r.parts}.get("preprocess.json") for r in runs}
+    assert len(set(spec_keys.values())) == 1 and None not in spec_keys.values()
+    assert not parts["preprocess.json"].chain
 
 
 def test_run_names_follow_the_preset_defaults():
@@ -223,6 +228,13 @@ def test_main_design_over_two_seeds_end_to_end_then_resumes_without_retraining(s
     assert probe["clip_top1"].n == probe["BLEU-4"].n > probe["class_top1"].n
     assert probe["BLEU-4"].value is None and "no caption" in probe["BLEU-4"].note
     assert (out / "runs/probe/seed0/probe.npz").is_file()
+    # one input normalisation per seed: the runs that share no stage with the full pipeline link its file
+    for seed in (0, 1):
+        spec = (out / f"runs/full/seed{seed}/preprocess.json").read_text()
+        for name in ("baseline", "no-csi", "probe"):
+            run = out / f"runs/{name}/seed{seed}"
+            assert (run / "preprocess.json").read_text() == spec
+            assert json.loads((run / "run.json").read_text())["shared"]["preprocess.json"] == f"full/seed{seed}"
     # the constant embedding gives every clip the same caption
     predictions = json.loads((out / "runs/no-csi/seed0/predictions_test.json").read_text())
     assert len({p["prediction"] for p in predictions}) == 1

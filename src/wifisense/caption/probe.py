@@ -163,16 +163,23 @@ class SavedProbe:
 
 
 def train_probe_run(store: str | os.PathLike, run_dir: str | os.PathLike, features: str, seed: int) -> None:
-    """Fit the probe on the store's training split in the run's feature mode ("auto": chosen as the
-    student's is, :func:`choose_feature_mode`) and save it in the run."""
+    """Fit the probe on the store's training split in the run's feature mode ("auto": the mode in
+    ``RUN/preprocess.json`` when the study linked one in, else chosen as the student's is,
+    :func:`choose_feature_mode`) and save it in the run."""
     import time
     from pathlib import Path
+
+    from wifisense.caption.data import INPUT_SPEC_FILE, CaptionInputSpec
 
     started = time.perf_counter()
     model = None
     if features == "auto":
-        features, _, models = _choose_feature_mode(store, seed)
-        model = models.get(features)          # fitted on the training split already
+        spec_path = Path(run_dir) / INPUT_SPEC_FILE
+        if spec_path.is_file():    # linked from a run of the same study and seed: the mode it chose
+            features = CaptionInputSpec.load(spec_path).feature_mode
+        else:
+            features, _, models = _choose_feature_mode(store, seed)
+            model = models.get(features)      # fitted on the training split already
     if model is None:
         x, y = store_probe_features(store, "train", features)
         model = fit_probe(x, y, seed)
