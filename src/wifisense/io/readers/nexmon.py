@@ -25,6 +25,12 @@ NEXMON_PREFIX_BYTES = 42 + 18  # Ethernet+IPv4+UDP headers, then the nexmon CSI 
 # An uncorrupted Nexmon decode has (near-)empty DC and edge guard bins; a decode with the
 # wrong chip's number format does not. Ratio of median |CSI| on those bins to the rest.
 NEXMON_NULL_RATIO_MAX = 0.25
+# Some firmware builds fill the DC and guard bins (a bcm43455c0 capture of the EPIC-CSU
+# localisation set: guard bins at 13x the in-band level). Such a decode is still accepted
+# when its in-band amplitude is smooth across neighbouring subcarriers, as a channel's is
+# and a wrong number format's is not: median |a[k+1] - a[k]| / median a was 0.03-0.11 on
+# real captures decoded with their own chip and 0.62 or far more with another chip's.
+NEXMON_ROUGHNESS_MAX = 0.3
 
 
 @dataclass
@@ -155,11 +161,23 @@ def decode_ok(csi_shifted: np.ndarray) -> tuple[bool, str]:
     zero_frac = float((data_amp == 0).mean())
     if zero_frac > 0.25:
         return False, f"{zero_frac:.0%} of the in-band values are exactly zero"
-    ratio = np.median(amp[:, null], axis=1) / np.maximum(np.median(data_amp, axis=1), 1e-12)
-    if float(np.median(ratio)) > NEXMON_NULL_RATIO_MAX:
-        return False, (f"no empty DC/guard subcarriers (their level is {np.median(ratio):.2f} "
-                       f"of the in-band level), which is what a wrong number format gives")
+    ratio = null_level(csi_shifted)
+    if ratio > NEXMON_NULL_RATIO_MAX:
+        level = np.maximum(np.median(data_amp, axis=1), 1e-12)
+        rough = float(np.median(np.median(np.abs(np.diff(data_amp, axis=1)), axis=1) / level))
+        if not rough <= NEXMON_ROUGHNESS_MAX:
+            return False, (f"no empty DC/guard subcarriers (their level is {ratio:.2f} of the in-band "
+                           f"level) and the in-band amplitude jumps by {rough:.2f} of its level between "
+                           "neighbouring subcarriers, which is what a wrong number format gives")
     return True, ""
+
+
+def null_level(csi_shifted: np.ndarray) -> float:
+    """Median over packets of |CSI| on the DC and guard bins relative to the in-band median."""
+    amp = np.abs(csi_shifted)
+    null = null_bins(amp.shape[1])
+    ratio = np.median(amp[:, null], axis=1) / np.maximum(np.median(amp[:, ~null], axis=1), 1e-12)
+    return float(np.median(ratio))
 
 
 def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
@@ -218,6 +236,8 @@ def read(path: Path, data: bytes, hints: dict) -> CSIRecording:
         "packets_with_trailing_bytes": found.trailing,
         "tool": "Nexmon CSI", "reader": "csiread.Nexmon", "chip": str(chip),
         "chip_guessed": chip_guessed, "bw": bw, "chanspec": f"0x{chanspec:04x}",
+        # 1 or more: this firmware fills the DC and guard bins (leave them out, see NEXMON_ROUGHNESS_MAX)
+        "null_bins_level": round(null_level(csi), 4) if n else None,
         "clock": "pcap capture time (host clock)" if not derived else "none",
         "cores": sorted(int(c) for c in np.unique(parsed.core)),
         "spatial_streams": sorted(int(s) for s in np.unique(parsed.spatial)),
