@@ -103,3 +103,96 @@ def test_wiar_layout_reads_intel_logs_and_drops_the_streams_they_do_not_carry(tm
     assert main(["-q", "ingest", "public", "wiar", "--path", str(root), "--out", str(tmp_path / "d.h5"),
                  "--subset", "distance"]) != 0
     assert "no WiAR (Intel 5300) recordings found there" in capsys.readouterr().err
+
+
+# ----------------------------------------------------------------------------- EPIC-CSU (localisation)
+
+EPIC_POINTS = {  # (kind, location) -> (path, x, y, packets)
+    ("ref", "204_1"): (1, 9.7, 5.6, 40), ("ref", "204_2"): (1, 10.3, 5.6, 30), ("test", "204_1"): (1, 9.6, 5.5, 12),
+    ("ref", "A203_1"): (2, 58.2, 16.6, 25), ("test", "A203_1"): (2, 58.1, 17.5, 10)}
+
+
+def _epic(root: Path) -> None:
+    import openpyxl
+
+    from capture_files import write_nexmon_pcap
+
+    book = openpyxl.Workbook()
+    book.remove(book.active)
+    for kind in ("ref", "test"):
+        for number in (1, 2):
+            sheet = book.create_sheet(f"{kind}_coord_path{number}")
+            sheet.append(["location", "x_coord", "y_coord"])
+            for (k, location), (n, x, y, _) in EPIC_POINTS.items():
+                if k == kind and n == number:
+                    sheet.append([location, x, y])
+    book.create_sheet("Sheet10")
+    (root / "locations").mkdir(parents=True)
+    book.save(root / "locations" / "location_coords.xlsx")
+    k = np.arange(-32, 32)
+    for i, ((kind, location), (_, x, _, packets)) in enumerate(EPIC_POINTS.items()):
+        rng = np.random.default_rng(i)
+        channel = 400 * (1 + 0.3 * np.cos(k / (4.0 + x / 10))) * np.exp(1j * 0.1 * k)
+        rows = channel[None, :] * (1 + 0.05 * rng.standard_normal((packets, 64)))
+        rows[:, (np.abs(k) >= 29) | (k == 0)] = 8000      # this firmware fills the DC and guard bins
+        folder = root / "data" / kind
+        folder.mkdir(parents=True, exist_ok=True)
+        write_nexmon_pcap(folder / f"{kind}_{location}_{packets}.pcap", np.fft.ifftshift(rows, axes=1),
+                          start_s=1_600_000_000.0 + 1000 * i)
+    write_nexmon_pcap(root / "data" / "ref" / "lab_5000.pcap", np.fft.ifftshift(rows, axes=1))   # no coordinates
+
+
+def test_epic_csu_layout_becomes_a_csi_only_localisation_store_with_its_own_splits(tmp_path, capsys):
+    from wifisense.io.store import read_multiband_store
+
+    _epic(tmp_path / "epic")
+    store = tmp_path / "path1.h5"
+    assert main(["-q", "ingest", "public", "epic-csu", "--path", str(tmp_path / "epic"), "--out", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "3 recordings (2 reference, 1 test" in out and "skipped 1 file(s) without coordinates" in out
+    assert validate_store(store) == []
+    ds = read_multiband_store(store)
+    assert ds.snr_t is None and ds.csi_x.shape[1:] == (56, 1, 1)
+    assert not np.isin([0, -29, 29, -32], ds.subcarriers).any() and np.isin([-28, -1, 1, 28], ds.subcarriers).all()
+    # one recording per point, in order (reference first), 10 s apart, each as long as its packets span
+    assert ds.segments.shape == (3, 2)
+    np.testing.assert_allclose(np.diff(ds.segments, axis=1).ravel(), [3.9, 2.9, 1.1], atol=1e-5)
+    np.testing.assert_allclose(ds.segments[1:, 0] - ds.segments[:-1, 1], 10.0)
+    # the guard bins' fill is gone: the kept amplitudes are the channel's (about 400)
+    assert 250 < np.abs(ds.csi_x).mean() < 550
+    # positions held at each point; the test recording is the test split
+    test_xy = ds.pose_xy[ds.splits["test"]]
+    np.testing.assert_allclose(test_xy, np.tile([9.6, 5.5], (len(test_xy), 1)), atol=1e-5)
+    np.testing.assert_allclose(np.unique(ds.pose_xy[ds.splits["train"]], axis=0), [[9.7, 5.6], [10.3, 5.6]], atol=1e-5)
+    assert len(ds.splits["train"]) + len(ds.splits["test"]) == len(ds.pose_t)
+    # --subset picks another path, --seconds shortens the reference recordings only
+    other = tmp_path / "path2.h5"
+    assert main(["-q", "ingest", "public", "epic-csu", "--path", str(tmp_path / "epic"), "--out", str(other),
+                 "--subset", "path2", "--seconds", "1.05"]) == 0
+    ds2 = read_multiband_store(other)
+    np.testing.assert_allclose(np.diff(ds2.segments, axis=1).ravel(), [1.0, 0.9], atol=1e-5)
+    assert np.allclose(ds2.pose_xy[ds2.splits["test"]], [58.1, 17.5])
+
+
+def test_epic_csu_bad_input_is_named(tmp_path, capsys):
+    import openpyxl
+
+    _epic(tmp_path / "epic")
+    root = str(tmp_path / "epic")
+    assert main(["-q", "ingest", "public", "epic-csu", "--path", root, "--out", str(tmp_path / "x.h5"),
+                 "--subset", "path7"]) != 0
+    assert "path1, path2" in capsys.readouterr().err
+    assert main(["-q", "ingest", "public", "epic-csu", "--path", root, "--out", str(tmp_path / "x.h5"),
+                 "--packet-rate", "20"]) != 0
+    assert "capture time" in capsys.readouterr().err
+    workbook = tmp_path / "epic" / "locations" / "location_coords.xlsx"
+    book = openpyxl.load_workbook(workbook)
+    book["ref_coord_path1"]["B3"] = "n/a"
+    book.save(workbook)
+    assert main(["-q", "ingest", "public", "epic-csu", "--path", root, "--out", str(tmp_path / "x.h5")]) != 0
+    err = capsys.readouterr().err
+    assert "ref_coord_path1, row 3" in err and "location_coords.xlsx" in err
+    workbook.unlink()
+    assert main(["-q", "ingest", "public", "epic-csu", "--path", root, "--out", str(tmp_path / "x.h5")]) != 0
+    assert "coordinate workbook is missing" in capsys.readouterr().err
+    assert not (tmp_path / "x.h5").exists()

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from capture_files import write_nexmon_pcap
 from wifisense.errors import CaptureError, ConfigError
 from wifisense.io.logs import (BeamSNRLog, PositionLog, read_beam_snr_csv, read_positions_csv,
                                write_beam_snr_csv, write_positions_csv)
@@ -434,23 +435,6 @@ def test_salvage_keeps_the_intel_records_before_a_damaged_tail(tmp_path):
         read_csi(path, salvage=True, strict=True)
 
 
-def _nexmon_pcap(path, csi_fft_order: np.ndarray, period_s: float = 0.1) -> None:
-    """A pcap of bcm43455c0-style Nexmon packets (int16 I/Q per bin, FFT order, 20 MHz, channel 48)."""
-    import struct
-
-    out = bytearray(struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 262144, 1))
-    for i, row in enumerate(csi_fft_order):
-        iq = np.stack([row.real, row.imag], axis=-1).astype("<i2").tobytes()
-        payload = (b"\x11\x11" + bytes([0xC8, 0x08]) + bytes(6) + struct.pack("<HHHH", i, 0, 0xD030, 0x0065)) + iq
-        ip = struct.pack(">BBHHHBBH4s4s", 0x45, 0, 28 + len(payload), 1, 0, 1, 17, 0, bytes(4), bytes(4))
-        udp = struct.pack(">HHHH", 5500, 5500, 8 + len(payload), 0)
-        # Ethernet (broadcast from the tool's "NEXMON" address: csiread reads nothing else), IPv4, UDP
-        frame = b"\xff" * 6 + b"NEXMON" + b"\x08\x00" + ip + udp + payload
-        t = 1_600_000_000 + i * period_s
-        out += struct.pack("<IIII", int(t), int(round((t % 1) * 1e6)), len(frame), len(frame)) + frame
-    path.write_bytes(bytes(out))
-
-
 def test_nexmon_firmware_that_fills_the_guard_bins_is_read_when_the_band_is_smooth(tmp_path):
     # Some bcm43455c0 builds report large values on the DC and guard bins (a public
     # localisation set does): the capture is still a channel, and says so in its source.
@@ -461,7 +445,7 @@ def test_nexmon_firmware_that_fills_the_guard_bins_is_read_when_the_band_is_smoo
     guard = (np.abs(k) >= 29) | (k == 0)
     rows[:, guard] = 8000 + 100 * rng.standard_normal((20, guard.sum()))
     path = tmp_path / "guards.pcap"
-    _nexmon_pcap(path, np.fft.ifftshift(rows, axes=1))
+    write_nexmon_pcap(path, np.fft.ifftshift(rows, axes=1))
     rec = read_csi(path)
     assert rec.source["chip"] in ("4339", "43455c0") and rec.csi.shape == (20, 64, 1, 1)
     assert rec.source["null_bins_level"] > 10
@@ -470,7 +454,7 @@ def test_nexmon_firmware_that_fills_the_guard_bins_is_read_when_the_band_is_smoo
     # a band that is noise (what another chip's number format gives) is still refused
     noisy = rows.copy()
     noisy[:, ~guard] = 500 * rng.standard_normal((20, (~guard).sum()))
-    _nexmon_pcap(path, np.fft.ifftshift(noisy, axes=1))
+    write_nexmon_pcap(path, np.fft.ifftshift(noisy, axes=1))
     with pytest.raises(CaptureError, match="jumps by"):
         read_csi(path, chip="43455c0")
     # the usual capture, with empty guard bins, says so too

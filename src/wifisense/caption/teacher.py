@@ -20,6 +20,7 @@ from torch import nn
 from wifisense.caption.config import TeacherConfig
 from wifisense.caption.mirror import flip_frames
 from wifisense.caption.pretrained import freeze, load_pretrained
+from wifisense.nn.resnet import channels_last
 
 # CLIP's pixel normalisation (openai/clip-vit-*), also used for the small CNN so the two
 # frame encoders see identically prepared frames.
@@ -104,7 +105,7 @@ class SmallCNNFrameEncoder(nn.Module):
         self.out_dim = out_dim
 
     def forward(self, pixels: torch.Tensor) -> torch.Tensor:
-        return self.head(self.features(pixels))
+        return self.head(self.features(channels_last(pixels)))
 
 
 class CLIPFrameEncoder(nn.Module):

@@ -200,7 +200,8 @@ class MultiBandStreams:
             self.beam_angles_deg = meta["beam_angles_deg"][()] if "beam_angles_deg" in meta else None
             self.splits = ({name: ds[()] for name, ds in f["splits"].items()}
                            if "splits" in f else {})
-            self.lengths = {s: int(f[f"{s}/t"].shape[0]) for s in STREAMS}
+            # a CSI-only store has no snr stream: length 0
+            self.lengths = {s: int(f[f"{s}/t"].shape[0]) if f"{s}/t" in f else 0 for s in STREAMS}
         self._file = _LazyStoreFile(path, "multiband")
         self._times: dict[str, np.ndarray] = {}
 
@@ -212,7 +213,10 @@ class MultiBandStreams:
         """Timestamps (float64 seconds) of one stream, read once and cached."""
         self._check_stream(stream)
         if stream not in self._times:
-            self._times[stream] = self._file.get()[f"{stream}/t"][()]
+            f = self._file.get()
+            if f"{stream}/t" not in f:
+                raise StoreError(self.path, f"/{stream}/t", "not in this store (it carries CSI only)")
+            self._times[stream] = f[f"{stream}/t"][()]
         return self._times[stream]
 
     def read(self, stream: str, t0: float = -np.inf, t1: float = np.inf
@@ -228,12 +232,7 @@ class MultiBandStreams:
         return t[start:stop], self._file.get()[f"{stream}/{STREAMS[stream]}"][start:stop]
 
     def close(self) -> None:
-        self._handles = (None, {})
         self._file.close()
-
-    def __getstate__(self) -> dict:
-        # a loader worker gets no open handles (it opens its own file)
-        return {**self.__dict__, "_handles": (None, {})}
 
     def __del__(self):
         if getattr(self, "_file", None) is not None:

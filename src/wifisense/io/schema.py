@@ -37,7 +37,8 @@ at load time::
 
     /csi/t            float64   [Nc]              seconds, strictly increasing
     /csi/x            complex64 [Nc, S, Nrx, Ntx] 5 GHz CSI
-    /snr/t            float64   [Ns]
+    /snr/t            float64   [Ns]              (both /snr fields or neither: a CSI-only store,
+                                                  e.g. a public localisation data set)
     /snr/x            float32   [Ns, M]           60 GHz beam SNR in dB, one column per beam;
                                                   NaN = that beam sector was missing from the sweep
                                                   (a missing value, never an observed reading)
@@ -49,10 +50,14 @@ at load time::
     /meta/beam_angles_deg float32 [M]             beam pattern steering angles (optional)
     /meta/ap_position float32   [3]
     /meta/room        float32   [4]               x0, y0, x1, y1 in metres
+    /meta/segments    float64   [K, 2]            optional: start and end (s) of each separate
+                                                  recording, in time order, not overlapping;
+                                                  windows never cross from one to the next
     /meta             attrs: csi_carrier_hz, snr_carrier_hz, csi_bandwidth_mhz, source
     /splits/<name>    int64     [n]               optional, indices into pose samples
     (NaN only where it means unknown: a missing beam sector in /snr/x, an unknown
-    /meta/ap_position; /pose/heading and /meta/beam_angles_deg are the only optional datasets)
+    /meta/ap_position; /snr, /pose/heading, /meta/beam_angles_deg and /meta/segments are the
+    only optional datasets)
 """
 
 from __future__ import annotations
@@ -104,8 +109,8 @@ class MultiBandDataset:
 
     csi_t: np.ndarray               # float64 [Nc]
     csi_x: np.ndarray               # complex64 [Nc, S, Nrx, Ntx]
-    snr_t: np.ndarray               # float64 [Ns]
-    snr_x: np.ndarray               # float32 [Ns, M], NaN where a beam sector was missing
+    snr_t: np.ndarray | None        # float64 [Ns]; None (with snr_x): a CSI-only store
+    snr_x: np.ndarray | None        # float32 [Ns, M], NaN where a beam sector was missing
     pose_t: np.ndarray              # float64 [Np]
     pose_xy: np.ndarray             # float32 [Np, 2]
     subcarriers: np.ndarray         # int32 [S]
@@ -119,6 +124,12 @@ class MultiBandDataset:
     splits: dict[str, np.ndarray] = field(default_factory=dict)
     source: str = "simulated"
     attrs: dict = field(default_factory=dict)
+    segments: np.ndarray | None = None          # float64 [K, 2] separate recordings' (start, end)
+
+
+def store_bands(ds) -> tuple[str, ...]:
+    """The bands a multi-band dataset carries: ("csi", "snr"), or ("csi",) for a CSI-only store."""
+    return ("csi", "snr") if getattr(ds, "snr_t", None) is not None else ("csi",)
 
 
 def wrap_heading(radians) -> np.ndarray:

@@ -44,7 +44,7 @@ CAPTION_REQUIRED = ("csi", "rx_valid", "class_id", "captions", "position", "posi
                     "meta/class_names", "meta/mirror_of", "meta/subcarriers",
                     "meta/rx_positions", "meta/tx_position")
 CAPTION_OPTIONAL = ("gap_mask", "frames")
-MULTIBAND_REQUIRED = ("csi/t", "csi/x", "snr/t", "snr/x", "pose/t", "pose/xy",
+MULTIBAND_REQUIRED = ("csi/t", "csi/x", "pose/t", "pose/xy",
                       "meta/subcarriers", "meta/ap_position", "meta/room")
 MULTIBAND_OPTIONAL = ("pose/heading", "meta/beam_angles_deg")
 
@@ -554,11 +554,15 @@ def _multiband_arrays(ds: MultiBandDataset, path) -> dict[str, np.ndarray]:
     arrays = {
         "csi/t": np.asarray(ds.csi_t, dtype=np.float64),
         "csi/x": np.asarray(ds.csi_x, dtype=np.complex64),
-        "snr/t": np.asarray(ds.snr_t, dtype=np.float64),
-        "snr/x": np.asarray(ds.snr_x, dtype=np.float32),
         "pose/t": np.asarray(ds.pose_t, dtype=np.float64),
         "pose/xy": np.asarray(ds.pose_xy, dtype=np.float32),
     }
+    if (ds.snr_t is None) != (ds.snr_x is None):
+        raise StoreError(path, "/snr/t" if ds.snr_t is None else "/snr/x",
+                         "missing: a store has both beam-SNR fields or neither (CSI only)")
+    if ds.snr_t is not None:
+        arrays["snr/t"] = np.asarray(ds.snr_t, dtype=np.float64)
+        arrays["snr/x"] = np.asarray(ds.snr_x, dtype=np.float32)
     if ds.pose_heading is not None:
         arrays["pose/heading"] = np.asarray(ds.pose_heading, dtype=np.float32)
     for stream, data in (("csi", "x"), ("snr", "x"), ("pose", "xy"), ("pose", "heading")):
@@ -570,7 +574,7 @@ def _multiband_arrays(ds: MultiBandDataset, path) -> dict[str, np.ndarray]:
                              f"/{stream}/t has shape {t.shape}")
     if arrays["csi/x"].ndim != 4:
         raise StoreError(path, "/csi/x", f"must be [Nc, S, Nrx, Ntx], got {arrays['csi/x'].shape}")
-    if arrays["snr/x"].ndim != 2:
+    if "snr/x" in arrays and arrays["snr/x"].ndim != 2:
         raise StoreError(path, "/snr/x", f"must be [Ns, M], got {arrays['snr/x'].shape}")
     if arrays["pose/xy"].ndim != 2 or arrays["pose/xy"].shape[1] != 2:
         raise StoreError(path, "/pose/xy", f"must be [Np, 2], got {arrays['pose/xy'].shape}")
@@ -603,6 +607,8 @@ def write_multiband_store(path: str | os.PathLike, ds: MultiBandDataset, overwri
             if ds.beam_angles_deg is not None:
                 meta.create_dataset("beam_angles_deg",
                                     data=np.asarray(ds.beam_angles_deg, dtype=np.float32))
+            if ds.segments is not None:
+                meta.create_dataset("segments", data=np.asarray(ds.segments, dtype=np.float64).reshape(-1, 2))
             _set_optional_attrs(meta.attrs, {
                 "csi_carrier_hz": ds.csi_carrier_hz, "snr_carrier_hz": ds.snr_carrier_hz,
                 "csi_bandwidth_mhz": ds.csi_bandwidth_mhz, "source": ds.source})
@@ -629,13 +635,14 @@ def read_multiband_store(path: str | os.PathLike) -> MultiBandDataset:
         meta = f["meta"]
         return MultiBandDataset(
             csi_t=f["csi/t"][()], csi_x=f["csi/x"][()],
-            snr_t=f["snr/t"][()], snr_x=f["snr/x"][()],
+            snr_t=f["snr/t"][()] if "snr" in f else None, snr_x=f["snr/x"][()] if "snr" in f else None,
             pose_t=f["pose/t"][()], pose_xy=f["pose/xy"][()],
             pose_heading=f["pose/heading"][()] if "pose/heading" in f else None,
             subcarriers=meta["subcarriers"][()],
             ap_position=meta["ap_position"][()],
             room=meta["room"][()],
             beam_angles_deg=meta["beam_angles_deg"][()] if "beam_angles_deg" in meta else None,
+            segments=meta["segments"][()] if "segments" in meta else None,
             csi_carrier_hz=_attr_float(meta.attrs, "csi_carrier_hz"),
             snr_carrier_hz=_attr_float(meta.attrs, "snr_carrier_hz"),
             csi_bandwidth_mhz=_attr_float(meta.attrs, "csi_bandwidth_mhz"),

@@ -43,8 +43,8 @@ CAPTION_FIELDS = [
 MULTIBAND_FIELDS = [
     ("csi/t", "float64", ("Nc",), True),
     ("csi/x", "complex64", ("Nc", "S", "Nrx", "Ntx"), True),
-    ("snr/t", "float64", ("Ns",), True),
-    ("snr/x", "float", ("Ns", "M"), True),
+    ("snr/t", "float64", ("Ns",), False),     # both or neither: _check_multiband
+    ("snr/x", "float", ("Ns", "M"), False),
     ("pose/t", "float64", ("Np",), True),
     ("pose/xy", "float", ("Np", 2), True),
     ("pose/heading", "float", ("Np",), False),
@@ -52,6 +52,7 @@ MULTIBAND_FIELDS = [
     ("meta/beam_angles_deg", "float", ("M",), False),
     ("meta/ap_position", "float", (3,), True),
     ("meta/room", "float", (4,), True),
+    ("meta/segments", "float64", ("K", 2), False),
 ]
 
 
@@ -419,6 +420,22 @@ class _Checker:
         if ds is not None and ds.shape[:1] == (0,):
             self.add(f"/{name}", f"is empty: the store has no {what}")
 
+    def segments(self) -> None:
+        """Separate recordings: finite (start, end) pairs with start < end, in time order, not overlapping."""
+        ds = self.ds("meta/segments")
+        if ds is None:
+            return
+        spans = ds[()]
+        if not np.isfinite(spans).all():
+            self.add("/meta/segments", "holds non-finite times")
+        elif (spans[:, 1] <= spans[:, 0]).any():
+            k = int(np.argmax(spans[:, 1] <= spans[:, 0]))
+            self.add("/meta/segments", f"segment {k} ends ({spans[k, 1]:g} s) before it starts ({spans[k, 0]:g} s)")
+        elif len(spans) > 1 and (spans[1:, 0] < spans[:-1, 1]).any():
+            k = int(np.argmax(spans[1:, 0] < spans[:-1, 1])) + 1
+            self.add("/meta/segments", f"segment {k} starts ({spans[k, 0]:g} s) before segment {k - 1} ends "
+                                       f"({spans[k - 1, 1]:g} s): segments must be in time order, not overlapping")
+
     def room(self) -> None:
         ds = self.ds("meta/room")
         if ds is None:
@@ -484,6 +501,10 @@ def _check_caption(c: _Checker) -> None:
 
 def _check_multiband(c: _Checker) -> None:
     c.check_fields(MULTIBAND_FIELDS)
+    for name, other in (("snr/t", "snr/x"), ("snr/x", "snr/t")):
+        if name not in c.f and other in c.f:
+            c.add(f"/{name}", f"required field is missing (/{other} is there: a store has both beam-SNR "
+                              "fields or neither)")
     for stream, data in (("csi", "x"), ("snr", "x"), ("pose", "xy")):
         c.strictly_increasing(f"{stream}/t")
         # NaN in /snr/x is a beam sector missing from a sweep (a missing value), not an error
@@ -492,6 +513,7 @@ def _check_multiband(c: _Checker) -> None:
     c.finite("pose/heading")
     c.finite("meta/ap_position", allow_nan=True)
     c.room()
+    c.segments()
     c.splits("Np", "pose sample indices")
     for stream, what in (("csi/t", "CSI packets"), ("snr/t", "beam-SNR sweeps"), ("pose/t", "positions")):
         c.non_empty(stream, what)
@@ -569,7 +591,7 @@ def summarize_store(path: str | os.PathLike) -> str:
             t = f["csi/t"]
             span = float(t[-1] - t[0]) if t.shape[0] > 1 else 0.0
             parts = [f"multiband store, csi {t.shape[0]} x {list(f['csi/x'].shape[1:])} over "
-                     f"{span:.1f} s", f"snr {list(f['snr/x'].shape)}",
+                     f"{span:.1f} s", f"snr {list(f['snr/x'].shape)}" if "snr/x" in f else "no beam SNR (CSI only)",
                      f"pose {f['pose/t'].shape[0]} samples"]
         if splits:
             parts.append(f"splits {splits}")

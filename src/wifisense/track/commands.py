@@ -122,6 +122,10 @@ def register(sub) -> None:
     m.add_argument("--region", default=None, metavar="X0,Y0,X1,Y1",
                    help="held-out area of the coordinate split (default: a corner of the driven area "
                    "holding out about 20%% of the windows)")
+    m.add_argument("--split", default="random",
+                   help="split of Table I and its reference row: random (the paper's, default), temporal:P, "
+                   "coordinate:X0,Y0,X1,Y1 or store (the store's own /splits, e.g. a public data set's "
+                   "reference and test recordings)")
     add_device_option(m)
     m.set_defaults(func=run_compare)
 
@@ -215,7 +219,7 @@ def run_compare(args) -> int:
     summary = compare(args.data, args.out, tables=args.tables, methods=args.methods, preset=args.preset,
                       epochs=args.epochs, seed=args.seed, seeds=args.seeds, overrides=args.overrides or None,
                       device=args.device, quiet=getattr(args, "quiet", False), region=args.region,
-                      cae_epochs=args.cae_epochs)
+                      cae_epochs=args.cae_epochs, split=getattr(args, "split", "random"))
     out = Path(args.out)
     print((out / "compare.md").read_text(), end="")
     print(f"{len(summary['tables'])} table(s), seeds {','.join(map(str, summary['seeds']))}, "

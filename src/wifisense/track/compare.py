@@ -74,17 +74,21 @@ class RunSpec:
 # --------------------------------------------------------------------------- plans
 
 
-def table1_specs(methods: Sequence[str]) -> list[RunSpec]:
+def table1_specs(methods: Sequence[str], band_sets: Sequence[tuple[str, ...]] = BAND_SETS,
+                 split: str = "random") -> list[RunSpec]:
+    """Table I: every method on every band set (``band_sets``: those the store carries); runs on
+    another split than the paper's random one are named with it."""
     specs = []
+    suffix = "" if split == "random" else "_" + split.replace(":", "_").replace(",", "_")
     for method in methods:
-        for bands in BAND_SETS:
+        for bands in band_sets:
             if method == "ddnd" and len(bands) != 1:   # DDND is the single-band latent ODE
                 continue
             # NDF on one band *is* DDND (same model, same seed, same numbers): train it once,
             # under DDND's name, as the paper's Table I does.
             if method == "ndf" and len(bands) == 1 and "ddnd" in methods:
                 continue
-            specs.append(RunSpec("I", f"{method}_{'+'.join(bands)}", method, bands))
+            specs.append(RunSpec("I", f"{method}_{'+'.join(bands)}{suffix}", method, bands, split=split))
     return specs
 
 
@@ -100,9 +104,10 @@ def ndf_study_specs(table: str) -> list[RunSpec]:
     raise ValueError(table)
 
 
-def coordinate_specs(methods: Sequence[str], region: Sequence[float]) -> list[RunSpec]:
+def coordinate_specs(methods: Sequence[str], region: Sequence[float],
+                     bands: tuple[str, ...] = ("csi", "snr")) -> list[RunSpec]:
     split = "coordinate:" + ",".join(f"{v:g}" for v in region)
-    return [RunSpec("coordinate", f"{m}_coordinate", m, ("csi", "snr"), split=split) for m in methods]
+    return [RunSpec("coordinate", f"{m}_coordinate", m, bands, split=split) for m in methods]
 
 
 def canonical_dirs(region: Sequence[float] | None) -> dict[tuple, str]:
@@ -169,10 +174,8 @@ def default_region(store, window_s: float = DEFAULT_WINDOW_S, query_hz: float = 
     import wifisense.track.data as track_data
 
     ds = read_multiband_store(store)
-    t_lo = max(ds.csi_t[0], ds.snr_t[0], ds.pose_t[0])
-    t_hi = min(ds.csi_t[-1], ds.snr_t[-1], ds.pose_t[-1])
-    windows = track_data.cut_windows(track_data.window_starts(t_lo, t_hi, window_s, window_s), window_s,
-                                     ds.csi_t, ds.snr_t, ds.pose_t, ds.pose_xy, query_hz=query_hz)
+    starts = track_data.span_starts(track_data.recording_spans(ds), window_s, window_s)
+    windows = track_data.cut_windows(starts, window_s, ds.csi_t, ds.snr_t, ds.pose_t, ds.pose_xy, query_hz=query_hz)
     if len(windows) < 3:
         raise ConfigError(f"{store}: {len(windows)} windows of {window_s:g} s are too few for a coordinate split")
     (x_lo, y_lo), (x_hi, y_hi) = ds.pose_xy.min(0), ds.pose_xy.max(0)
@@ -202,7 +205,7 @@ def run_name(spec: RunSpec, dirs: dict[tuple, str]) -> str:
     """The canonical run name ("<table>/<name>"): the first spec of the FULL plan with the same key."""
     if spec.method == REFERENCE:
         return f"reference/{spec.split.replace(':', '_').replace(',', '_')}_w{spec.window_s:g}"
-    return dirs[spec.key()]
+    return dirs.get(spec.key(), f"{spec.table}/{spec.name}")     # e.g. Table I on another split
 
 
 def reference_spec(table: str, split: str = "random", window_s: float = DEFAULT_WINDOW_S) -> RunSpec:
@@ -314,30 +317,33 @@ def error_measurements(window_id: np.ndarray, errors: np.ndarray, seed: int = 0)
 def evaluate_training_mean(store, split_text: str, window_s: float, seed: int, split: str, out_csv: Path):
     """The trivial reference: every query point predicted at the mean training position; writes the predictions CSV."""
     from wifisense.track.evaluate import write_predictions
-    from wifisense.track.train import prepare_data
+    from wifisense.track.train import store_windows
 
-    prepared = prepare_data(store, ("snr",), split_text, window_s, seed=seed)
-    train = prepared.datasets["train"].windows
+    split_windows = store_windows(store, split_text, window_s, seed=seed)
+    train = split_windows["train"]
     mean_xy = train.target_xy[train.query_mask > 0].mean(axis=0)
-    windows = prepared.datasets[split].windows
-    return write_predictions(out_csv, windows, prepared.query_t, np.broadcast_to(mean_xy, windows.target_xy.shape))
+    windows = split_windows[split]
+    return write_predictions(out_csv, windows, train.query_t, np.broadcast_to(mean_xy, windows.target_xy.shape))
 
 
 # --------------------------------------------------------------------------- running
 
 
-def _best_baseline(results, methods: Sequence[str]) -> str | None:
-    """The two-band baseline with the lowest Table I mean error over seeds (DDND is single-band)."""
+def _best_baseline(results, methods: Sequence[str], setting: str = "csi+snr") -> str | None:
+    """The baseline with the lowest Table I mean error over seeds on the band set ``setting``
+    (two bands; CSI on a CSI-only store; DDND, the single-band latent ODE, is not a baseline here)."""
     from wifisense.runs import select
 
-    candidates = [r for r in select(results, study="I", setting="csi+snr", metric="mean_m", seed="all")
+    candidates = [r for r in select(results, study="I", setting=setting, metric="mean_m", seed="all")
                   if r.row not in ("ndf", "ddnd", REFERENCE_LABEL) and r.row in methods and r.value is not None]
     return min(candidates, key=lambda r: r.value).row if candidates else None
 
 
-def _coordinate_methods(results, methods: Sequence[str]) -> list[str]:
-    chosen = ["ndf"] if "ndf" in methods else []
-    baseline = _best_baseline(results, methods)
+def _coordinate_methods(results, methods: Sequence[str], bands: tuple[str, ...] = ("csi", "snr")) -> list[str]:
+    """NDF (DDND on a CSI-only store) and the best Table I baseline on the same bands."""
+    model = "ndf" if len(bands) == 2 else "ddnd"
+    chosen = [model] if model in methods else []
+    baseline = _best_baseline(results, methods, "+".join(bands))
     if baseline is None:
         candidates = [m for m in methods if m not in ("ndf", "ddnd")]
         baseline = candidates[0] if candidates else (FALLBACK_BASELINE if "ndf" in methods else None)
@@ -345,7 +351,7 @@ def _coordinate_methods(results, methods: Sequence[str]) -> list[str]:
 
 
 def run_compare(store, out_dir, tables=TABLES, methods=None, preset="tiny", epochs=None, seed=0, seeds=None,
-                overrides=None, device="auto", quiet=False, region=None, cae_epochs=5) -> dict:
+                overrides=None, device="auto", quiet=False, region=None, cae_epochs=5, split="random") -> dict:
     """Train and evaluate every run of ``tables`` for every seed; write results.csv/json, compare.md, figures.
 
     Args:
@@ -361,6 +367,10 @@ def run_compare(store, out_dir, tables=TABLES, methods=None, preset="tiny", epoc
         preset, overrides, epochs, device: passed to every ``train_model`` call.
         region: ``(x0, y0, x1, y1)`` held out by the coordinate split (default: :func:`default_region`).
         cae_epochs: epochs of the CSI autoencoder pretraining (once per seed, shared by every run).
+        split: the split of Table I and its reference row (``random``, the paper's; ``store`` for a
+            store's own splits, e.g. a public data set's reference and test recordings; any
+            ``--split`` of ``track train``). On a CSI-only store (no ``/snr``) Table I has the CSI
+            rows, the coordinate table DDND and the best CSI baseline; Tables II-IV are refused.
 
     Returns ``{"results": [Result, ...], "figures": {...}, "wall_s": ..., "tables": [...]}``.
     """
@@ -369,7 +379,10 @@ def run_compare(store, out_dir, tables=TABLES, methods=None, preset="tiny", epoc
     from wifisense.runs.study import as_json
 
     started = time.perf_counter()
+    from wifisense.track.data import parse_split
+
     tables, methods = parse_tables(tables), parse_methods(methods)
+    parse_split(split)                             # a bad split fails before anything trains
     seeds = parse_seeds(seeds, default=seed)
     out_dir = Path(out_dir)
     if not Path(store).is_file():
@@ -377,11 +390,19 @@ def run_compare(store, out_dir, tables=TABLES, methods=None, preset="tiny", epoc
     if isinstance(overrides, (list, tuple)):
         overrides = list(overrides)
     settings = as_json({"store": str(Path(store).resolve()), "preset": str(preset), "epochs": epochs,
-                        "overrides": overrides or None, "cae_epochs": cae_epochs})
+                        "overrides": overrides or None, "cae_epochs": cae_epochs,
+                        **({"split": split} if split != "random" else {})})
     if "coordinate" in tables:
         region = parse_region(region) if region is not None else default_region(store)
     dirs = canonical_dirs(region)
-    plan = {"I": table1_specs(methods) if "I" in tables else []}
+    bands_here = _store_bands(store)
+    if "snr" not in bands_here:
+        two_band = [t for t in tables if t in ("II", "III", "IV")]
+        if two_band:
+            raise ConfigError(f"{store}: table(s) {', '.join(two_band)} study two-band NDF, and this store carries "
+                              "CSI only; choose --tables I,coordinate")
+    band_sets = [b for b in BAND_SETS if set(b) <= set(bands_here)]
+    plan = {"I": table1_specs(methods, band_sets, split) if "I" in tables else []}
     for table in ("II", "III", "IV"):
         plan[table] = ndf_study_specs(table) if table in tables else []
     task = TrackStudyTask(store, device)
@@ -393,11 +414,11 @@ def run_compare(store, out_dir, tables=TABLES, methods=None, preset="tiny", epoc
     results = study(rows).run() if rows else []
     if "coordinate" in tables:
         # the coordinate table runs the best Table I baseline, so it is planned once those results exist
-        plan["coordinate"] = coordinate_specs(_coordinate_methods(results or _previous_results(out_dir), methods),
-                                              region)
+        plan["coordinate"] = coordinate_specs(
+            _coordinate_methods(results or _previous_results(out_dir), methods, bands_here), region, bands_here)
         rows = study_rows(plan, dirs)
         results = study(rows).run()
-    figures = _draw_figures(out_dir, results, rows, store, seeds[0], quiet)
+    figures = _draw_figures(out_dir, results, rows, store, seeds[0], quiet, split)
     summary = {"results": results, "figures": figures, "tables": [t for t in TABLES if plan.get(t)],
                "region": list(region) if region is not None else None, "settings": settings, "seeds": list(seeds),
                "wall_s": round(time.perf_counter() - started, 2)}
@@ -406,6 +427,14 @@ def run_compare(store, out_dir, tables=TABLES, methods=None, preset="tiny", epoc
     if not quiet:
         print(f"[compare] done: {out_dir / 'compare.md'}", file=sys.stderr, flush=True)
     return summary
+
+
+def _store_bands(store) -> tuple[str, ...]:
+    """("csi", "snr"), or ("csi",) for a CSI-only store (read from the file's layout only)."""
+    from wifisense.io.store import open_store
+
+    with open_store(store, kind="multiband") as f:
+        return ("csi", "snr") if "snr" in f else ("csi",)
 
 
 def _previous_results(out_dir: Path) -> list:
@@ -456,7 +485,8 @@ def _windows(pred: dict[str, np.ndarray], limit: int = 6) -> list[np.ndarray]:
     return [np.flatnonzero(ids == w) for w in order]
 
 
-def _draw_figures(out_dir: Path, results: list, rows: list, store, seed: int, quiet: bool) -> dict[str, str]:
+def _draw_figures(out_dir: Path, results: list, rows: list, store, seed: int, quiet: bool,
+                  split: str = "random") -> dict[str, str]:
     """Error CDFs of Table I, NDF vs best baseline trajectories and the NDF latent t-SNE (when NDF ran), for ``seed``."""
     from wifisense.report import figures
     from wifisense.runs import select
@@ -484,7 +514,7 @@ def _draw_figures(out_dir: Path, results: list, rows: list, store, seed: int, qu
               for name, row in curves.items() if predictions[name] is not None}
     if errors:
         figures.plot_error_cdfs(errors, fig_dir / "error_cdf_table1.png",
-                                title=f"Table I: test error CDF (random split, 5 s windows, seed {seed})")
+                                title=f"Table I: test error CDF ({split} split, 5 s windows, seed {seed})")
         written["error_cdf"] = "figures/error_cdf_table1.png"
 
     ndf_row = curves.get("ndf")
@@ -500,9 +530,9 @@ def _draw_figures(out_dir: Path, results: list, rows: list, store, seed: int, qu
             p = predictions[r.name]
             # same split and seed give the same windows in the same order, so indices carry over
             paths[f"{r.name} ({r.setting})"] = [np.column_stack([p["x_pred"][i], p["y_pred"][i]]) for i in picks]
-        from wifisense.track.train import prepare_data, read_task
+        from wifisense.track.train import read_task, store_windows
 
-        train = prepare_data(store, ("snr",), "random", DEFAULT_WINDOW_S, seed=seed).datasets["train"].windows
+        train = store_windows(store, split, DEFAULT_WINDOW_S, seed=seed)["train"]
         figures.plot_trajectories(true, paths, fig_dir / "trajectories.png",
                                   train_xy=train.target_xy[train.query_mask > 0],
                                   room=read_task(run_dir_of(out_dir, shown[0].run, seed).path).get("room"),

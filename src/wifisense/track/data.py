@@ -11,7 +11,9 @@ The pipeline from a multi-band store to :class:`~wifisense.track.batching.TrackB
    the pretrained CAE and cached as ``.npy`` in the CAE directory, keyed by the store's
    size + mtime and the CAE weights' mtime.
 4. **Windows** (:func:`cut_windows`): ``window_s`` seconds every ``step_s`` over the span all
-   three streams cover. Inside a window every time is normalised to [0, 1] (``(t - start) /
+   the store's streams cover (three, or two in a CSI-only store), inside each recording when
+   the store holds several (``/meta/segments``: no window crosses from one to the next;
+   :func:`recording_spans`). Inside a window every time is normalised to [0, 1] (``(t - start) /
    window_s``). Targets are ground-truth positions linearly interpolated at a shared query
    grid (``query_hz`` points per second, at bin centres); a query farther than
    ``max_pose_gap_s`` from any pose sample is masked out.
@@ -22,7 +24,11 @@ The pipeline from a multi-band store to :class:`~wifisense.track.batching.TrackB
    (earlier half validation, later half test), no window crosses a boundary;
    ``coordinate:X0,Y0,X1,Y1`` every window with ANY query position inside the rectangle
    (boundary included) is test — so windows that cross the boundary are held out, and no
-   train/validation window has a position inside the region; the others split 8:1 train/val.
+   train/validation window has a position inside the region; the others split 8:1 train/val;
+   ``store`` the store's own splits (``/splits/NAME``, pose sample indices, e.g. a public data
+   set's reference and test recordings): back-to-back windows, each in the split holding the
+   pose sample at its middle (windows in no split are left out); without a ``val`` split, one
+   training window in nine, drawn by the seed, validates.
 6. **Normalisation**: coordinates scaled per feature to [0, 1] (:class:`MinMax`); model inputs
    (CSI embeddings, SNR) either the same way or standardised to zero mean and unit variance
    (:class:`Standard`, ``data.input_scaling``), with statistics from the training windows only
@@ -196,13 +202,14 @@ def window_starts(t_lo: float, t_hi: float, window_s: float, step_s: float) -> n
     return t_lo + step_s * np.arange(max(count, 0), dtype=np.float64)
 
 
-def cut_windows(starts: np.ndarray, window_s: float, csi_t: np.ndarray, snr_t: np.ndarray,
+def cut_windows(starts: np.ndarray, window_s: float, csi_t: np.ndarray, snr_t: np.ndarray | None,
                 pose_t: np.ndarray, pose_xy: np.ndarray, query_hz: float = 10.0,
                 max_pose_gap_s: float | None = None) -> Windows:
     """Index ranges and interpolated targets of windows starting at ``starts`` (vectorised)."""
     starts = np.asarray(starts, np.float64)
     ends = starts + window_s
     csi_range = np.stack([np.searchsorted(csi_t, starts, "left"), np.searchsorted(csi_t, ends, "left")], -1)
+    snr_t = np.zeros(0) if snr_t is None else snr_t          # a CSI-only store: empty ranges
     snr_range = np.stack([np.searchsorted(snr_t, starts, "left"), np.searchsorted(snr_t, ends, "left")], -1)
     q = query_grid(window_s, query_hz)
     absolute = starts[:, None] + q[None, :].astype(np.float64) * window_s          # [W, Tq]
@@ -241,7 +248,7 @@ def inference_windows(t_lo: float, t_hi: float, window_s: float, csi_t: np.ndarr
 
 @dataclass
 class SplitSpec:
-    """A parsed ``--split``: kind "random" | "temporal" | "coordinate" and its parameters."""
+    """A parsed ``--split``: kind "random" | "temporal" | "coordinate" | "store" and its parameters."""
 
     kind: str
     ratios: tuple[float, float, float] = (0.8, 0.1, 0.1)
@@ -257,7 +264,7 @@ class SplitSpec:
 
 
 def parse_split(text: str) -> SplitSpec:
-    """``random`` | ``temporal:P`` (0 < P < 1) | ``coordinate:X0,Y0,X1,Y1`` -> :class:`SplitSpec`."""
+    """``random`` | ``temporal:P`` (0 < P < 1) | ``coordinate:X0,Y0,X1,Y1`` | ``store`` -> :class:`SplitSpec`."""
     kind, _, arg = str(text).partition(":")
     if kind == "random" and not arg:
         return SplitSpec("random")
@@ -269,6 +276,8 @@ def parse_split(text: str) -> SplitSpec:
         if not 0.0 < fraction < 1.0:
             raise ConfigError(f"split {text!r}: the train fraction must be in (0, 1)")
         return SplitSpec("temporal", train_fraction=fraction)
+    if kind == "store" and not arg:
+        return SplitSpec("store")
     if kind == "coordinate":
         try:
             x0, y0, x1, y1 = (float(v) for v in arg.split(","))
@@ -277,7 +286,27 @@ def parse_split(text: str) -> SplitSpec:
         if not (x1 > x0 and y1 > y0):
             raise ConfigError(f"split {text!r}: the region needs X1 > X0 and Y1 > Y0")
         return SplitSpec("coordinate", region=(x0, y0, x1, y1))
-    raise ConfigError(f"unknown split {text!r}; use random, temporal:P or coordinate:X0,Y0,X1,Y1")
+    raise ConfigError(f"unknown split {text!r}; use random, temporal:P, coordinate:X0,Y0,X1,Y1 or store")
+
+
+def _store_split_windows(streams, spans, window_s: float, spec: SplitSpec, cut, rng) -> dict[str, Windows]:
+    """The ``store`` split: back-to-back windows, each in the store split holding the pose
+    sample at its middle; without a ``val`` split, 1 training window in 9 validates."""
+    splits = getattr(streams, "splits", None) or {}
+    if "train" not in splits or "test" not in splits:
+        raise ConfigError(f"split store needs /splits/train and /splits/test in the store (it has "
+                          f"{', '.join(sorted(splits)) or 'no splits'}); use --split random, temporal:P or coordinate")
+    windows = cut(span_starts(spans, window_s, window_s))
+    middle = np.clip(np.searchsorted(streams.pose_t, windows.starts + window_s / 2), 0, len(streams.pose_t) - 1)
+    member = np.full(len(streams.pose_t), -1, np.int64)
+    names = [name for name in SPLIT_NAMES if name in splits]
+    for k, name in enumerate(names):
+        member[np.asarray(splits[name], np.int64)] = k
+    result = {name: windows.subset(np.flatnonzero(member[middle] == k)) for k, name in enumerate(names)}
+    if "val" not in result:
+        train_idx, val_idx = _random_parts(len(result["train"]), spec.ratios[:2], rng)
+        result["train"], result["val"] = result["train"].subset(train_idx), result["train"].subset(val_idx)
+    return {name: result[name] for name in SPLIT_NAMES}
 
 
 def _random_parts(count: int, ratios: Sequence[float], rng: np.random.Generator) -> list[np.ndarray]:
@@ -318,6 +347,31 @@ def starts_inside_blocks(t_lo: float, window_s: float, step_s: float, block_inde
     return starts[inside]
 
 
+def recording_spans(streams) -> list[tuple[float, float]]:
+    """The time spans windows are cut in: the span every stream of the store covers (a
+    CSI-only store has no beam-SNR stream), within each recording when the store holds
+    several (``segments``, ``[K, 2]`` start and end times), so no window mixes two recordings."""
+    present = [t for t in (streams.csi_t, getattr(streams, "snr_t", None), streams.pose_t) if t is not None]
+    t_lo, t_hi = max(float(t[0]) for t in present), min(float(t[-1]) for t in present)
+    segments = getattr(streams, "segments", None)
+    if segments is None:
+        return [(t_lo, t_hi)]
+    spans = [(max(float(a), t_lo), min(float(b), t_hi)) for a, b in np.asarray(segments, np.float64)]
+    return [(a, b) for a, b in spans if b > a]
+
+
+def clip_spans(spans, lo: float, hi: float) -> list[tuple[float, float]]:
+    """``spans`` cut to [lo, hi] (empty ones dropped)."""
+    out = [(max(a, lo), min(b, hi)) for a, b in spans]
+    return [(a, b) for a, b in out if b > a]
+
+
+def span_starts(spans, window_s: float, step_s: float) -> np.ndarray:
+    """:func:`window_starts` in every span, concatenated."""
+    parts = [window_starts(a, b, window_s, step_s) for a, b in spans]
+    return np.concatenate(parts) if parts else np.zeros(0)
+
+
 def split_windows(spec: SplitSpec, streams, window_s: float, step_s: float | None = None,
                   query_hz: float = 10.0, seed: int = 0) -> dict[str, Windows]:
     """Cut the recording into train/val/test windows by ``spec`` (see the module docstring).
@@ -330,8 +384,8 @@ def split_windows(spec: SplitSpec, streams, window_s: float, step_s: float | Non
     so no training window shares a frame with a validation or test window.
     """
     step_s = window_s if step_s is None else step_s
-    t_lo = max(streams.csi_t[0], streams.snr_t[0], streams.pose_t[0])
-    t_hi = min(streams.csi_t[-1], streams.snr_t[-1], streams.pose_t[-1])
+    spans = recording_spans(streams)
+    t_lo, t_hi = spans[0][0] if spans else 0.0, spans[-1][1] if spans else 0.0
     rng = np.random.default_rng(seed)
 
     def cut(starts):
@@ -339,21 +393,29 @@ def split_windows(spec: SplitSpec, streams, window_s: float, step_s: float | Non
                            query_hz=query_hz)
 
     if spec.kind == "random":
-        blocks = cut(window_starts(t_lo, t_hi, window_s, window_s))
+        per_span = [window_starts(a, b, window_s, window_s) for a, b in spans]
+        blocks = cut(np.concatenate(per_span) if per_span else np.zeros(0))
         parts = dict(zip(SPLIT_NAMES, _random_parts(len(blocks), spec.ratios, rng)))
         result = {name: blocks.subset(idx) for name, idx in parts.items()}
         if step_s < window_s:
-            result["train"] = cut(starts_inside_blocks(t_lo, window_s, step_s, parts["train"], len(blocks)))
+            first, starts = 0, []
+            for (a, _), span_blocks in zip(spans, per_span):
+                chosen = parts["train"][(parts["train"] >= first) & (parts["train"] < first + len(span_blocks))]
+                starts.append(starts_inside_blocks(a, window_s, step_s, chosen - first, len(span_blocks)))
+                first += len(span_blocks)
+            result["train"] = cut(np.concatenate(starts) if starts else np.zeros(0))
     elif spec.kind == "temporal":
         boundary = t_lo + spec.train_fraction * (t_hi - t_lo)
         middle = boundary + 0.5 * (t_hi - boundary)
-        result = {"train": cut(window_starts(t_lo, boundary, window_s, step_s)),
-                  "val": cut(window_starts(boundary, middle, window_s, window_s)),
-                  "test": cut(window_starts(middle, t_hi, window_s, window_s))}
+        result = {"train": cut(span_starts(clip_spans(spans, t_lo, boundary), window_s, step_s)),
+                  "val": cut(span_starts(clip_spans(spans, boundary, middle), window_s, window_s)),
+                  "test": cut(span_starts(clip_spans(spans, middle, t_hi), window_s, window_s))}
+    elif spec.kind == "store":
+        result = _store_split_windows(streams, spans, window_s, spec, cut, rng)
     elif spec.kind == "coordinate":
-        test_windows = cut(window_starts(t_lo, t_hi, window_s, window_s))
+        test_windows = cut(span_starts(spans, window_s, window_s))
         held_out = (in_region(test_windows.target_xy, spec.region) & (test_windows.query_mask > 0)).any(-1)
-        pool = cut(window_starts(t_lo, t_hi, window_s, step_s))
+        pool = cut(span_starts(spans, window_s, step_s))
         outside = ~(in_region(pool.target_xy, spec.region) & (pool.query_mask > 0)).any(-1)
         pool = pool.subset(np.flatnonzero(outside))
         train_idx, val_idx = _random_parts(len(pool), spec.ratios[:2], rng)
@@ -362,6 +424,10 @@ def split_windows(spec: SplitSpec, streams, window_s: float, step_s: float | Non
     else:
         raise ConfigError(f"unknown split kind {spec.kind!r}")
     empty = [name for name, w in result.items() if len(w) == 0]
+    if empty and spec.kind == "store":
+        raise ConfigError(f"split store with {window_s:g}-s windows leaves no {'/'.join(empty)} windows: the "
+                          f"store's splits ({', '.join(sorted(getattr(streams, 'splits', {}) or {})) or 'none'}) "
+                          "need train and test pose samples (wifisense split, or use --split random)")
     if empty:
         raise ConfigError(f"split {spec.to_string()} with {window_s:g}-s windows leaves no {'/'.join(empty)} "
                           f"windows in a {t_hi - t_lo:.1f}-s recording; use a longer recording, a shorter "

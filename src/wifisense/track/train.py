@@ -183,6 +183,9 @@ def prepare_data(store: str | os.PathLike, bands, split: str, window_s: float = 
 
     bands = parse_bands(bands)
     ds = read_multiband_store(store)
+    if "snr" in bands and ds.snr_x is None:
+        raise ConfigError(f"{store}: the store carries CSI only (no /snr), so a model on the snr band cannot "
+                          "train or run on it; use --bands csi")
     spec = track_data.parse_split(split)
     windows = track_data.split_windows(spec, ds, window_s, step_s=step_s, query_hz=query_hz, seed=seed)
     embeddings = None
@@ -205,11 +208,21 @@ def prepare_data(store: str | os.PathLike, bands, split: str, window_s: float = 
         snr=normalisers.snr(snr_x) if snr_x is not None else None, bands=bands)
     datasets = {name: track_data.TrackWindowDataset(w, streams, normalisers.xy) for name, w in windows.items()}
     meta = {"csi_shape": list(ds.csi_x.shape[1:]), "subcarriers": np.asarray(ds.subcarriers).tolist(),
-            "snr_beams": int(ds.snr_x.shape[1]), "room": np.asarray(ds.room).tolist(),
+            "snr_beams": int(ds.snr_x.shape[1]) if ds.snr_x is not None else 0, "room": np.asarray(ds.room).tolist(),
             "windows": {name: len(w) for name, w in windows.items()}}
     return PreparedData(datasets, normalisers, windows["train"].query_t,
                         embeddings.shape[1] if embeddings is not None else None,
                         int(ds.snr_x.shape[1]) if snr_x is not None else None, meta)
+
+
+def store_windows(store: str | os.PathLike, split: str, window_s: float = 5.0, step_s: float | None = None,
+                  query_hz: float = 10.0, seed: int = 0) -> dict[str, track_data.Windows]:
+    """The split's windows of a store, as :func:`prepare_data` cuts them, without preparing any
+    input (no CAE, no normalisers): what the trivial reference row and the figures need."""
+    from wifisense.io.store import read_multiband_store
+
+    return track_data.split_windows(track_data.parse_split(split), read_multiband_store(store), window_s,
+                                    step_s=step_s, query_hz=query_hz, seed=seed)
 
 
 def model_config_for_data(config: TrackConfig, prepared: PreparedData) -> TrackConfig:

@@ -1,4 +1,8 @@
-"""Public CSI data sets into caption stores: one converter module per data set layout.
+"""Public CSI data sets into stores: one converter module per data set layout.
+
+Activity data sets become caption stores (below); a localisation data set (a module with
+``KIND = "multiband"``, e.g. EPIC-CSU) becomes a CSI-only multi-band store through its own
+``build(root, **options) -> (MultiBandDataset, summary)``.
 
 ``wifisense ingest public NAME --path DIR --out STORE`` walks a data set's own folder
 layout (never copied into this project: point ``--path`` at your copy), reads every
@@ -27,7 +31,8 @@ import numpy as np
 from wifisense.errors import CaptureError, ConfigError
 
 # name -> module (imported on use)
-CONVERTERS = {"csi-har": "wifisense.io.public.csi_har", "wiar": "wifisense.io.public.wiar"}
+CONVERTERS = {"csi-har": "wifisense.io.public.csi_har", "wiar": "wifisense.io.public.wiar",
+              "epic-csu": "wifisense.io.public.epic_csu"}
 
 
 @dataclass
@@ -130,6 +135,14 @@ def ingest_public(name: str, root: str | os.PathLike, out: str | os.PathLike, *,
     unknown = sorted(set(given) - set(module.DEFAULTS))
     if unknown:
         raise ConfigError(f"--{unknown[0]} does not apply to {name}")
+    if getattr(module, "KIND", "caption") == "multiband":
+        from wifisense.io.store import write_multiband_store
+
+        dataset, summary = module.build(root, seconds=seconds, rate_hz=rate_hz, limit=limit, progress=progress,
+                                        **{**{k: v for k, v in module.DEFAULTS.items() if k not in ("seconds", "rate_hz")},
+                                           **given})
+        write_multiband_store(out, dataset, overwrite=overwrite)
+        return {**summary, "kind": "multiband", "store": str(out), "splits": sorted(dataset.splits)}
     settings = {**module.DEFAULTS, **given}          # what the converter's clips() takes, and the clip length
     default_seconds = settings.pop("seconds")
     seconds = seconds or default_seconds
@@ -165,8 +178,8 @@ def ingest_public(name: str, root: str | os.PathLike, out: str | os.PathLike, *,
                                      "transmit_streams_used": np.flatnonzero(streams).tolist()}}
             appender.append(clip)
         count = appender.num_clips
-    return {"clips": count, "classes": labels, "groups": sorted(items[0].groups), "store": str(out),
-            "splits": sorted({c.split for c in items if c.split})}
+    return {"kind": "caption", "clips": count, "classes": labels, "groups": sorted(items[0].groups),
+            "store": str(out), "splits": sorted({c.split for c in items if c.split})}
 
 
 def iter_files(root: Path, pattern: str) -> Iterator[Path]:
@@ -185,20 +198,26 @@ def iter_files(root: Path, pattern: str) -> Iterator[Path]:
 def add_parser(kinds) -> None:
     """``wifisense ingest public``, added to ``ingest``'s kinds by ``io.commands``."""
     p = kinds.add_parser(
-        "public", help="a public CSI data set (its own folder layout) -> caption clips with group columns",
+        "public", help="a public CSI data set (its own folder layout) -> caption clips with group columns, or a "
+        "CSI-only localisation store",
         description="Convert a public CSI activity data set from your copy of its folder layout into a caption "
         "store: one clip per recording (its first --seconds on a --packet-rate grid), captions from the class "
         "label (several paraphrases per class), the data set's factors (user, sample, height, distance) as "
         "group columns for `wifisense split --by group:NAME`, its own train/test folders as splits. Raw captures "
-        "go through the project's readers; amplitude-only files become CSI with phase 0. See docs/public_data.md.")
+        "go through the project's readers; amplitude-only files become CSI with phase 0. A localisation data "
+        "set (epic-csu) becomes a CSI-only multi-band store instead: one recording per point, its reference "
+        "and test recordings as the store's train and test splits (`track compare --split store`). See "
+        "docs/public_data.md.")
     p.add_argument("name", choices=sorted(CONVERTERS), help="the data set: " + ", ".join(sorted(CONVERTERS)))
     p.add_argument("--path", required=True, metavar="DIR", help="the data set's root folder (your copy)")
     p.add_argument("--out", required=True, metavar="STORE", help="the .h5 store to write")
     p.add_argument("--seconds", type=float, default=None, metavar="S",
-                   help="clip length from the start of each recording (default: the data set's, see its recipe)")
+                   help="clip length from the start of each recording (default: the data set's, see its recipe); "
+                   "epic-csu: the first S seconds of each reference recording (default: all)")
     p.add_argument("--packet-rate", type=float, default=None, metavar="HZ",
                    help="clip grid rate (default: the data set's packet rate)")
-    p.add_argument("--subset", default=None, help="wiar: height (default) or distance")
+    p.add_argument("--subset", default=None, help="wiar: height (default) or distance; epic-csu: path1 (default) "
+                   "... path5, or all")
     p.add_argument("--limit", type=int, default=None, metavar="N", help="only the first N recordings (a quick look)")
     p.add_argument("--overwrite", action="store_true", help="replace STORE if it exists")
     p.set_defaults(run_public=run)
@@ -209,6 +228,11 @@ def run(args) -> int:
                          limit=args.limit, overwrite=args.overwrite, progress=not getattr(args, "quiet", False),
                          subset=args.subset)
     splits = f"; splits {', '.join(done['splits'])}" if done["splits"] else "; no splits (use wifisense split)"
+    if done["kind"] == "multiband":
+        skipped = f"; skipped {len(done['skipped'])} file(s) without coordinates" if done["skipped"] else ""
+        print(f"wrote {done['recordings']} recordings ({done['reference']} reference, {done['test']} test; "
+              f"{done['csi_frames']} CSI packets, no beam SNR) to {done['store']}{splits}{skipped}")
+        return 0
     print(f"wrote {done['clips']} clips of {len(done['classes'])} classes to {done['store']} (group columns: "
           f"{', '.join(done['groups'])}{splits})")
     return 0
