@@ -23,8 +23,8 @@ SMALL = ["model.encoder_hidden_dim=8", "model.encoder_ode_hidden_dim=8", "model.
 
 
 def _csi_only(ds, segments=SEGMENTS):
-    """The simulated drive cut into separate recordings (samples between them dropped), without beam SNR;
-    the last recording is the store's test split."""
+    """The simulated drive cut into separate recordings (samples between them dropped), without beam SNR
+    and with one receive antenna (as a Raspberry Pi's capture); the last recording is the test split."""
     def keep(t):
         return np.any((t[:, None] >= segments[:, 0]) & (t[:, None] <= segments[:, 1]), axis=1)
 
@@ -32,7 +32,7 @@ def _csi_only(ds, segments=SEGMENTS):
     pose_t = ds.pose_t[p]
     last = pose_t >= segments[-1, 0]
     return dataclasses.replace(
-        ds, csi_t=ds.csi_t[c], csi_x=ds.csi_x[c], snr_t=None, snr_x=None, pose_t=pose_t, pose_xy=ds.pose_xy[p],
+        ds, csi_t=ds.csi_t[c], csi_x=ds.csi_x[c][:, :, :1], snr_t=None, snr_x=None, pose_t=pose_t, pose_xy=ds.pose_xy[p],
         pose_heading=None if ds.pose_heading is None else ds.pose_heading[p], beam_angles_deg=None,
         segments=segments, splits={"train": np.flatnonzero(~last), "test": np.flatnonzero(last)})
 

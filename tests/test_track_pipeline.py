@@ -59,6 +59,22 @@ def test_calibration_keeps_pairs_and_cancels_common_phase(streams):
     assert frames.shape == (20, 4 * cal.shape[2], csi.shape[1]) and frames.dtype == np.float32
 
 
+def test_one_receive_antenna_keeps_the_amplitude_and_sanitises_the_phase():
+    # one receive antenna, as a Raspberry Pi has: a channel with a curved (not linear) phase
+    rng = np.random.default_rng(0)
+    k = np.r_[-28:0, 1:29].astype(np.float64)
+    channel = (1 + 0.4 * np.cos(k / 5)) * np.exp(1j * 0.8 * np.sin(k / 7))
+    csi = (channel[None, :] * (1 + 0.02 * rng.standard_normal((20, k.size))))[:, :, None, None]
+    cal = track_data.calibrate_csi(csi, k)
+    assert cal.shape == (20, k.size, 1)
+    np.testing.assert_allclose(np.abs(cal), np.abs(csi[:, :, 0]), rtol=1e-5)
+    # a per-packet common phase (CFO) and a linear phase slope (STO) must not change it
+    skew = np.exp(1j * (rng.uniform(-np.pi, np.pi, (20, 1, 1, 1)) + rng.uniform(-0.1, 0.1, (20, 1, 1, 1))
+                        * k[None, :, None, None]))
+    np.testing.assert_allclose(track_data.calibrate_csi(csi * skew, k), cal, rtol=1e-4, atol=1e-4)
+    assert np.abs(np.angle(cal)).max() > 0.2               # what is left of the phase is the channel's curve
+
+
 def test_windows_have_unit_times_and_inputs(prepared):
     train = prepared.datasets["train"]
     assert len(train) > 5

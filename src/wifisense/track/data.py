@@ -66,14 +66,21 @@ def calibrate_csi(csi, subcarriers) -> np.ndarray:
     multiplication with receive antenna 0. The STO slope is common to all antennas and cancels
     in the product anyway; the documented chain is kept so real captures with per-antenna
     imperfections get the same treatment as the papers.
+
+    With one receive antenna (a Raspberry Pi's Nexmon capture, for example) there is no
+    antenna to multiply against: the amplitude is kept and the phase sanitised instead (its
+    least-squares line over the subcarriers removed: the STO/SFO slope and the CFO offset),
+    giving ``[N, S, Ntx]``.
     """
-    from wifisense.signal import conjugate_multiply, remove_sto
+    from wifisense.signal import conjugate_multiply, remove_sto, sanitize_phase
 
     csi = np.asarray(csi)
     if csi.ndim != 4:
         raise ValueError(f"CSI must be [N, S, Nrx, Ntx], got shape {csi.shape}")
     if csi.shape[2] < 2:
-        raise ConfigError(f"conjugate multiplication needs at least 2 receive antennas, got {csi.shape[2]}")
+        phase = sanitize_phase(csi, subcarriers, axis=-3)
+        calibrated = (np.abs(csi) * np.exp(1j * phase)).astype(np.complex64)
+        return calibrated.reshape(*calibrated.shape[:2], -1)
     csi = remove_sto(csi, subcarriers, sc_axis=-3, antenna_axes=(-2, -1))
     pairs = conjugate_multiply(csi, ref=0, axis=-2, keep_ref=False)
     return pairs.reshape(*pairs.shape[:2], -1)
