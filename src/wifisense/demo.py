@@ -72,10 +72,10 @@ BUDGETS = {
         # ~100 steps and was still improving at 1,000 (issue 11): 20 epochs of back-to-back
         # windows (240 steps) left it near the plateau on some seeds.
         track={"preset": "tiny", "epochs": 40, "cae_epochs": 5},
-        # measured in the full demo of seed 0 on an idle machine (issue 12, session 10): 16:38
+        # measured in the full demo of seed 0 on an idle machine (issue 12, session 11): 14:42
         # in all (track: the track part alone; the caption part ends when the second process's
         # no-CSI and probe rows are done)
-        expected_s={"simulate": 73.0, "caption": 917.0, "track": 729.0},
+        expected_s={"simulate": 77.0, "caption": 797.0, "track": 744.0},
     ),
     "quick": DemoBudget(
         actions={"quick": True},                      # every class once, 2-s clips at 50 Hz
@@ -92,9 +92,10 @@ PARTS = ("simulate", "caption", "track", "report")
 # are a longer study (`wifisense caption ablate --designs main`).
 CAPTION_DESIGNS = ("core",)
 # With --jobs 2 the second process trains these caption runs after the track part. Measured
-# on the idle 2-core machine (seed 0): full 8:00, baseline 4:09, no CSI 2:00 and the track
-# part 11:04, so caption alone (14:09) was the critical path; moving the reference row
-# balances the two processes. Same numbers either way: each run is seeded on its own.
+# on the idle 2-core machine (seed 0, session 11): full 8:00, baseline 4:24, then no CSI 0:42
+# and the probe 0:06 after the 12:12 track part (they share the full run's input
+# normalisation and LM), so the two processes end within a minute of each other. Same
+# numbers either way: each run is seeded on its own.
 SECOND_PROCESS_CAPTION_RUNS = ("no-csi", "probe")
 CAPTION_RUN_NAMES = ("full", "baseline", "no-csi", "probe")   # the runs of CAPTION_DESIGNS (a test checks)
 TRACK_TABLES = ("I",)
