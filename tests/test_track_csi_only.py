@@ -144,4 +144,5 @@ def test_compare_on_a_csi_only_store_runs_the_csi_rows_on_the_stores_split(store
     assert rows == {("linear-int", "csi"), ("ddnd", "csi"), ("training mean", "none")}
     assert (tmp_path / "cmp/runs/I/linear-int_csi_store/seed0").is_dir()
     markdown = (tmp_path / "cmp/compare.md").read_text()
+    assert "Table I: methods x bands (the store's own train/test split" in markdown
     assert "snr" not in markdown.lower().replace("no beam snr", "")

@@ -458,7 +458,8 @@ def compare_markdown(summary: dict) -> str:
              "errors in metres on each run's test split. Each cell: mean over seeds "
              + ("± half-width of the 95 % Student t interval over seeds." if len(seeds) > 1 else
                 "[95 % interval, bootstrap over test windows]."), ""]
-    for table in comparison_tables(summary["results"], region=summary.get("region")):
+    for table in comparison_tables(summary["results"], region=summary.get("region"),
+                                   split=s.get("split", "random")):
         lines += table_markdown(table) + [""]
     if summary.get("figures"):
         lines += ["## Figures", ""] + [f"![{name}]({path})" for name, path in summary["figures"].items()] + [""]
