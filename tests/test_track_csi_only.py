@@ -138,11 +138,15 @@ def test_compare_on_a_csi_only_store_runs_the_csi_rows_on_the_stores_split(store
     from wifisense.runs import select
     from wifisense.track.compare import run_compare
 
-    summary = run_compare(store, tmp_path / "cmp", tables="I", methods="linear-int,ddnd", epochs=1, cae_epochs=1,
-                          overrides=SMALL, device="cpu", quiet=True, split="store")
+    summary = run_compare(store, tmp_path / "cmp", tables="I,coordinate", methods="linear-int,ddnd", epochs=1,
+                          cae_epochs=1, overrides=SMALL, device="cpu", quiet=True, split="store", region="0,0,3,3")
     rows = {(r.row, r.setting) for r in select(summary["results"], study="I", metric="mean_m", seed=0)}
     assert rows == {("linear-int", "csi"), ("ddnd", "csi"), ("training mean", "none")}
+    # the coordinate table: DDND (NDF on one band) and the best CSI baseline, on CSI
+    rows = {(r.row, r.setting) for r in select(summary["results"], study="coordinate", metric="mean_m", seed=0)}
+    assert rows == {("ddnd", "csi"), ("linear-int", "csi"), ("training mean", "none")}
     assert (tmp_path / "cmp/runs/I/linear-int_csi_store/seed0").is_dir()
     markdown = (tmp_path / "cmp/compare.md").read_text()
     assert "Table I: methods x bands (the store's own train/test split" in markdown
+    assert "Coordinate split: a held-out area (csi, 5 s windows)" in markdown
     assert "snr" not in markdown.lower().replace("no beam snr", "")

@@ -99,7 +99,11 @@ def study_table(results: Sequence[Result], study: str, region: Sequence[float] |
                      Cell(str(mean.n // max(mean.seeds, 1)) if mean else "—", numeric=True)])
         values.append([None, round(mean.value, 3) if mean and mean.value is not None else None, None, None, None])
     bold_best(rows, values, range(1, 2), lower_is_better=True)
-    caption = f"{TITLES.get(study, study)}: test error in metres, {interval_note(lines, ONE_SEED_NOTE)}"
+    title = TITLES.get(study, study)
+    settings = {r.setting for r in lines if r.setting != "none"}
+    if study == "coordinate" and settings == {"csi"}:        # a CSI-only store: DDND and a CSI baseline
+        title = title.replace("csi+snr", "csi")
+    caption = f"{title}: test error in metres, {interval_note(lines, ONE_SEED_NOTE)}"
     if study == "coordinate" and region:
         caption += "; held-out region (x0, y0, x1, y1) " + ", ".join(f"{v:g}" for v in region) + " m"
     return Table([first, "mean (m)", "median (m)", "p90 (m)", "test windows"], rows, caption=caption,
