@@ -145,7 +145,15 @@ def test_compare_on_a_csi_only_store_runs_the_csi_rows_on_the_stores_split(store
     # the coordinate table: DDND (NDF on one band) and the best CSI baseline, on CSI
     rows = {(r.row, r.setting) for r in select(summary["results"], study="coordinate", metric="mean_m", seed=0)}
     assert rows == {("ddnd", "csi"), ("linear-int", "csi"), ("training mean", "none")}
-    assert (tmp_path / "cmp/runs/I/linear-int_csi_store/seed0").is_dir()
+    run = tmp_path / "cmp/runs/I/linear-int_csi_store/seed0"
+    from wifisense.track.config import read_task
+
+    # the run records the split it trained on, so its evaluation cuts the same test windows
+    assert read_task(run)["split"] == "store"
+    n = {r.row: r.n for r in select(summary["results"], study="I", metric="mean_m", seed=0)}
+    assert n["linear-int"] == n["ddnd"] == n["training mean"] > 0
+    for split in ("random", "temporal:0.6", "coordinate:0,0,3,3", "store"):
+        assert track_data.parse_split(track_data.parse_split(split).to_string()).to_string() == split
     markdown = (tmp_path / "cmp/compare.md").read_text()
     assert "Table I: methods x bands (the store's own train/test split" in markdown
     assert "Coordinate split: a held-out area (csi, 5 s windows)" in markdown

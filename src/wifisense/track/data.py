@@ -267,6 +267,8 @@ class SplitSpec:
             return f"temporal:{self.train_fraction:g}"
         if self.kind == "coordinate":
             return "coordinate:" + ",".join(f"{v:g}" for v in self.region)
+        if self.kind == "store":
+            return "store"
         return "random"
 
 
