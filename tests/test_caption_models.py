@@ -54,6 +54,33 @@ def test_resnet18_input_channels_and_width():
 
 # ----------------------------------------------------------------------------- fusion, InfoNCE
 
+@pytest.mark.parametrize("width", [2, 4, 8])
+def test_resnet18_channels_last_gives_the_default_layouts_gradients(width, monkeypatch):
+    """The channels-last fast path must give the default layout's gradients, including for the
+    narrow strided 1x1 shortcuts oneDNN gets wrong on channels-last input
+    (uxlfoundation/oneDNN#6035: wrong weight gradients, or a heap corruption that crashed the
+    process within a few dozen steps)."""
+    import wifisense.nn.resnet as resnet
+
+    torch.manual_seed(0)
+    net = resnet.ResNet18(in_channels=3, num_classes=0, width=width)
+    x = torch.randn(8, 3, 32, 16)
+
+    def grads(layout):
+        monkeypatch.setattr(resnet, "channels_last", layout)
+        net.zero_grad()
+        net(x).square().sum().backward()
+        return {name: p.grad.clone() for name, p in net.named_parameters()}
+
+    fast = resnet.channels_last
+    plain = grads(lambda t: t)
+    for _ in range(30):           # repeated passes: the corruption showed only after several
+        got = grads(fast)
+    for name in plain:           # the same up to float rounding (measured: 1e-5 of each tensor's largest value)
+        scale = plain[name].abs().max().clamp(min=1e-12)
+        assert (got[name] - plain[name]).abs().max() / scale < 1e-3, name
+
+
 def test_gated_fusion_is_a_sigmoid_gated_mix():
     fusion = GatedFusion(4)
     a, p = torch.randn(2, 4), torch.randn(2, 4)

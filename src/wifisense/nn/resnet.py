@@ -40,7 +40,11 @@ class BasicBlock(nn.Module):
             self.downsample = nn.Sequential(conv1x1(in_planes, planes, stride), nn.BatchNorm2d(planes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        identity = x if self.downsample is None else self.downsample(x)
+        # The strided 1x1 shortcut gets its input in the default layout: oneDNN's backward of a
+        # strided 1x1 convolution on channels-last input with fewer input channels than its
+        # block (8 on AVX2, 16 on AVX-512) writes past its workspace (uxlfoundation/oneDNN#6035):
+        # wrong weight gradients or a crash (reproduced here with torch 2.13: 4 -> 8 channels).
+        identity = x if self.downsample is None else self.downsample(x.contiguous())
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.bn2(self.conv2(out))
         return self.relu(out + identity)
