@@ -72,10 +72,10 @@ BUDGETS = {
         # ~100 steps and was still improving at 1,000 (issue 11): 20 epochs of back-to-back
         # windows (240 steps) left it near the plateau on some seeds.
         track={"preset": "tiny", "epochs": 40, "cae_epochs": 5},
-        # measured in the full demo of seed 0 on an idle machine (issue 12, session 11): 14:42
+        # measured in the full demo of seed 0 on an idle machine (issue 12, session 11): 13:46
         # in all (track: the track part alone; the caption part ends when the second process's
         # no-CSI and probe rows are done)
-        expected_s={"simulate": 77.0, "caption": 797.0, "track": 744.0},
+        expected_s={"simulate": 73.0, "caption": 745.0, "track": 688.0},
     ),
     "quick": DemoBudget(
         actions={"quick": True},                      # every class once, 2-s clips at 50 Hz
@@ -92,8 +92,8 @@ PARTS = ("simulate", "caption", "track", "report")
 # are a longer study (`wifisense caption ablate --designs main`).
 CAPTION_DESIGNS = ("core",)
 # With --jobs 2 the second process trains these caption runs after the track part. Measured
-# on the idle 2-core machine (seed 0, session 11): full 8:00, baseline 4:24, then no CSI 0:42
-# and the probe 0:06 after the 12:12 track part (they share the full run's input
+# on the idle 2-core machine (seed 0, session 11): full 8:12, baseline 4:06, then no CSI 0:42
+# and the probe 0:12 after the 11:18 track part (they share the full run's input
 # normalisation and LM), so the two processes end within a minute of each other. Same
 # numbers either way: each run is seeded on its own.
 SECOND_PROCESS_CAPTION_RUNS = ("no-csi", "probe")
