@@ -127,11 +127,6 @@ class MultiBandDataset:
     segments: np.ndarray | None = None          # float64 [K, 2] separate recordings' (start, end)
 
 
-def store_bands(ds) -> tuple[str, ...]:
-    """The bands a multi-band dataset carries: ("csi", "snr"), or ("csi",) for a CSI-only store."""
-    return ("csi", "snr") if getattr(ds, "snr_t", None) is not None else ("csi",)
-
-
 def wrap_heading(radians) -> np.ndarray:
     """Angles in radians wrapped to (-pi, pi], the range ``/pose/heading`` stores."""
     radians = np.asarray(radians, dtype=np.float64)

@@ -365,8 +365,7 @@ def recording_spans(streams) -> list[tuple[float, float]]:
     segments = getattr(streams, "segments", None)
     if segments is None:
         return [(t_lo, t_hi)]
-    spans = [(max(float(a), t_lo), min(float(b), t_hi)) for a, b in np.asarray(segments, np.float64)]
-    return [(a, b) for a, b in spans if b > a]
+    return clip_spans([(float(a), float(b)) for a, b in np.asarray(segments, np.float64)], t_lo, t_hi)
 
 
 def clip_spans(spans, lo: float, hi: float) -> list[tuple[float, float]]:

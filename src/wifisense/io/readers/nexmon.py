@@ -161,7 +161,7 @@ def decode_ok(csi_shifted: np.ndarray) -> tuple[bool, str]:
     zero_frac = float((data_amp == 0).mean())
     if zero_frac > 0.25:
         return False, f"{zero_frac:.0%} of the in-band values are exactly zero"
-    ratio = null_level(csi_shifted)
+    ratio = _null_ratio(amp)
     if ratio > NEXMON_NULL_RATIO_MAX:
         level = np.maximum(np.median(data_amp, axis=1), 1e-12)
         rough = float(np.median(np.median(np.abs(np.diff(data_amp, axis=1)), axis=1) / level))
@@ -174,7 +174,11 @@ def decode_ok(csi_shifted: np.ndarray) -> tuple[bool, str]:
 
 def null_level(csi_shifted: np.ndarray) -> float:
     """Median over packets of |CSI| on the DC and guard bins relative to the in-band median."""
-    amp = np.abs(csi_shifted)
+    return _null_ratio(np.abs(csi_shifted))
+
+
+def _null_ratio(amp: np.ndarray) -> float:
+    """:func:`null_level` of the amplitudes ``amp [packets, nfft]`` (a decode's checks share them)."""
     null = null_bins(amp.shape[1])
     ratio = np.median(amp[:, null], axis=1) / np.maximum(np.median(amp[:, ~null], axis=1), 1e-12)
     return float(np.median(ratio))
