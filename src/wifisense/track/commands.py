@@ -43,8 +43,9 @@ def register(sub) -> None:
     t.add_argument("--bands", default="csi,snr", help="csi, snr or csi,snr")
     t.add_argument("--fusion", default="mlp", choices=("mlp", "pairwise", "weighted"))
     t.add_argument("--split", default="random",
-                   help="random (8:1:1 windows), temporal:P (first fraction P trains) or "
-                   "coordinate:X0,Y0,X1,Y1 (windows touching that area are the test set)")
+                   help="random (8:1:1 windows), temporal:P (first fraction P trains), "
+                   "coordinate:X0,Y0,X1,Y1 (windows touching that area are the test set) or store (the "
+                   "store's own /splits, e.g. a public data set's reference and test recordings)")
     t.add_argument("--window", type=float, default=5.0, help="window length in seconds")
     t.add_argument("--step", type=float, default=None,
                    help="step between training windows in seconds, any split (default: the window, i.e. "
