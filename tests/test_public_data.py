@@ -196,3 +196,90 @@ def test_epic_csu_bad_input_is_named(tmp_path, capsys):
     assert main(["-q", "ingest", "public", "epic-csu", "--path", root, "--out", str(tmp_path / "x.h5")]) != 0
     assert "coordinate workbook is missing" in capsys.readouterr().err
     assert not (tmp_path / "x.h5").exists()
+
+
+# ----------------------------------------------------------------------------- stability-csi-har (ESP32 arrays)
+
+STABILITY_PASS = {"rx_tx": [("SEATED_RX", 30), ("STANDING_UP_RX", 12), ("WALKING_TX", 25), ("TURN_TX", 10),
+                            ("SITTING_DOWN_TX", 14), ("SEATED_TX", 20)],
+                  "tx_rx": [("SEATED_TX", 22), ("STANDING_UP_TX", 12), ("WALKING_RX", 24), ("TURN_RX", 11),
+                            ("SITTING_DOWN_RX", 15), ("SEATED_RX", 18)]}
+
+
+def _stability(root: Path) -> None:
+    """The labelled-array layout: ``[56, T]`` float amplitudes and a ``[T, 1]`` object array of labels
+    (saved with pickle, as the data set's notebook writes them)."""
+    rng = np.random.default_rng(0)
+    for session, executions in ((1, (1, 2)), (3, (1,))):
+        folder = root / "01_DATA" / "03_COLLECTED-DATASET" / "02_LABELLED" / f"D{session}"
+        folder.mkdir(parents=True)
+        for execution in executions:
+            for direction, parts in STABILITY_PASS.items():
+                labels = np.array([[label] for label, n in parts for _ in range(n)], dtype=object)
+                x = rng.normal(30, 3, (56, len(labels))) + np.arange(len(labels))[None, :]   # frame index in x
+                np.save(folder / f"e{execution:02d}_{direction}-x.npy", x)
+                np.save(folder / f"e{execution:02d}_{direction}-y.npy", labels, allow_pickle=True)
+
+
+def test_stability_layout_gives_one_clip_per_labelled_segment_with_sessions_as_splits(tmp_path):
+    root = tmp_path / "stability-csi-har"
+    _stability(root)
+    store = tmp_path / "stab.h5"
+    assert main(["-q", "ingest", "public", "stability-csi-har", "--path", str(root), "--out", str(store),
+                 "--seconds", "0.1"]) == 0
+    assert validate_store(store) == []
+    ds = read_caption_store(store, load_frames=False)
+    assert ds.csi.shape == (3 * 2 * 6, 1, 10, 1, 56) and ds.sample_rate_hz == 100.0
+    assert len(ds.class_names) == 10 and set(ds.groups) == {"session", "execution", "direction"}
+    # the sides are each other's mirror partners; captions name the side in words, not left/right
+    names = list(ds.class_names)
+    assert names[ds.mirror_of[names.index("walking_rx")]] == "walking_tx"
+    walk = ds.captions[int(np.flatnonzero(ds.class_id == names.index("walking_tx"))[0])]
+    assert all("by the transmitter" in c for c in walk) and not any("left" in c or "right" in c for c in walk)
+    # session 1 is train, the later session test
+    assert sorted(np.unique(ds.groups["session"][ds.splits["train"]])) == [1]
+    assert sorted(np.unique(ds.groups["session"][ds.splits["test"]])) == [3]
+    # each clip is the window centred on its segment: TURN_TX of the first pass spans frames 67-76
+    x = np.load(root / "01_DATA/03_COLLECTED-DATASET/02_LABELLED/D1/e01_rx_tx-x.npy")
+    row = int(np.flatnonzero((ds.groups["session"] == 1) & (ds.groups["execution"] == 1)
+                             & (ds.groups["direction"] == 0) & (ds.class_id == names.index("turn_tx")))[0])
+    np.testing.assert_allclose(ds.csi[row, 0, :, 0].real, x[:, 67:77].T, rtol=1e-6)
+    # a window longer than a segment takes its neighbours' frames but stays inside the pass
+    long = tmp_path / "long.h5"
+    assert main(["-q", "ingest", "public", "stability-csi-har", "--path",
+                 str(root / "01_DATA/03_COLLECTED-DATASET/02_LABELLED"), "--out", str(long), "--seconds", "0.3"]) == 0
+    ds = read_caption_store(long, load_frames=False)
+    first_pass = (ds.groups["session"] == 1) & (ds.groups["execution"] == 1) & (ds.groups["direction"] == 0)
+    turn = int(np.flatnonzero(first_pass & (ds.class_id == names.index("turn_tx")))[0])
+    np.testing.assert_allclose(ds.csi[turn, 0, :, 0].real, x[:, 57:87].T, rtol=1e-6)
+    last = int(np.flatnonzero(first_pass & (ds.class_id == names.index("seated_tx")))[0])   # frames 91-110 of 111
+    np.testing.assert_allclose(ds.csi[last, 0, :, 0].real, x[:, 81:111].T, rtol=1e-6)
+
+
+def test_stability_label_files_are_never_unpickled_beyond_strings(tmp_path, capsys):
+    import pickle
+
+    root = tmp_path / "stab"
+    _stability(root)
+    folder = root / "01_DATA/03_COLLECTED-DATASET/02_LABELLED/D1"
+    marker = tmp_path / "ran"
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    bad = folder / "e02_tx_rx-y.npy"
+    with open(bad, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, {"descr": "|O", "fortran_order": False, "shape": (3,)})
+        pickle.dump(Evil(), f)
+    args = ["-q", "ingest", "public", "stability-csi-har", "--path", str(root), "--out", str(tmp_path / "x.h5")]
+    assert main(args) != 0
+    err = capsys.readouterr().err
+    assert "e02_tx_rx-y.npy" in err and "a label file holds only strings" in err and not marker.exists()
+    np.save(bad, np.array([["WALKING_RX"], ["JUMPING"]], dtype=object), allow_pickle=True)
+    assert main(args) != 0
+    assert "frames 1-1: label 'JUMPING'" in capsys.readouterr().err
+    bad.unlink()
+    assert main(args) != 0
+    assert "e02_tx_rx-x.npy: has no label file e02_tx_rx-y.npy" in capsys.readouterr().err
+    assert not (tmp_path / "x.h5").exists()

@@ -15,7 +15,8 @@ the converter's documented templates, and keeps the data set's labels and factor
 A converter module declares ``NAME``, ``TITLE``, ``CITATION``, ``LICENCE``, ``CAPTIONS``
 (label -> paraphrases), ``MIRROR`` (label pairs with a side, may be empty),
 ``DEFAULTS`` (clip seconds, packet rate, options) and ``clips(root, **options)``, which
-yields :class:`PublicClip` items.
+yields :class:`PublicClip` items (``options`` include ``seconds``, for a converter that
+cuts its clips itself, e.g. one per labelled segment).
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from wifisense.errors import CaptureError, ConfigError
 
 # name -> module (imported on use)
 CONVERTERS = {"csi-har": "wifisense.io.public.csi_har", "wiar": "wifisense.io.public.wiar",
-              "epic-csu": "wifisense.io.public.epic_csu"}
+              "epic-csu": "wifisense.io.public.epic_csu", "stability-csi-har": "wifisense.io.public.stability"}
 
 
 @dataclass
@@ -149,7 +150,7 @@ def ingest_public(name: str, root: str | os.PathLike, out: str | os.PathLike, *,
     settings["rate_hz"] = rate = rate_hz or settings["rate_hz"]
     if not (seconds > 0 and rate > 0):
         raise ConfigError(f"--seconds and --packet-rate must be > 0, got {seconds} and {rate}")
-    items: list[PublicClip] = list(module.clips(root, **settings))
+    items: list[PublicClip] = list(module.clips(root, seconds=seconds, **settings))
     if not items:
         raise ConfigError(f"--path {root}: no {module.TITLE} recordings found there ({module.LAYOUT})")
     if limit:
@@ -204,7 +205,8 @@ def add_parser(kinds) -> None:
         "store: one clip per recording (its first --seconds on a --packet-rate grid), captions from the class "
         "label (several paraphrases per class), the data set's factors (user, sample, height, distance) as "
         "group columns for `wifisense split --by group:NAME`, its own train/test folders as splits. Raw captures "
-        "go through the project's readers; amplitude-only files become CSI with phase 0. A localisation data "
+        "go through the project's readers; amplitude-only files become CSI with phase 0. A data set with "
+        "per-frame labels (stability-csi-har) gives one clip per labelled activity segment. A localisation data "
         "set (epic-csu) becomes a CSI-only multi-band store instead: one recording per point, its reference "
         "and test recordings as the store's train and test splits (`track compare --split store`). See "
         "docs/public_data.md.")
@@ -213,6 +215,7 @@ def add_parser(kinds) -> None:
     p.add_argument("--out", required=True, metavar="STORE", help="the .h5 store to write")
     p.add_argument("--seconds", type=float, default=None, metavar="S",
                    help="clip length from the start of each recording (default: the data set's, see its recipe); "
+                   "stability-csi-har: S seconds centred on each labelled activity segment; "
                    "epic-csu: the first S seconds of each reference recording (default: all)")
     p.add_argument("--packet-rate", type=float, default=None, metavar="HZ",
                    help="clip grid rate (default: the data set's packet rate)")
