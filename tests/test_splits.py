@@ -25,6 +25,14 @@ def test_random_splits_are_stratified_and_temporal_keeps_store_order():
     _tiles(splits, 40)
     assert [len(v) for v in splits.values()] == [32, 4, 4]
     assert sorted(np.unique(class_id[splits["val"]]).tolist()) == [0, 1, 2, 3]   # one clip per class
+    # classes of different sizes each split in proportion (a class twice the others' size
+    # used to send all its extra clips to test)
+    class_id = np.repeat(np.arange(4), [32, 16, 16, 8])
+    splits = stratified_splits(class_id, (0.6, 0.2, 0.2), np.random.default_rng(0))
+    _tiles(splits, 72)
+    for c, size in enumerate((32, 16, 16, 8)):
+        for (name, idx), ratio in zip(splits.items(), (0.6, 0.2, 0.2)):
+            assert abs(np.count_nonzero(class_id[idx] == c) - ratio * size) <= 1, (name, c)
     splits = temporal_splits(10, (0.6, 0.2, 0.2))
     assert [v.tolist() for v in splits.values()] == [[0, 1, 2, 3, 4, 5], [6, 7], [8, 9]]
 

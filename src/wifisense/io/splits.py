@@ -36,17 +36,20 @@ def stratified_splits(class_id: np.ndarray, ratios, rng: np.random.Generator,
                       names: tuple[str, ...] = DEFAULT_NAMES) -> dict[str, np.ndarray]:
     """Class-stratified split indices that tile ``range(N)`` without overlap.
 
-    Clips of each class are shuffled and ranked; all clips are then ordered by (rank,
-    random class order) and cut by ``ratios``. So each class lands in the splits in
-    proportion to its size, and when a class has only a few clips they go to train first.
+    Clips of each class are shuffled and given their share of the class, ``rank / size``
+    (0 for the first); all clips are then ordered by (share, random class order) and cut
+    by ``ratios``. So each class lands in the splits in proportion to its size, whatever
+    the sizes of the others, and when a class has only a few clips they go to train first.
+    (Ordering by the plain rank would send the extra clips of a class larger than the
+    others all to the last split.)
     """
     class_id = np.asarray(class_id)
-    rank = np.empty(class_id.size, dtype=np.int64)
+    share = np.empty(class_id.size, dtype=np.float64)
     for c in np.unique(class_id):
         members = np.flatnonzero(class_id == c)
-        rank[rng.permutation(members)] = np.arange(members.size)
+        share[rng.permutation(members)] = np.arange(members.size) / members.size
     class_order = rng.permutation(int(class_id.max()) + 1 if class_id.size else 0)
-    order = np.lexsort((class_order[class_id], rank)) if class_id.size else np.zeros(0, np.int64)
+    order = np.lexsort((class_order[class_id], share)) if class_id.size else np.zeros(0, np.int64)
     return _cut(order, ratios, names)
 
 
