@@ -105,8 +105,8 @@ def read_labels(path: Path) -> np.ndarray:
                 labels = _LabelUnpickler(f).load()
             except Exception as e:                      # noqa: BLE001  (any damage: name the file)
                 raise CaptureError(path, f"cannot read its labels ({e})") from None
-        else:
-            labels = np.fromfile(f, dtype=dtype, count=int(np.prod(shape))).reshape(shape)
+    if not dtype.hasobject:                             # a plain string array needs no unpickling
+        labels = np.load(path, allow_pickle=False)
     labels = np.asarray(labels)
     if labels.ndim == 2 and labels.shape[1] == 1:
         labels = labels[:, 0]
@@ -154,6 +154,14 @@ def clips(root: Path, rate_hz: float = DEFAULTS["rate_hz"], seconds: float = DEF
 
     root = _root(root)
     length = max(1, int(round(seconds * rate_hz)))
+    last_read: dict[Path, np.ndarray] = {}      # the clips of one pass come in a row: read its file once
+
+    def amplitudes(p: Path) -> np.ndarray:
+        if p not in last_read:
+            last_read.clear()
+            last_read[p] = read_amplitudes(p)
+        return last_read[p]
+
     for path in iter_files(root, "D*/e*-x.npy"):
         found, match = SESSION.fullmatch(path.parent.name), FILE.fullmatch(path.name)
         if found is None or match is None:
@@ -170,7 +178,7 @@ def clips(root: Path, rate_hz: float = DEFAULTS["rate_hz"], seconds: float = DEF
                                                f"{', '.join(k.upper() for k in CAPTIONS)}")
 
             def read(p=path, n=len(labels), s=start, e=stop):
-                amplitude = read_amplitudes(p)
+                amplitude = amplitudes(p)
                 if amplitude.shape[0] != n:
                     raise CaptureError(p, f"{amplitude.shape[0]} frames, its label file {n}")
                 first, last = _window(s, e, n, length)
