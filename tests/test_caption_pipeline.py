@@ -543,6 +543,31 @@ def test_default_budgets_reach_their_steps_on_a_small_store_and_given_epochs_sta
     assert settings.stage_epochs("s3", steps_per_epoch=1) == 7 and settings.stage_epochs("no-csi", 1) == 7
 
 
+def test_default_budgets_stop_on_validation_within_a_cap_and_given_epochs_are_a_fixed_plan():
+    settings = csettings.CaptionTrainSettings(data="d.h5", run="r", epochs={"s3": 7})
+    steps = csettings.DEFAULT_STAGE_STEPS
+    # a student stage without given epochs: four times its planned steps as the cap, validated
+    # 40 times over it, stopping after 10 validations without a new best
+    b = settings.stage_budget("s2-2", steps_per_epoch=3, has_val=True)
+    planned = settings.stage_epochs("s2-2", 3) * 3
+    assert b.max_steps == 4 * planned and b.epochs * 3 >= b.max_steps
+    assert b.eval_every == b.max_steps // 40 and b.patience == 10 and b.policy == csettings.BUDGET_POLICY
+    # S3 and no-CSI: a cap in steps however large the store
+    big = csettings.CaptionTrainSettings(data="d.h5", run="r").stage_budget("s3", steps_per_epoch=500, has_val=True)
+    assert big.max_steps == csettings.MAX_LM_STEPS < csettings.DEFAULT_STAGE_EPOCHS["s3"] * 500
+    small = csettings.CaptionTrainSettings(data="d.h5", run="r").stage_budget("no-csi", steps_per_epoch=1, has_val=True)
+    assert small.max_steps == steps["no-csi"]
+    # given epochs (here s3, which the no-CSI reference follows) and stores without validation: the fixed plan
+    for stage in ("s3", "no-csi"):
+        fixed = settings.stage_budget(stage, steps_per_epoch=5, has_val=True)
+        assert (fixed.epochs, fixed.max_steps, fixed.eval_every, fixed.patience, fixed.policy) == (7, None, None, None, "fixed")
+    no_val = csettings.CaptionTrainSettings(data="d.h5", run="r").stage_budget("s2-2", steps_per_epoch=3, has_val=False)
+    assert (no_val.max_steps, no_val.patience, no_val.epochs) == (None, None, settings.stage_epochs("s2-2", 3))
+    # --max-steps and --patience still rule
+    told = csettings.CaptionTrainSettings(data="d.h5", run="r", max_steps=50, patience=3)
+    assert (told.stage_budget("csi-lm", 3, True).max_steps, told.stage_budget("csi-lm", 3, True).patience) == (50, 3)
+
+
 def test_export_gives_a_captioner_that_needs_neither_the_run_nor_the_store(trained_run, store, tmp_path, capsys):
     import shutil
 

@@ -167,7 +167,8 @@ def stage_keys(settings, model: dict, data: str) -> dict[str, str]:
             "patience": settings.patience, "model": body}
     chain, keys = [], {}
     for stage in settings.stages:
-        link: dict[str, Any] = {"stage": stage, "epochs": settings.stage_epochs(stage), "lr": settings.stage_lr(stage)}
+        link: dict[str, Any] = {"stage": stage, "epochs": settings.stage_epochs(stage), "lr": settings.stage_lr(stage),
+                                "budget": settings.budget_policy(stage)}
         if stage == "s1":
             link["teacher_mirror"] = mode != "none"
         if stage == "s2-2":
@@ -226,6 +227,7 @@ def resolve_row(row: RowSpec, base, data: str, reference: dict) -> PlannedRun:
     stages = settings.stages
     config = {"stages": list(stages), "baseline": row.baseline, "overrides": settings.overrides, "model": identity,
               "train": {"epochs": {s: settings.stage_epochs(s) for s in stages},
+                        "budget": {s: settings.budget_policy(s) for s in stages},
                         "lr": {s: settings.stage_lr(s) for s in stages}}}
     # the input normalisation, fitted on the training split, is the same in every run of a seed
     parts = [input_spec_part(data, model["student"]["features"])]

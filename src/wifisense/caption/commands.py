@@ -125,7 +125,8 @@ def add_train_arguments(t: argparse.ArgumentParser) -> None:
     t.add_argument("--max-steps", type=int, default=None, help="cap on optimizer steps per stage")
     t.add_argument("--batch-size", type=int, default=32, help="clips per batch (default: %(default)s)")
     t.add_argument("--lr", type=float, default=None, help="peak learning rate of every stage (default: per stage)")
-    t.add_argument("--patience", type=int, default=None, help="early-stopping patience in validations")
+    t.add_argument("--patience", type=int, default=None, help="early-stopping patience in validations (default: none for stages with given "
+                   "epochs; 10, a quarter of the step cap, for the others)")
     t.add_argument("--workers", type=int, default=0, help="DataLoader worker processes (default: %(default)s)")
     add_device_option(t)
     t.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")

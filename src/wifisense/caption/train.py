@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +230,7 @@ class CaptionPipeline:
             "lm_path": LM_DIR if self.config.prefix_lm.lm == OFFLINE_LM else self.config.prefix_lm.lm,
             "input_spec": INPUT_SPEC_FILE,
             "train": {"epochs": {st: s.stage_epochs(st, self.steps_per_epoch(st)) for st in s.stages},
+                      "budget": {st: asdict(self.stage_budget(st)) for st in s.stages},
                       "lr": {st: s.stage_lr(st) for st in s.stages},
                       "batch_size": s.batch_size, "max_steps": s.max_steps, "patience": s.patience,
                       "seed": s.seed, "device": s.device, "workers": s.workers, "augment": s.augment},
@@ -405,12 +407,16 @@ class CaptionPipeline:
         batch = self.settings.batch_size * self.dist.world_size
         return max(clips // batch if declared.contrastive else -(-clips // batch), 1)
 
+    def stage_budget(self, stage: str):
+        """The stage's epochs, step cap, validation interval and patience on this store (settings.StageBudget)."""
+        return self.settings.stage_budget(stage, self.steps_per_epoch(stage), self.has_val)
+
     def train_config(self, stage: str):
         from wifisense.training import TrainConfig
         s = self.settings
-        epochs = s.stage_epochs(stage, self.steps_per_epoch(stage))
-        return TrainConfig(epochs=epochs, max_steps=s.max_steps, grad_clip=GRAD_CLIP,
-                           monitor="val_loss", mode="min", patience=s.patience if self.has_val else None,
+        budget = self.stage_budget(stage)
+        return TrainConfig(epochs=budget.epochs, max_steps=budget.max_steps, grad_clip=GRAD_CLIP,
+                           monitor="val_loss", mode="min", patience=budget.patience, eval_every=budget.eval_every,
                            log_every=10, device=s.device, seed=s.seed, run_dir=str(self.run / stage), quiet=s.quiet,
                            tensorboard=s.logger == "tensorboard")
 
