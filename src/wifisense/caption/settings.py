@@ -70,13 +70,13 @@ VALIDATIONS_PER_CAP = 40
 DEFAULT_PATIENCE = 10
 BUDGET_POLICY = "converge-1"   # enters the ablation's stage keys: a new rule retrains, never reuses
 # --epochs help of `caption train` and `caption ablate`: the real defaults, one per stage.
-EPOCHS_HELP = ("epochs of every stage; given epochs are a fixed plan (default: until validation loss stops "
-               "improving, within a step cap of each stage's default epochs ("
+EPOCHS_HELP = ("epochs of every stage, as a fixed plan (default: each stage trains until its validation loss "
+               "stops improving, for at most its default epochs ("
                + ", ".join(f"{stage} {n}" for stage, n in DEFAULT_STAGE_EPOCHS.items())
-               + ", or at least " + ", ".join(f"{stage} {n}" for stage, n in DEFAULT_STAGE_STEPS.items())
-               + " optimiser steps on a small store) times "
-               + ", ".join(f"{stage} {n}" for stage, n in STEP_CAP_FACTOR.items())
-               + f", S3 and no-csi at most {MAX_LM_STEPS} steps; without a validation split, the plan itself)")
+               + "; on a small store at least " + ", ".join(f"{stage} {n}" for stage, n in DEFAULT_STAGE_STEPS.items())
+               + " optimiser steps), times " + ", ".join(f"{n} for {stage}" for stage, n in STEP_CAP_FACTOR.items())
+               + ", and at most " + f"{MAX_LM_STEPS} steps for s3 and no-csi; without a validation split the "
+               "default epochs are the plan)")
 
 
 @dataclass(frozen=True)
