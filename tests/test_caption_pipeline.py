@@ -552,6 +552,7 @@ def test_default_budgets_stop_on_validation_within_a_cap_and_given_epochs_are_a_
     planned = settings.stage_epochs("s2-2", 3) * 3
     assert b.max_steps == 4 * planned and b.epochs * 3 >= b.max_steps
     assert b.eval_every == b.max_steps // 40 and b.patience == 10 and b.policy == csettings.BUDGET_POLICY
+    assert b.lr_drop_after == 5   # the rate drops after 5 validations without a new best, before stopping at 10
     # S3 and no-CSI: a cap in steps however large the store
     big = csettings.CaptionTrainSettings(data="d.h5", run="r").stage_budget("s3", steps_per_epoch=500, has_val=True)
     assert big.max_steps == csettings.MAX_LM_STEPS < csettings.DEFAULT_STAGE_EPOCHS["s3"] * 500
@@ -560,7 +561,8 @@ def test_default_budgets_stop_on_validation_within_a_cap_and_given_epochs_are_a_
     # given epochs (here s3, which the no-CSI reference follows) and stores without validation: the fixed plan
     for stage in ("s3", "no-csi"):
         fixed = settings.stage_budget(stage, steps_per_epoch=5, has_val=True)
-        assert (fixed.epochs, fixed.max_steps, fixed.eval_every, fixed.patience, fixed.policy) == (7, None, None, None, "fixed")
+        assert (fixed.epochs, fixed.max_steps, fixed.eval_every, fixed.patience, fixed.lr_drop_after, fixed.policy) == \
+            (7, None, None, None, None, "fixed")
     no_val = csettings.CaptionTrainSettings(data="d.h5", run="r").stage_budget("s2-2", steps_per_epoch=3, has_val=False)
     assert (no_val.max_steps, no_val.patience, no_val.epochs) == (None, None, settings.stage_epochs("s2-2", 3))
     # --max-steps and --patience still rule

@@ -105,6 +105,32 @@ def test_early_stopping_stops_when_validation_gets_worse(tmp_path):
     assert again["stop_reason"] == "early_stopping" and again["steps"] == summary["steps"]
 
 
+def test_learning_rate_drops_at_a_plateau_and_stays_dropped_through_the_schedule_and_a_resume(tmp_path):
+    # Validation only gets worse (opposite-sign targets): a drop every 2 validations without
+    # improvement, stop after 5. The rate is the scheduler's times 0.5 per drop, from then on.
+    def run(resume=False):
+        return Trainer(make_model(), step_fn=regression_step, optimizer=lambda p: torch.optim.Adam(p, lr=1e-2),
+                       train_loader=build_loader(linear_data(64, 1), 16),
+                       val_loader=build_loader(linear_data(32, 2, sign=-1.0), 32, shuffle=False),
+                       scheduler=lambda opt, n: torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1.0 - step / (2 * n)),
+                       config=TrainConfig(epochs=50, eval_every=2, patience=5, lr_drop_after=2, lr_drop_factor=0.5,
+                                          log_every=1, run_dir=str(tmp_path), quiet=True))
+    trainer = run()
+    summary = trainer.fit()
+    assert summary["stop_reason"] == "early_stopping" and summary["lr_drops"] == 2
+    total = trainer.total_steps
+    rows = [r for r in read_csv(tmp_path / "metrics.csv") if r["lr"]]
+    best = summary["best"]["step"]
+    for row in rows:
+        step = int(row["step"])
+        drops = sum(step > best + 2 * k * 2 for k in (1, 2))   # a drop after validations best+4 and best+8
+        assert float(row["lr"]) == pytest.approx(1e-2 * (1.0 - step / (2 * total)) * 0.5 ** drops, rel=1e-6), step
+    # the drops are part of the resumable state
+    assert run().fit(resume=True)["lr_drops"] == 2
+    with pytest.raises(ConfigError, match="lr_drop_factor"):
+        TrainConfig(lr_drop_after=2, lr_drop_factor=1.5)
+
+
 def test_non_finite_loss_stops_with_a_clear_error():
     def exploding_step(model, batch):
         loss, metrics = regression_step(model, batch)

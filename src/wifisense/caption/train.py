@@ -53,7 +53,7 @@ from wifisense.caption.run import (
     require_complete,
     stage_weights,
 )
-from wifisense.caption.settings import STAGES, CaptionTrainSettings, settings_from_args
+from wifisense.caption.settings import LR_DROP_FACTOR, STAGES, CaptionTrainSettings, settings_from_args
 from wifisense.caption.stages import Stage, StageModel, declaration
 from wifisense.errors import ConfigError, StoreError
 
@@ -417,6 +417,7 @@ class CaptionPipeline:
         budget = self.stage_budget(stage)
         return TrainConfig(epochs=budget.epochs, max_steps=budget.max_steps, grad_clip=GRAD_CLIP,
                            monitor="val_loss", mode="min", patience=budget.patience, eval_every=budget.eval_every,
+                           lr_drop_after=budget.lr_drop_after, lr_drop_factor=LR_DROP_FACTOR,
                            log_every=10, device=s.device, seed=s.seed, run_dir=str(self.run / stage), quiet=s.quiet,
                            tensorboard=s.logger == "tensorboard")
 

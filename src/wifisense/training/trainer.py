@@ -61,6 +61,13 @@ class TrainConfig:
     mode: Literal["min", "max"] = "min"
     patience: int | None = None  # validations without improvement before stopping; None: never
     min_delta: float = 0.0  # an improvement must beat the best by more than this
+    # Every lr_drop_after validations without improvement, multiply the learning rate by
+    # lr_drop_factor (on top of the scheduler); None: never. With patience, a run at a
+    # plateau first anneals, then stops: a long warm-up + cosine schedule keeps the rate high
+    # for long, and the noise of a plateau at a high rate otherwise stops a run before it
+    # has annealed (issue 16).
+    lr_drop_after: int | None = None
+    lr_drop_factor: float = 0.3
     eval_every: int | None = None  # validate (and checkpoint) every N steps; None: each epoch end
     log_every: int = 50  # steps between train-metric rows
     scheduler_interval: Literal["step", "epoch"] = "step"  # ReduceLROnPlateau always steps per validation
@@ -80,6 +87,8 @@ class TrainConfig:
             (self.mode in ("min", "max"), "mode must be 'min' or 'max'"),
             (self.patience is None or self.patience >= 1, "patience must be >= 1 or None"),
             (self.eval_every is None or self.eval_every >= 1, "eval_every must be >= 1 or None"),
+            (self.lr_drop_after is None or self.lr_drop_after >= 1, "lr_drop_after must be >= 1 or None"),
+            (0 < self.lr_drop_factor < 1, "lr_drop_factor must be in (0, 1)"),
             (self.log_every >= 1, "log_every must be >= 1"),
             (self.scheduler_interval in ("step", "epoch"), "scheduler_interval must be 'step' or 'epoch'"),
         ]
@@ -166,6 +175,7 @@ class Trainer:
         self.best_value: float | None = None
         self.best_step: int | None = None
         self.evals_without_improvement = 0
+        self.lr_drops = 0
         self.last_val_metrics: dict[str, float] = {}
         self.last_train_metrics: dict[str, float] = {}
         self._epoch_start_torch_rng: torch.Tensor | None = None
@@ -234,6 +244,7 @@ class Trainer:
             "steps": self.step,
             "epochs": round(self.step / self.steps_per_epoch, 4),
             "best": {"metric": cfg.monitor, "value": self.best_value, "step": self.best_step},
+            "lr_drops": self.lr_drops,
             "val": self.last_val_metrics,
             "train": self.last_train_metrics,
             "train_seconds": round(time.perf_counter() - started, 3),  # this invocation only
@@ -344,6 +355,9 @@ class Trainer:
                 self.evals_without_improvement = 0
             else:
                 self.evals_without_improvement += 1
+                drop_after = cfg.lr_drop_after
+                if drop_after is not None and self.evals_without_improvement % drop_after == 0:
+                    self._drop_lr(cfg.lr_drop_factor)
             if isinstance(self.scheduler, ReduceLROnPlateau):
                 self.scheduler.step(value)
             self.last_val_metrics = val
@@ -353,6 +367,15 @@ class Trainer:
                 _announce(progress, format_metrics(row) + (" *" if improved else ""))
         self._save_checkpoint(save_best=improved)
         return cfg.patience is not None and self.evals_without_improvement >= cfg.patience
+
+    def _drop_lr(self, factor: float) -> None:
+        """Scale the learning rate by ``factor`` now and for the rest of the schedule: the
+        scheduler's base rates too, which LambdaLR-style schedulers recompute the rate from."""
+        self.lr_drops += 1
+        for group in self.optimizer.param_groups:
+            group["lr"] *= factor
+        if self.scheduler is not None and hasattr(self.scheduler, "base_lrs"):
+            self.scheduler.base_lrs = [lr * factor for lr in self.scheduler.base_lrs]
 
     def _is_improvement(self, value: float) -> bool:
         if not math.isfinite(value):
@@ -416,6 +439,7 @@ class Trainer:
             "best_value": self.best_value,
             "best_step": self.best_step,
             "evals_without_improvement": self.evals_without_improvement,
+            "lr_drops": self.lr_drops,
             "last_val_metrics": self.last_val_metrics,
             "last_train_metrics": self.last_train_metrics,
             "world_size": self.dist.world_size,
@@ -443,6 +467,7 @@ class Trainer:
         for name in ("step", "epoch", "batches_done_in_epoch", "best_value", "best_step",
                      "evals_without_improvement", "last_val_metrics", "last_train_metrics"):
             setattr(self, name, state[name])
+        self.lr_drops = state.get("lr_drops", 0)   # absent in states written before LR drops existed
         window = state.get("train_window")  # absent in states written before it was kept
         if window is not None:
             self._train_window.sums, self._train_window.count = dict(window["sums"]), window["count"]
