@@ -356,7 +356,8 @@ class Trainer:
             else:
                 self.evals_without_improvement += 1
                 drop_after = cfg.lr_drop_after
-                if drop_after is not None and self.evals_without_improvement % drop_after == 0:
+                stopping = cfg.patience is not None and self.evals_without_improvement >= cfg.patience
+                if drop_after is not None and self.evals_without_improvement % drop_after == 0 and not stopping:
                     self._drop_lr(cfg.lr_drop_factor)
             if isinstance(self.scheduler, ReduceLROnPlateau):
                 self.scheduler.step(value)
