@@ -95,6 +95,8 @@ class StageBudget:
     patience: int | None     # None: no early stopping
     lr_drop_after: int | None  # validations without improvement before the learning rate drops; None: never
     policy: str              # "fixed" (epochs given, or no validation split) or BUDGET_POLICY
+
+
 DEFAULT_LR = {"s1": 5e-4, "s2-1": 2e-3, "s2-2": 2e-3, "s3": 2e-3, "csi-lm": 2e-3, "no-csi": 2e-3}
 
 
@@ -150,7 +152,7 @@ class CaptionTrainSettings:
             return StageBudget(epochs, self.max_steps, None, self.patience if has_val else None, None, "fixed")
         cap = epochs * spe * STEP_CAP_FACTOR.get(stage, 1)
         if stage in ("s3", "no-csi"):
-            cap = min(cap, max(MAX_LM_STEPS, 1))
+            cap = min(cap, MAX_LM_STEPS)
         if self.max_steps is not None:
             cap = min(cap, int(self.max_steps))
         return StageBudget(epochs=-(-cap // spe), max_steps=cap, eval_every=max(1, cap // VALIDATIONS_PER_CAP),

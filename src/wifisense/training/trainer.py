@@ -344,6 +344,7 @@ class Trainer:
         cfg = self.config
         val = {f"val_{name}": value for name, value in self.evaluate().items()}
         improved = self.val_loader is None  # without validation, "best" is simply the latest
+        stop = False
         if val:
             if cfg.monitor not in val:
                 raise ConfigError(f"training config: monitor {cfg.monitor!r} is not among the validation "
@@ -355,9 +356,9 @@ class Trainer:
                 self.evals_without_improvement = 0
             else:
                 self.evals_without_improvement += 1
+                stop = cfg.patience is not None and self.evals_without_improvement >= cfg.patience
                 drop_after = cfg.lr_drop_after
-                stopping = cfg.patience is not None and self.evals_without_improvement >= cfg.patience
-                if drop_after is not None and self.evals_without_improvement % drop_after == 0 and not stopping:
+                if drop_after is not None and self.evals_without_improvement % drop_after == 0 and not stop:
                     self._drop_lr(cfg.lr_drop_factor)
             if isinstance(self.scheduler, ReduceLROnPlateau):
                 self.scheduler.step(value)
@@ -367,7 +368,7 @@ class Trainer:
             if self.dist.is_main:
                 _announce(progress, format_metrics(row) + (" *" if improved else ""))
         self._save_checkpoint(save_best=improved)
-        return cfg.patience is not None and self.evals_without_improvement >= cfg.patience
+        return stop
 
     def _drop_lr(self, factor: float) -> None:
         """Scale the learning rate by ``factor`` now and for the rest of the schedule: the
