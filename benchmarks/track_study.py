@@ -9,7 +9,9 @@ minutes) and runs ``wifisense track compare --tables I`` on it with every traini
   seeds (the recording is the unit that varies most, so this is the conservative interval);
 - NDF / best two-band baseline (the baseline with the lowest mean over all seeds), the ratio
   per simulator seed with its t interval (the paper expects <= 0.75);
-- a check that NDF is below the training-mean predictor on every seed pair.
+- a check that NDF is below the training-mean predictor on every seed pair;
+- each window's error split into centroid (where it is) and shape (how it moves), where the
+  runs recorded them.
 
 Prints the tables and writes JSON (``OUT/study.json``). Learning curves are in each run's
 ``metrics.csv`` (``OUT/sim<k>/runs/I/<row>/seed<j>/``).
@@ -34,7 +36,7 @@ from pathlib import Path
 
 import numpy as np
 
-METRICS = ("mean_m", "median_m", "p90_m")
+METRICS = ("mean_m", "median_m", "p90_m", "centroid_m", "shape_m")
 TWO_BAND = "csi+snr"
 
 
@@ -125,6 +127,17 @@ def main(argv=None) -> int:
             continue
         ci = f" [{entry['low']:.3f}, {entry['high']:.3f}]" if entry["low"] is not None else ""
         print(f"  {entry['row']:22} {entry['setting']:8} {entry['value']:.3f}{ci}")
+    parts = {(e["row"], e["setting"], e["metric"]): e for e in table if e["metric"] in ("centroid_m", "shape_m")}
+    if parts:
+        print("Each window's error in two parts (metrics.localization.window_error_parts): centroid (where the "
+              "window is) / shape (how it moves), metres")
+        for row, setting in dict.fromkeys((r, s) for r, s, _m in parts):
+            cells = []
+            for metric in ("centroid_m", "shape_m"):
+                e = parts.get((row, setting, metric))
+                ci = f" [{e['low']:.3f}, {e['high']:.3f}]" if e and e["low"] is not None else ""
+                cells.append(f"{e['value']:.3f}{ci}" if e else "—")
+            print(f"  {row:22} {setting:8} {cells[0]} / {cells[1]}")
     if ratio:
         ci = f" [{ratio['low']:.3f}, {ratio['high']:.3f}]" if ratio["low"] is not None else ""
         print(f"NDF / best two-band baseline ({ratio['baseline']}): {ratio['value']:.3f}{ci} (paper: <= 0.75)")

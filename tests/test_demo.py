@@ -70,7 +70,7 @@ def test_every_metric_is_finite_or_null_with_a_reason(demo_out):
                                       "training mean"}
     for r in track:
         assert r.n > 0
-        assert r.metric in ("mean_m", "median_m", "p90_m")
+        assert r.metric in ("mean_m", "median_m", "p90_m", "centroid_m", "shape_m")
         assert math.isfinite(r.value) and r.value >= 0, f"{r.row} {r.setting}: {r.metric} = {r.value}"
         assert r.low <= r.value <= r.high, f"{r.row} {r.setting}: {r.metric} outside its interval"
 
@@ -81,6 +81,7 @@ def test_report_has_every_section_and_embedded_images(demo_out):
     for anchor in SECTION_IDS:
         assert f'<section id="{anchor}">' in page and f'<a id="{anchor}"></a>' in md
     assert "Not run:" not in page and "**Not run:**" not in md
+    assert "the error in two parts" in md          # Table I's centroid / shape table follows it
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
     assert len(images) >= 4  # similarity, error CDF, trajectories, t-SNE
     assert all(base64.b64decode(data)[:8] == b"\x89PNG\r\n\x1a\n" for data in images)

@@ -53,3 +53,29 @@ def test_cdf_is_monotone_and_ends_at_one():
     assert F[-1] == 1.0 and F[0] == pytest.approx(1 / 200)
     # F(x) is the share of errors <= x
     assert F[99] == pytest.approx(np.mean(errors <= x[99]))
+
+
+def test_window_error_parts_separate_where_from_how_it_moves():
+    from wifisense.metrics.localization import window_error_parts
+
+    t = np.linspace(0.0, 1.0, 5)
+    path = np.stack([t, 2 * t], axis=-1)                    # a straight 1 x 2 m move
+    spread = np.linalg.norm(path - path.mean(0), axis=-1).mean()
+    true = np.stack([path, path, path + 3.0])
+    pred = np.stack([path + [0.3, 0.4],                     # the path, offset by 0.5 m
+                     np.broadcast_to(path.mean(0), path.shape),   # sitting still at the true mean
+                     path[::-1] + 3.0])                     # the right place, moving the wrong way
+    mask = np.ones((3, 5), bool)
+    centroid, shape = window_error_parts(pred, true, mask)
+    assert np.allclose(centroid, [0.5, 0.0, 0.0])
+    assert np.allclose(shape, [0.0, spread, 2 * spread])
+    # masked points count for nothing: a wild prediction at a masked point changes neither part
+    pred[0, -1] = [50.0, 50.0]
+    mask[0, -1] = False
+    c, s = window_error_parts(pred, true, mask)
+    sub_c, sub_s = window_error_parts(pred[:1, :4], true[:1, :4], np.ones((1, 4), bool))
+    assert c[0] == pytest.approx(sub_c[0]) and s[0] == pytest.approx(sub_s[0])
+    with pytest.raises(ValueError, match="no query point"):
+        window_error_parts(pred, true, np.zeros((3, 5), bool))
+    with pytest.raises(ValueError, match=r"\[W, Q"):
+        window_error_parts(pred[0], true[0], mask[0])

@@ -130,6 +130,13 @@ def test_compare_writes_results_over_seeds_and_skips_finished_runs(store, tmp_pa
             run = out / "runs" / ("I/" + f"{row}_{setting}" if row != "training mean" else "reference/random_w5")
             errors = np.loadtxt(run / f"seed{seed}" / "test_predictions.csv", delimiter=",", skiprows=1)[:, -1]
             assert r.value == pytest.approx(errors.mean(), abs=1e-4)   # the CSV keeps 4 decimals
+            # the centroid part, recomputed from the same file: window means of prediction and truth
+            table = np.loadtxt(run / f"seed{seed}" / "test_predictions.csv", delimiter=",", skiprows=1)
+            centroids = [np.linalg.norm(table[table[:, 0] == w][:, 4:6].mean(0) - table[table[:, 0] == w][:, 2:4].mean(0))
+                         for w in np.unique(table[:, 0])]
+            centroid = select(results, row=row, setting=setting, metric="centroid_m", seed=seed)[0]
+            assert centroid.value == pytest.approx(np.mean(centroids), abs=1e-3) and centroid.n == len(centroids)
+            assert centroid.low <= centroid.value <= centroid.high
         overall = seeds["all"]
         assert overall.ci == "t-seeds" and overall.seeds == 2
         assert overall.value == pytest.approx((seeds[0].value + seeds[1].value) / 2)
@@ -137,7 +144,9 @@ def test_compare_writes_results_over_seeds_and_skips_finished_runs(store, tmp_pa
     for name in ("error_cdf", "trajectories", "tsne"):
         assert (out / summary["figures"][name]).stat().st_size > 1000
     text = (out / "compare.md").read_text()
-    assert "Table I" in text and text.count("| NDF |") == 1 and text.count("| LinearInt |") == 1
+    # Table I, then its error in two parts (centroid / shape)
+    assert "Table I" in text and text.count("| NDF |") == 2 and text.count("| LinearInt |") == 2
+    assert "the error in two parts" in text
 
     # a second call retrains nothing and gives the same results
     def no_training(*args, **kw):

@@ -5,7 +5,8 @@
   process), ``locate_spice``, and ``direction_accuracy`` (left/right, clockwise/counterclockwise).
 - ``retrieval``: ``similarity_matrix`` (cosine) and ``retrieval_metrics`` (top-1 accuracy,
   Recall@K both ways, paired or class-label ground truth).
-- ``localization``: ``localization_errors`` (metres), ``error_summary``, ``error_cdf``.
+- ``localization``: ``localization_errors`` (metres), ``error_summary``, ``error_cdf``,
+  ``window_error_parts`` (a window's error as centroid and shape).
 
 Figures for these live in ``wifisense.report.figures``.
 """
@@ -23,7 +24,7 @@ from wifisense.metrics.captions import (
     ptb_tokenize,
     regex_tokenize,
 )
-from wifisense.metrics.localization import error_cdf, error_summary, localization_errors
+from wifisense.metrics.localization import error_cdf, error_summary, localization_errors, window_error_parts
 from wifisense.metrics.retrieval import retrieval_metrics, similarity_matrix
 
 __all__ = [
@@ -43,4 +44,5 @@ __all__ = [
     "regex_tokenize",
     "retrieval_metrics",
     "similarity_matrix",
+    "window_error_parts",
 ]

@@ -1,4 +1,5 @@
-"""Localisation metrics: Euclidean position errors in metres, their summary (mean, median, 90th percentile, RMSE) and CDF."""
+"""Localisation metrics: Euclidean position errors in metres, their summary (mean, median, 90th percentile, RMSE),
+CDF, and a window's error split into where the window is (centroid) and how it moves (shape)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,33 @@ def localization_errors(pred_xy: Any, true_xy: Any, mask: Any = None) -> np.ndar
     if mask.shape != errors.shape:
         raise ValueError(f"mask shape {mask.shape} does not match the positions' leading shape {errors.shape}")
     return errors[mask]
+
+
+def window_error_parts(pred_xy: Any, true_xy: Any, mask: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Each window's error in two parts (metres): ``(centroid [W], shape [W])``.
+
+    ``pred_xy`` / ``true_xy`` are ``[W, Q, 2]`` positions at a window's query points and
+    ``mask`` ``[W, Q]`` marks the real ones. *Centroid*: the distance between the window's mean
+    predicted and mean true position, i.e. where the window is. *Shape*: the mean distance
+    between prediction and truth once each is centred on its own mean, i.e. how the motion
+    inside the window is drawn. A prediction that follows the path exactly but is offset by d
+    has centroid d and shape 0; one that sits still at the true mean has centroid 0 and shape
+    equal to the path's spread. Separating the two tells a model that localises badly from one
+    that tracks motion badly (the point-wise mean error mixes them).
+    """
+    pred, true = _as_numpy(pred_xy), _as_numpy(true_xy)
+    mask = _as_numpy(mask).astype(bool)
+    if pred.shape != true.shape or pred.ndim != 3 or mask.shape != pred.shape[:2]:
+        raise ValueError(f"expected [W, Q, D] positions and a [W, Q] mask, got {pred.shape}, {true.shape} and {mask.shape}")
+    counts = mask.sum(axis=1)
+    if (counts == 0).any():
+        raise ValueError(f"{int((counts == 0).sum())} window(s) have no query point to score")
+    weights = mask[..., None] / counts[:, None, None]
+    pred_mean, true_mean = (pred * weights).sum(axis=1), (true * weights).sum(axis=1)
+    centroid = np.linalg.norm(pred_mean - true_mean, axis=-1)
+    centred = np.linalg.norm((pred - pred_mean[:, None]) - (true - true_mean[:, None]), axis=-1)
+    shape = (centred * mask).sum(axis=1) / counts
+    return centroid, shape
 
 
 def _flat_finite(errors: Any) -> np.ndarray:

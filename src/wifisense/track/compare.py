@@ -268,11 +268,11 @@ class TrackStudyTask:
 
         c = run.config
         if c["method"] == REFERENCE:
-            window_id, errors = evaluate_training_mean(self.store, c["split"], c["window_s"], context.seed, split,
-                                                       run_dir.predictions(split, "csv"))
+            point_errors = evaluate_training_mean(self.store, c["split"], c["window_s"], context.seed, split,
+                                                  run_dir.predictions(split, "csv"))
         else:
-            _, window_id, errors = evaluate_split(run_dir.path, split=split, device=self.device, figures=False)
-        return error_measurements(window_id, errors, seed=context.seed)
+            _, point_errors = evaluate_split(run_dir.path, split=split, device=self.device, figures=False)
+        return error_measurements(point_errors, seed=context.seed)
 
     def part_finished(self, run_dir, part) -> bool:
         cae = run_dir.path / part.name
@@ -290,17 +290,20 @@ def _read_json(path: Path) -> dict:
         return {}
 
 
-def error_measurements(window_id: np.ndarray, errors: np.ndarray, seed: int = 0) -> list:
-    """Mean / median / p90 error (m) with 95 % intervals from a bootstrap over test *windows*.
+def error_measurements(point_errors, seed: int = 0) -> list:
+    """Mean / median / p90 error (m) over query points, and the mean centroid and shape error
+    over windows (``metrics.localization.window_error_parts``), each with a 95 % interval from
+    a bootstrap over test *windows*.
 
     Windows, not query points, are the resampled items: the points of one window share its
     encoder state and are strongly correlated, so resampling points would give intervals far
-    too narrow.
+    too narrow. ``point_errors``: :class:`wifisense.track.evaluate.PointErrors`.
     """
-    from wifisense.metrics.intervals import bootstrap_interval
+    from wifisense.metrics.intervals import bootstrap_interval, mean_statistic
     from wifisense.runs import Measurement
     from wifisense.runs.results import CI_BOOTSTRAP
 
+    window_id, errors = point_errors.window_id, point_errors.errors
     ids = np.unique(window_id)
     groups = [errors[window_id == w] for w in ids]
     stats = {"mean_m": np.mean, "median_m": np.median, "p90_m": lambda e: np.percentile(e, 90)}
@@ -311,6 +314,11 @@ def error_measurements(window_id: np.ndarray, errors: np.ndarray, seed: int = 0)
                                        len(groups), seed=seed)
         out.append(Measurement(metric, value, len(groups), low, high, CI_BOOTSTRAP,
                                note=f"{errors.size} query points in {len(groups)} windows"))
+    for metric, per_window in (("centroid_m", point_errors.centroid), ("shape_m", point_errors.shape)):
+        per_window = np.asarray(per_window, np.float64)
+        low, high = bootstrap_interval(mean_statistic(per_window), len(per_window), seed=seed)
+        out.append(Measurement(metric, float(per_window.mean()), len(per_window), low, high, CI_BOOTSTRAP,
+                               note=f"mean over {len(per_window)} windows"))
     return out
 
 

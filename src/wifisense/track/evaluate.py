@@ -3,7 +3,9 @@
 ``evaluate_run(RUN)`` rebuilds the run's windows exactly (same store, split, seed and saved
 normalisers), predicts every query point, de-normalises to metres and writes into RUN:
 
-- ``metrics.json``: the training summary with a ``"test"`` entry {mean, median, p90, rmse, n}
+- ``metrics.json``: the training summary with a ``"test"`` entry {mean, median, p90, rmse, n,
+  centroid_mean, shape_mean} (the last two: the mean over windows of each window's error split
+  into where it is and how it moves, see ``metrics.localization.window_error_parts``)
 - ``test_predictions.csv``: window, t (s), true and predicted x/y, error (m) per query point
 - ``test_error_cdf.csv``: the empirical error CDF
 - ``test_error_cdf.png`` / ``test_trajectories.png`` when ``wifisense.report.figures`` is available
@@ -18,7 +20,7 @@ import json
 import logging
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -95,28 +97,39 @@ def _figures(run_dir: Path, name: str, errors: np.ndarray, true_xy: list, pred_x
     return written
 
 
-def write_predictions(path: Path, windows, query_t: np.ndarray, pred: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Write a predictions CSV (window, t, true and predicted x/y, error per real query point).
+class PointErrors(NamedTuple):
+    """A split's errors in metres: per real query point (``window_id``, ``errors``, in the
+    predictions file's order) and per window with a real query point (``centroid``, ``shape``:
+    ``window_error_parts``)."""
 
-    Returns ``(window id, error in metres)`` of those points, in the file's order.
-    """
-    from wifisense.metrics.localization import localization_errors
+    window_id: np.ndarray
+    errors: np.ndarray
+    centroid: np.ndarray
+    shape: np.ndarray
+
+
+def write_predictions(path: Path, windows, query_t: np.ndarray, pred: np.ndarray) -> PointErrors:
+    """Write a predictions CSV (window, t, true and predicted x/y, error per real query point)
+    and return the errors (:class:`PointErrors`)."""
+    from wifisense.metrics.localization import localization_errors, window_error_parts
 
     true = windows.target_xy
     mask = windows.query_mask > 0
     errors = localization_errors(pred, true, mask)
+    scored = mask.any(axis=1)           # a window with no real query point has nothing to split
+    centroid, shape = window_error_parts(pred[scored], true[scored], mask[scored])
     times = windows.starts[:, None] + query_t[None, :] * windows.window_s
     window_id = np.broadcast_to(np.arange(len(windows))[:, None], mask.shape)[mask]
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_csv(path, ["window", "t", "x_true", "y_true", "x_pred", "y_pred", "error_m"],
                [window_id, times[mask], true[mask][:, 0], true[mask][:, 1], pred[mask][:, 0],
                 pred[mask][:, 1], errors], ["%d", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f"])
-    return window_id, errors
+    return PointErrors(window_id, errors, centroid, shape)
 
 
 def evaluate_split(run_dir: str | os.PathLike, split: str = "test", device: str = "auto", batch_size: int = 64,
-                   figures: bool = True) -> tuple[dict, np.ndarray, np.ndarray]:
-    """:func:`evaluate_run`, also returning ``(window id, error in metres)`` of every query point."""
+                   figures: bool = True) -> tuple[dict, PointErrors]:
+    """:func:`evaluate_run`, also returning the errors of every query point and window (:class:`PointErrors`)."""
     from wifisense.metrics.localization import error_cdf, error_summary
     from wifisense.runs import RunDir
     from wifisense.training.checkpoint import write_json
@@ -132,8 +145,10 @@ def evaluate_split(run_dir: str | os.PathLike, split: str = "test", device: str 
     dataset = prepared.datasets[split]
     windows = dataset.windows
     pred = normalisers.xy.inverse(predict_windows(model, dataset, prepared.query_t, task["bands"], batch_size, device))
-    window_id, errors = write_predictions(RunDir(run_dir).predictions(split, "csv"), windows, prepared.query_t, pred)
-    summary = {**error_summary(errors), "split": split, "windows": len(windows)}
+    point_errors = write_predictions(RunDir(run_dir).predictions(split, "csv"), windows, prepared.query_t, pred)
+    errors = point_errors.errors
+    summary = {**error_summary(errors), "centroid_mean": float(point_errors.centroid.mean()),
+               "shape_mean": float(point_errors.shape.mean()), "split": split, "windows": len(windows)}
     x, cdf = error_cdf(errors)
     _write_csv(run_dir / f"{split}_error_cdf.csv", ["error_m", "cdf"], [x, cdf], ["%.5f", "%.6f"])
     if figures:
@@ -148,7 +163,7 @@ def evaluate_split(run_dir: str | os.PathLike, split: str = "test", device: str 
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     metrics[split] = summary
     write_json(metrics_path, metrics)
-    return summary, window_id, errors
+    return summary, point_errors
 
 
 def evaluate_run(run_dir: str | os.PathLike, split: str = "test", device: str = "auto",

@@ -31,15 +31,20 @@ def method_label(name: str) -> str:
 ONE_SEED_NOTE = "one seed; [95 % interval, percentile bootstrap over test windows]"
 
 
+def _table1_grid(lines: Sequence[Result]) -> tuple[dict, list[str], list[tuple[str, str]]]:
+    """Table I's lines by (row, setting, metric), its methods in the paper's order, and its bands."""
+    cell = {(r.row, r.setting, r.metric): r for r in lines}
+    methods = [m for m in METHOD_ORDER if any(r.row == m for r in lines)]
+    methods += sorted({r.row for r in lines} - set(methods))
+    return cell, methods, [(b, label) for b, label in BANDS if any(r.setting == b for r in lines)]
+
+
 def table1(results: Sequence[Result], split: str = "random") -> Table | None:
     """Methods x bands: mean [interval], median and p90 error (m); the lowest mean per band in bold."""
     lines = select(results, study="I", seed="all")
     if not lines:
         return None
-    cell = {(r.row, r.setting, r.metric): r for r in lines}
-    methods = [m for m in METHOD_ORDER if any(r.row == m for r in lines)]
-    methods += sorted({r.row for r in lines} - set(methods))
-    bands = [(b, label) for b, label in BANDS if any(r.setting == b for r in lines)]
+    cell, methods, bands = _table1_grid(lines)
     rows, values = [], []
     for method in methods:
         row, numbers = [Cell(method_label(method))], [None]
@@ -64,6 +69,32 @@ def table1(results: Sequence[Result], split: str = "random") -> Table | None:
                  caption=f"{_table1_title(split)}: test error in metres, {interval_note(lines, ONE_SEED_NOTE)} (lower is better; "
                          "best per column in bold)",
                  groups=[("", 1)] + [(label, 3) for _, label in bands], notes=[REFERENCE_NOTE])
+
+
+PARTS_NOTE = ("centroid: the distance between a window's mean predicted and mean true position (where the "
+              "window is); shape: the mean distance left once both are centred on their means (how the motion "
+              "inside it is drawn); each is a mean over test windows. A model that tracks motion well but "
+              "localises badly has a small shape and a large centroid error.")
+
+
+def error_parts_table(results: Sequence[Result], split: str = "random") -> Table | None:
+    """Table I's error split per window into centroid and shape (m), mean [interval] per band."""
+    lines = [r for r in select(results, study="I", seed="all") if r.metric in ("centroid_m", "shape_m")]
+    if not lines:
+        return None
+    cell, methods, bands = _table1_grid(lines)
+    rows = []
+    for method in methods:
+        row = [Cell(method_label(method))]
+        for band, _ in bands:
+            setting = "none" if method == REFERENCE_LABEL else band
+            for metric in ("centroid_m", "shape_m"):
+                row.append(Cell(format_interval(cell.get((method, setting, metric))), numeric=True))
+        rows.append(row)
+    return Table(["Method"] + ["centroid", "shape"] * len(bands), rows,
+                 caption=f"{_table1_title(split)}, the error in two parts: metres, "
+                         f"{interval_note(lines, ONE_SEED_NOTE)}",
+                 groups=[("", 1)] + [(label, 2) for _, label in bands], notes=[PARTS_NOTE, REFERENCE_NOTE])
 
 
 def _table1_title(split: str) -> str:
@@ -113,7 +144,8 @@ def study_table(results: Sequence[Result], study: str, region: Sequence[float] |
 def comparison_tables(results: Sequence[Result], region: Sequence[float] | None = None,
                       split: str = "random") -> list[Table]:
     """Every table the results hold, in the paper's order (``split``: Table I's)."""
-    tables = [table1(results, split)] + [study_table(results, s, region) for s in ("II", "III", "IV", "coordinate")]
+    tables = [table1(results, split), error_parts_table(results, split)]
+    tables += [study_table(results, s, region) for s in ("II", "III", "IV", "coordinate")]
     return [t for t in tables if t is not None]
 
 
@@ -170,7 +202,8 @@ def track_sections(folder, results: Sequence[Result] | None, reason: str = "") -
     else:
         names = {r.row for r in results}
         described = [text for methods, text in DESCRIPTIONS if any(m in names for m in methods)]
-        first = Section(*titles[0], [table, Paragraph([" ".join(described)], kind="note")])
+        parts = error_parts_table(results)
+        first = Section(*titles[0], [table] + ([parts] if parts else []) + [Paragraph([" ".join(described)], kind="note")])
     cdf = figure("error_cdf")
     second = Section(*titles[1], [Figure(cdf, "Empirical CDF of the Table I localisation errors, one curve per "
                                               "method (multi-band where it exists); further left is better.",
