@@ -49,7 +49,8 @@ def window_error_parts(pred_xy: Any, true_xy: Any, mask: Any) -> tuple[np.ndarra
     pred, true = _as_numpy(pred_xy), _as_numpy(true_xy)
     mask = _as_numpy(mask).astype(bool)
     if pred.shape != true.shape or pred.ndim != 3 or mask.shape != pred.shape[:2]:
-        raise ValueError(f"expected [W, Q, D] positions and a [W, Q] mask, got {pred.shape}, {true.shape} and {mask.shape}")
+        raise ValueError(f"expected [W, Q, D] positions and a [W, Q] mask, got {pred.shape}, {true.shape} "
+                         f"and {mask.shape}")
     counts = mask.sum(axis=1)
     if (counts == 0).any():
         raise ValueError(f"{int((counts == 0).sum())} window(s) have no query point to score")

@@ -203,7 +203,8 @@ def track_sections(folder, results: Sequence[Result] | None, reason: str = "") -
         names = {r.row for r in results}
         described = [text for methods, text in DESCRIPTIONS if any(m in names for m in methods)]
         parts = error_parts_table(results)
-        first = Section(*titles[0], [table] + ([parts] if parts else []) + [Paragraph([" ".join(described)], kind="note")])
+        content = [table] + ([parts] if parts else []) + [Paragraph([" ".join(described)], kind="note")]
+        first = Section(*titles[0], content)
     cdf = figure("error_cdf")
     second = Section(*titles[1], [Figure(cdf, "Empirical CDF of the Table I localisation errors, one curve per "
                                               "method (multi-band where it exists); further left is better.",
