@@ -218,11 +218,13 @@ def ndf_run(store, tmp_path_factory) -> Path:
 
 
 @pytest.mark.slow
-def test_cli_train_and_eval_write_weights_and_metrics(ndf_run):
+def test_cli_train_and_eval_write_weights_and_metrics(ndf_run, capsys):
     assert (ndf_run / "model.safetensors").is_file()
     assert cli(["track", "eval", "--run", str(ndf_run), "--device", "cpu", "--no-figures"]) == 0
     test = json.loads((ndf_run / "metrics.json").read_text())["test"]
-    assert test["n"] > 0 and all(np.isfinite(test[k]) and test[k] >= 0 for k in ("mean", "median", "p90"))
+    assert f"centroid {test['centroid_mean']:.3f} m" in capsys.readouterr().out
+    assert test["n"] > 0 and all(np.isfinite(test[k]) and test[k] >= 0
+                                 for k in ("mean", "median", "p90", "centroid_mean", "shape_mean"))
     assert test["median"] <= test["p90"]
     rows = np.loadtxt(ndf_run / "test_predictions.csv", delimiter=",", skiprows=1)
     assert rows.shape == (test["n"], 7)

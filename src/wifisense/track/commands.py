@@ -193,7 +193,9 @@ def run_eval(args) -> int:
 
     summary = evaluate_run(args.run, split=args.split, device=args.device, figures=not args.no_figures)
     print(f"{args.split} error over {summary['n']} query points: mean {summary['mean']:.3f} m, "
-          f"median {summary['median']:.3f} m, p90 {summary['p90']:.3f} m -> {Path(args.run) / 'metrics.json'}")
+          f"median {summary['median']:.3f} m, p90 {summary['p90']:.3f} m; per window: centroid "
+          f"{summary['centroid_mean']:.3f} m (where it is), shape {summary['shape_mean']:.3f} m (how it moves) "
+          f"-> {Path(args.run) / 'metrics.json'}")
     if getattr(args, "tsne", False):
         from wifisense.track.evaluate import plot_latent_tsne
 
