@@ -128,12 +128,11 @@ def test_compare_writes_results_over_seeds_and_skips_finished_runs(store, tmp_pa
             r = seeds[seed]
             assert r.ci == "bootstrap-items" and r.low <= r.value <= r.high and r.n > 0
             run = out / "runs" / ("I/" + f"{row}_{setting}" if row != "training mean" else "reference/random_w5")
-            errors = np.loadtxt(run / f"seed{seed}" / "test_predictions.csv", delimiter=",", skiprows=1)[:, -1]
-            assert r.value == pytest.approx(errors.mean(), abs=1e-4)   # the CSV keeps 4 decimals
-            # the centroid part, recomputed from the same file: window means of prediction and truth
             table = np.loadtxt(run / f"seed{seed}" / "test_predictions.csv", delimiter=",", skiprows=1)
-            centroids = [np.linalg.norm(table[table[:, 0] == w][:, 4:6].mean(0) - table[table[:, 0] == w][:, 2:4].mean(0))
-                         for w in np.unique(table[:, 0])]
+            assert r.value == pytest.approx(table[:, -1].mean(), abs=1e-4)   # the CSV keeps 4 decimals
+            # the centroid part, recomputed from the same file: window means of prediction and truth
+            windows = [table[table[:, 0] == w] for w in np.unique(table[:, 0])]
+            centroids = [np.linalg.norm(w[:, 4:6].mean(0) - w[:, 2:4].mean(0)) for w in windows]
             centroid = select(results, row=row, setting=setting, metric="centroid_m", seed=seed)[0]
             assert centroid.value == pytest.approx(np.mean(centroids), abs=1e-3) and centroid.n == len(centroids)
             assert centroid.low <= centroid.value <= centroid.high

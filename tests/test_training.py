@@ -107,7 +107,8 @@ def test_early_stopping_stops_when_validation_gets_worse(tmp_path):
 
 def test_learning_rate_drops_at_a_plateau_and_stays_dropped_through_the_schedule_and_a_resume(tmp_path):
     # Validation only gets worse (opposite-sign targets): a drop every 2 validations without
-    # improvement, stop after 6 (no drop at the validation that stops it). The rate is the scheduler's times 0.5 per drop, from then on.
+    # improvement, stop after 6 (no drop at the validation that stops it). The rate is the
+    # scheduler's times 0.5 per drop, from then on.
     def run(resume=False):
         return Trainer(make_model(), step_fn=regression_step, optimizer=lambda p: torch.optim.Adam(p, lr=1e-2),
                        train_loader=build_loader(linear_data(64, 1), 16),
