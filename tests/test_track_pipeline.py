@@ -232,6 +232,20 @@ def test_cli_train_and_eval_write_weights_and_metrics(ndf_run, capsys):
 
 
 @pytest.mark.slow
+def test_split_errors_write_nothing_and_match_the_evaluation(ndf_run):
+    from wifisense.track.evaluate import evaluate_split, split_errors
+
+    before = {p.name: p.stat().st_mtime_ns for p in ndf_run.iterdir()}
+    found = {split: split_errors(ndf_run, split, device="cpu") for split in ("train", "val")}
+    assert {p.name: p.stat().st_mtime_ns for p in ndf_run.iterdir()} == before
+    assert found["train"].centroid.size > found["val"].centroid.size > 0
+    summary, written = evaluate_split(ndf_run, "val", device="cpu", figures=False)
+    np.testing.assert_allclose(found["val"].errors, written.errors)
+    np.testing.assert_allclose(found["val"].centroid.mean(), summary["centroid_mean"])
+    np.testing.assert_allclose(found["val"].shape.mean(), summary["shape_mean"])
+
+
+@pytest.mark.slow
 def test_baseline_trains_through_the_same_path(ndf_run, store):
     run = ndf_run.parent / "linear"
     assert cli(["track", "train", "--data", str(store), "--model", "linear-int", "--run", str(run), "--epochs", "1",

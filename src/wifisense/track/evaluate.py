@@ -108,9 +108,9 @@ class PointErrors(NamedTuple):
     shape: np.ndarray
 
 
-def write_predictions(path: Path, windows, query_t: np.ndarray, pred: np.ndarray) -> PointErrors:
-    """Write a predictions CSV (window, t, true and predicted x/y, error per real query point)
-    and return the errors (:class:`PointErrors`)."""
+def point_errors(windows, pred: np.ndarray) -> PointErrors:
+    """The errors of predictions ``[W, Tq, 2]`` (metres) against ``windows``' true positions
+    (:class:`PointErrors`: per real query point, and split into centroid and shape per window)."""
     from wifisense.metrics.localization import localization_errors, window_error_parts
 
     true = windows.target_xy
@@ -118,13 +118,46 @@ def write_predictions(path: Path, windows, query_t: np.ndarray, pred: np.ndarray
     errors = localization_errors(pred, true, mask)
     scored = mask.any(axis=1)           # a window with no real query point has nothing to split
     centroid, shape = window_error_parts(pred[scored], true[scored], mask[scored])
-    times = windows.starts[:, None] + query_t[None, :] * windows.window_s
     window_id = np.broadcast_to(np.arange(len(windows))[:, None], mask.shape)[mask]
+    return PointErrors(window_id, errors, centroid, shape)
+
+
+def write_predictions(path: Path, windows, query_t: np.ndarray, pred: np.ndarray) -> PointErrors:
+    """Write a predictions CSV (window, t, true and predicted x/y, error per real query point)
+    and return the errors (:class:`PointErrors`)."""
+    found = point_errors(windows, pred)
+    true = windows.target_xy
+    mask = windows.query_mask > 0
+    times = windows.starts[:, None] + query_t[None, :] * windows.window_s
     path.parent.mkdir(parents=True, exist_ok=True)
     _write_csv(path, ["window", "t", "x_true", "y_true", "x_pred", "y_pred", "error_m"],
-               [window_id, times[mask], true[mask][:, 0], true[mask][:, 1], pred[mask][:, 0],
-                pred[mask][:, 1], errors], ["%d", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f"])
-    return PointErrors(window_id, errors, centroid, shape)
+               [found.window_id, times[mask], true[mask][:, 0], true[mask][:, 1], pred[mask][:, 0],
+                pred[mask][:, 1], found.errors], ["%d", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f", "%.4f"])
+    return found
+
+
+def split_predictions(run_dir: str | os.PathLike, split: str = "test", device: str = "auto", batch_size: int = 64):
+    """(windows, predictions ``[W, Tq, 2]`` in metres, query grid, prepared data, task) of one of a
+    run's splits, rebuilt exactly as in training; writes nothing."""
+    from wifisense.training.device import select_device
+
+    device = str(select_device(device))
+    model, task, _ = load_track_run(run_dir, device)
+    normalisers = track_data.Normalisers.from_dict(task["normalisers"])
+    prepared = prepare_run_data(task, device)
+    if split not in prepared.datasets:
+        raise ConfigError(f"unknown split {split!r}; choose one of {list(prepared.datasets)}")
+    dataset = prepared.datasets[split]
+    pred = normalisers.xy.inverse(predict_windows(model, dataset, prepared.query_t, task["bands"], batch_size, device))
+    return dataset.windows, pred, prepared, task
+
+
+def split_errors(run_dir: str | os.PathLike, split: str = "test", device: str = "auto",
+                 batch_size: int = 64) -> PointErrors:
+    """The errors of a run on one of its splits (:class:`PointErrors`); writes nothing (for
+    measurements over many runs, e.g. the training split beside the held-out ones)."""
+    windows, pred, _, _ = split_predictions(run_dir, split, device, batch_size)
+    return point_errors(windows, pred)
 
 
 def evaluate_split(run_dir: str | os.PathLike, split: str = "test", device: str = "auto", batch_size: int = 64,
@@ -133,22 +166,13 @@ def evaluate_split(run_dir: str | os.PathLike, split: str = "test", device: str 
     from wifisense.metrics.localization import error_cdf, error_summary
     from wifisense.runs import RunDir
     from wifisense.training.checkpoint import write_json
-    from wifisense.training.device import select_device
 
     run_dir = Path(run_dir)
-    device = str(select_device(device))
-    model, task, _ = load_track_run(run_dir, device)
-    normalisers = track_data.Normalisers.from_dict(task["normalisers"])
-    prepared = prepare_run_data(task, device)
-    if split not in prepared.datasets:
-        raise ConfigError(f"unknown split {split!r}; choose one of {list(prepared.datasets)}")
-    dataset = prepared.datasets[split]
-    windows = dataset.windows
-    pred = normalisers.xy.inverse(predict_windows(model, dataset, prepared.query_t, task["bands"], batch_size, device))
-    point_errors = write_predictions(RunDir(run_dir).predictions(split, "csv"), windows, prepared.query_t, pred)
-    errors = point_errors.errors
-    summary = {**error_summary(errors), "centroid_mean": float(point_errors.centroid.mean()),
-               "shape_mean": float(point_errors.shape.mean()), "split": split, "windows": len(windows)}
+    windows, pred, prepared, task = split_predictions(run_dir, split, device, batch_size)
+    found = write_predictions(RunDir(run_dir).predictions(split, "csv"), windows, prepared.query_t, pred)
+    errors = found.errors
+    summary = {**error_summary(errors), "centroid_mean": float(found.centroid.mean()),
+               "shape_mean": float(found.shape.mean()), "split": split, "windows": len(windows)}
     x, cdf = error_cdf(errors)
     _write_csv(run_dir / f"{split}_error_cdf.csv", ["error_m", "cdf"], [x, cdf], ["%.5f", "%.6f"])
     if figures:
@@ -163,7 +187,7 @@ def evaluate_split(run_dir: str | os.PathLike, split: str = "test", device: str 
     metrics = json.loads(metrics_path.read_text()) if metrics_path.is_file() else {}
     metrics[split] = summary
     write_json(metrics_path, metrics)
-    return summary, point_errors
+    return summary, found
 
 
 def evaluate_run(run_dir: str | os.PathLike, split: str = "test", device: str = "auto",
