@@ -1,0 +1,190 @@
+"""How the track models' errors change with the length of the recording they learn from.
+
+For every simulator seed and recording length it simulates a recording (the default
+simulator, as ``wifisense simulate trajectories --seed S --duration D``), pretrains one CSI
+autoencoder on it, trains each method on both bands (random split of back-to-back 5-s windows,
+8:1:1, the paper's protocol) and predicts the train, val and test windows again with the kept
+weights. Each window's error is split into centroid (where the window is) and shape (how it
+moves, ``metrics.localization.window_error_parts``). Prints, per length and method, the
+errors on training windows and on held-out (val + test) windows, averaged over simulator
+seeds with a 95 % t interval; writes ``OUT/learning_curve.json`` and ``OUT/learning_curve.png``.
+
+Use development seeds (the default 100, 101), never the study's (10-12): this is a
+measurement for deciding what limits the models. Resumable: finished runs are kept and
+their measurements are cached in the JSON file.
+
+    python benchmarks/track_learning_curve.py --durations 600,1800,5400 --out runs/track-lc
+"""
+
+from __future__ import annotations
+
+import os
+
+for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_name, "1")
+
+import argparse
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+SPLITS = ("train", "val", "test")
+PARTS = ("mean_m", "centroid_m", "shape_m")
+
+
+def interval(values: list[float]) -> tuple[float, float | None, float | None]:
+    from wifisense.metrics.intervals import seed_interval
+
+    return (float(values[0]), None, None) if len(values) < 2 else seed_interval(values)
+
+
+def cell(found: tuple[float, float | None, float | None]) -> str:
+    value, low, high = found
+    return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None else "")
+
+
+def measure(run_dir: Path) -> dict[str, dict[str, float]]:
+    """split -> {mean_m, centroid_m, shape_m, windows}; the held-out entry pools val and test windows."""
+    from wifisense.track.evaluate import split_errors
+
+    found, pooled = {}, {"errors": [], "centroid": [], "shape": []}
+    for split in SPLITS:
+        errors = split_errors(run_dir, split, device="cpu")
+        found[split] = {"mean_m": float(errors.errors.mean()), "centroid_m": float(errors.centroid.mean()),
+                        "shape_m": float(errors.shape.mean()), "windows": int(errors.centroid.size)}
+        if split != "train":
+            for name in pooled:
+                pooled[name].append(getattr(errors, name))
+    found["held_out"] = {"mean_m": float(np.concatenate(pooled["errors"]).mean()),
+                         "centroid_m": float(np.concatenate(pooled["centroid"]).mean()),
+                         "shape_m": float(np.concatenate(pooled["shape"]).mean()),
+                         "windows": int(sum(len(c) for c in pooled["centroid"]))}
+    return found
+
+
+def plot(curves: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharey=True)
+    for ax, part in zip(axes, ("centroid_m", "shape_m")):
+        for k, (method, by_duration) in enumerate(sorted(curves.items())):
+            durations = sorted(by_duration)
+            colour = f"C{k}"
+            for split, style in (("held_out", "-"), ("train", "--")):
+                values = [by_duration[d][split][part][0] for d in durations]   # mean over seeds
+                ax.plot([d / 60 for d in durations], values, style, marker="o", color=colour,
+                        label=f"{method}, {'held-out' if split == 'held_out' else 'training'} windows")
+        ax.set_xscale("log")
+        ax.set_xlabel("recording length (min)")
+        ax.set_title(f"{part[:-2]} error per window")
+        ax.grid(alpha=0.3)
+    axes[0].set_ylabel("metres")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sim-seeds", default="100,101", help="simulator seeds (default: %(default)s)")
+    parser.add_argument("--durations", default="600,1800,5400", help="recording lengths in seconds "
+                        "(default: %(default)s)")
+    parser.add_argument("--methods", default="linear-int,rnn-decay,ndf", help="methods, each on both bands "
+                        "(default: %(default)s)")
+    parser.add_argument("--preset", default="tiny", help="track model preset (default: %(default)s)")
+    parser.add_argument("--epochs", type=int, default=60, help="epochs of every model (default: %(default)s)")
+    parser.add_argument("--out", default="runs/track-learning-curve", help="output folder (default: %(default)s)")
+    parser.add_argument("--finished-only", action="store_true",
+                        help="simulate and train nothing: measure and tabulate the runs that have finished")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    from wifisense.io.store import write_multiband_store
+    from wifisense.runs import parse_seeds
+    from wifisense.sim.trajectories import simulate_trajectories, trajectory_config
+    from wifisense.track.train import find_cae, pretrain_cae, train_model
+    from wifisense.training.checkpoint import finished_summary
+
+    torch.set_num_threads(1)
+    sim_seeds = parse_seeds(args.sim_seeds)
+    durations = [float(d) for d in args.durations.split(",") if d.strip()]
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    cache_path = out / "learning_curve.json"
+    cache = json.loads(cache_path.read_text()).get("runs", {}) if cache_path.is_file() else {}
+    started = time.perf_counter()
+    for sim in sim_seeds:
+        for duration in durations:
+            folder = out / f"s{sim}_d{duration:g}"
+            store = folder / "store.h5"
+            if args.finished_only:
+                for method in methods:
+                    run = folder / method
+                    key = run.relative_to(out).as_posix()
+                    if finished_summary(run) is not None and cache.get(key, {}).get("stamp") != \
+                            (run / "model.safetensors").stat().st_mtime:
+                        cache[key] = {"stamp": (run / "model.safetensors").stat().st_mtime, **measure(run)}
+                continue
+            if not store.is_file():
+                folder.mkdir(parents=True, exist_ok=True)
+                write_multiband_store(store, simulate_trajectories(
+                    trajectory_config("default", [f"duration_s={duration}"]), seed=sim, progress=False))
+            for method in methods:
+                run = folder / method
+                # one CAE per recording, shared by its runs (a run that pretrained its own keeps it)
+                if find_cae(run) is None:
+                    pretrain_cae(store, folder, preset=args.preset, device="cpu", quiet=True)
+                print(f"[lc {(time.perf_counter() - started) / 60:.0f} min] seed {sim}, {duration:g} s, {method}",
+                      file=sys.stderr, flush=True)
+                train_model(store, method, bands=("csi", "snr"), run_dir=run, preset=args.preset,
+                            epochs=args.epochs, seed=0, device="cpu", quiet=True)
+                key = run.relative_to(out).as_posix()
+                stamp = (run / "model.safetensors").stat().st_mtime
+                if cache.get(key, {}).get("stamp") != stamp:
+                    cache[key] = {"stamp": stamp, **measure(run)}
+
+    # method -> duration -> split -> part -> (value, low, high) over simulator seeds
+    curves: dict[str, dict[float, dict[str, dict[str, tuple]]]] = {}
+    rows = []
+    for method in methods:
+        for duration in durations:
+            found = [cache[key] for key in (f"s{sim}_d{duration:g}/{method}" for sim in sim_seeds) if key in cache]
+            if not found:
+                continue
+            entry = {split: {part: interval([f[split][part] for f in found]) for part in PARTS}
+                     for split in ("train", "held_out")}
+            curves.setdefault(method, {})[duration] = entry
+            rows.append({"method": method, "duration_s": duration,
+                         "train_windows": [f["train"]["windows"] for f in found],
+                         "held_out_windows": [f["held_out"]["windows"] for f in found], **entry})
+    print(f"\nTrack learning curve over recording length, both bands, simulator seeds {list(sim_seeds)}, preset "
+          f"{args.preset}, {args.epochs} epochs; metres [95 % t interval over simulator seeds]")
+    print(f"  {'method':11} {'minutes':>7} {'train windows':>13}  {'train centroid':>22} {'held-out centroid':>22} "
+          f"{'train shape':>22} {'held-out shape':>22} {'held-out mean':>22}")
+    for r in rows:
+        print(f"  {r['method']:11} {r['duration_s'] / 60:7.0f} {int(np.mean(r['train_windows'])):13d}  "
+              f"{cell(r['train']['centroid_m']):>22} {cell(r['held_out']['centroid_m']):>22} "
+              f"{cell(r['train']['shape_m']):>22} {cell(r['held_out']['shape_m']):>22} "
+              f"{cell(r['held_out']['mean_m']):>22}")
+    plot(curves, out / "learning_curve.png")
+    result = {"benchmark": "track_learning_curve", "machine": platform.processor() or platform.machine(),
+              "args": vars(args), "rows": rows, "runs": cache, "wall_s": round(time.perf_counter() - started, 1)}
+    tmp = cache_path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1) + "\n")
+    os.replace(tmp, cache_path)
+    print(f"wrote {cache_path} and {out / 'learning_curve.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
