@@ -77,11 +77,14 @@ def plot(curves: dict, path: Path) -> None:
         for k, (method, by_duration) in enumerate(sorted(curves.items())):
             durations = sorted(by_duration)
             colour = f"C{k}"
-            for split, style in (("held_out", "-"), ("train", "--")):
+            for split, style, face in (("held_out", "-", colour), ("train", "--", "none")):
                 values = [by_duration[d][split][part][0] for d in durations]   # mean over seeds
-                ax.plot([d / 60 for d in durations], values, style, marker="o", color=colour,
+                ax.plot([d / 60 for d in durations], values, style, marker="o", color=colour, markerfacecolor=face,
                         label=f"{method}, {'held-out' if split == 'held_out' else 'training'} windows")
         ax.set_xscale("log")
+        minutes = sorted({d / 60 for by_duration in curves.values() for d in by_duration})
+        ax.set_xticks(minutes, [f"{m:g}" for m in minutes])
+        ax.minorticks_off()
         ax.set_xlabel("recording length (min)")
         ax.set_title(f"{part[:-2]} error per window")
         ax.grid(alpha=0.3)
