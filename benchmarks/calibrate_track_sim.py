@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wifisense.metrics.intervals import seed_interval_or_value as t_interval
+
 # Paper Table I (metres: mean, median, p90). Single-band rows are the calibration targets;
 # two-band rows are held-out checks (the issue gives their means only).
 PAPER = {
@@ -65,14 +67,6 @@ def simulate(seed: int, out: Path, duration: float, preset: str, overrides: list
     print(f"[calibrate] simulated seed {seed} ({duration:g} s) in {time.perf_counter() - started:.0f} s",
           file=sys.stderr, flush=True)
     return store
-
-
-def t_interval(values: list[float]) -> tuple[float, float | None, float | None]:
-    from wifisense.metrics.intervals import seed_interval
-
-    if len(values) < 2:
-        return float(values[0]), None, None
-    return seed_interval(values)
 
 
 def main(argv=None) -> int:

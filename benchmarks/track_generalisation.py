@@ -33,6 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
+from wifisense.metrics.intervals import seed_interval_or_value as interval
+
 SPLITS = ("train", "val", "test")
 PARTS = ("mean_m", "centroid_m", "shape_m")
 RUN_DIR = re.compile(r"sim(?P<sim>\d+)/runs/(?P<table>[^/]+)/(?P<row>[a-z-]+)_(?P<bands>[a-z+]+)/seed(?P<seed>\d+)$")
@@ -61,12 +63,6 @@ def measure(run_dir: Path) -> dict[str, dict[str, float]]:
         found[split] = {"mean_m": float(errors.errors.mean()), "centroid_m": float(errors.centroid.mean()),
                         "shape_m": float(errors.shape.mean()), "windows": int(errors.centroid.size)}
     return found
-
-
-def interval(values: list[float]) -> tuple[float, float | None, float | None]:
-    from wifisense.metrics.intervals import seed_interval
-
-    return (float(values[0]), None, None) if len(values) < 2 else seed_interval(values)
 
 
 def cell(value: float, low: float | None, high: float | None, signed: bool = False) -> str:

@@ -32,14 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from wifisense.metrics.intervals import seed_interval_or_value as interval
+
 SPLITS = ("train", "val", "test")
 PARTS = ("mean_m", "centroid_m", "shape_m")
-
-
-def interval(values: list[float]) -> tuple[float, float | None, float | None]:
-    from wifisense.metrics.intervals import seed_interval
-
-    return (float(values[0]), None, None) if len(values) < 2 else seed_interval(values)
 
 
 def cell(found: tuple[float, float | None, float | None]) -> str:

@@ -37,14 +37,10 @@ from pathlib import Path
 
 import numpy as np
 
+from wifisense.metrics.intervals import seed_interval_or_value as interval
+
 METRICS = ("mean_m", "median_m", "p90_m", "centroid_m", "shape_m")
 TWO_BAND = "csi+snr"
-
-
-def interval(values: list[float]) -> tuple[float, float | None, float | None]:
-    from wifisense.metrics.intervals import seed_interval
-
-    return (float(values[0]), None, None) if len(values) < 2 else seed_interval(values)
 
 
 def main(argv=None) -> int:

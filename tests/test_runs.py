@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from wifisense.errors import ConfigError
-from wifisense.metrics.intervals import bootstrap_interval, mean_statistic, seed_interval, wilson_interval
+from wifisense.metrics.intervals import (bootstrap_interval, mean_statistic, seed_interval, seed_interval_or_value,
+                                        wilson_interval)
 from wifisense.runs import Measurement, Part, PlannedRun, Row, RunDir, Study, parse_seeds, read_results, select
 from wifisense.runs.results import Result, aggregate
 
@@ -25,6 +26,10 @@ def test_seed_interval_is_student_t():
     assert mean == 2.0 and high - mean == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
     with pytest.raises(ValueError):
         seed_interval([1.0])
+    assert seed_interval_or_value([1.0, 2.0, 3.0]) == (mean, low, high)
+    assert seed_interval_or_value([0.7]) == (0.7, None, None)        # one seed: the value, no interval
+    with pytest.raises(ValueError):
+        seed_interval_or_value([])
 
 
 def test_bootstrap_interval_is_deterministic_and_brackets_the_mean():

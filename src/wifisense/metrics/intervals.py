@@ -85,3 +85,11 @@ def seed_interval(values: Sequence[float], level: float = LEVEL) -> tuple[float,
     mean = float(array.mean())
     half = float(t.ppf(0.5 + level / 2, array.size - 1) * array.std(ddof=1) / np.sqrt(array.size))
     return mean, mean - half, mean + half
+
+
+def seed_interval_or_value(values: Sequence[float], level: float = LEVEL) -> tuple[float, float | None, float | None]:
+    """:func:`seed_interval` over two or more seeds; ``(value, None, None)`` for a single seed
+    (what study tables print: the value without an interval)."""
+    if len(values) == 1:
+        return float(values[0]), None, None
+    return seed_interval(values, level)
