@@ -137,8 +137,9 @@ def write_predictions(path: Path, windows, query_t: np.ndarray, pred: np.ndarray
 
 
 def split_predictions(run_dir: str | os.PathLike, split: str = "test", device: str = "auto", batch_size: int = 64):
-    """(windows, predictions ``[W, Tq, 2]`` in metres, query grid, prepared data, task) of one of a
-    run's splits, rebuilt exactly as in training; writes nothing."""
+    """(windows, predictions ``[W, Tq, 2]`` in metres, prepared data (its ``query_t`` is the
+    query grid), task settings) of one of a run's splits, rebuilt exactly as in training;
+    writes nothing."""
     from wifisense.training.device import select_device
 
     device = str(select_device(device))
