@@ -53,18 +53,6 @@ def find_runs(study: Path, table: str) -> list[dict]:
     return runs
 
 
-def measure(run_dir: Path) -> dict[str, dict[str, float]]:
-    """split -> {mean_m, centroid_m, shape_m, windows} for one run (nothing written)."""
-    from wifisense.track.evaluate import split_errors
-
-    found = {}
-    for split in SPLITS:
-        errors = split_errors(run_dir, split, device="cpu")
-        found[split] = {"mean_m": float(errors.errors.mean()), "centroid_m": float(errors.centroid.mean()),
-                        "shape_m": float(errors.shape.mean()), "windows": int(errors.centroid.size)}
-    return found
-
-
 def cell(value: float, low: float | None, high: float | None, signed: bool = False) -> str:
     fmt = "{:+.3f}" if signed else "{:.3f}"
     return fmt.format(value) + (f" [{fmt.format(low)}, {fmt.format(high)}]" if low is not None else "")
@@ -79,6 +67,9 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
 
     import torch
+
+    from wifisense.io.atomic import atomic_write_text
+    from wifisense.track.evaluate import split_error_summary
 
     torch.set_num_threads(1)
     study = Path(args.study)
@@ -97,14 +88,16 @@ def main(argv=None) -> int:
     started = time.perf_counter()
     for k, run in enumerate(runs, 1):
         key = run["path"].relative_to(study).as_posix()
-        if cache.get(key, {}).get("stamp") != run["stamp"]:
+        if cache.get(key, {}).get("stamp") != run["stamp"] or "held_out" not in cache[key]:
             print(f"[{k}/{len(runs)}] {key}", file=sys.stderr, flush=True)
-            cache[key] = {"stamp": run["stamp"], **measure(run["path"])}
+            cache[key] = {"stamp": run["stamp"], **split_error_summary(run["path"], device="cpu")}
         run["found"] = cache[key]
 
-    # (row, bands) -> sim -> split -> part -> list over training seeds
+    # (row, bands) -> sim -> split -> part -> list over training seeds; and the runs themselves
     values: dict[tuple[str, str], dict[int, dict[str, dict[str, list[float]]]]] = {}
+    runs_by_sim: dict[tuple[str, str], dict[int, list[dict]]] = {}
     for run in runs:
+        runs_by_sim.setdefault((run["row"], run["bands"]), {}).setdefault(run["sim"], []).append(run)
         by_split = values.setdefault((run["row"], run["bands"]), {}).setdefault(run["sim"], {})
         for split in SPLITS:
             for part in PARTS:
@@ -116,14 +109,9 @@ def main(argv=None) -> int:
             for part in PARTS:
                 entry[f"{split}_{part}"] = interval([float(np.mean(v[split][part])) for v in by_sim.values()])
         for part in ("centroid_m", "shape_m"):
-            # held-out (val and test windows together, weighted by their counts) minus training, per simulator seed
-            gaps = []
-            for sim, v in by_sim.items():
-                held = [(run["found"]["val"][part] * run["found"]["val"]["windows"]
-                         + run["found"]["test"][part] * run["found"]["test"]["windows"])
-                        / (run["found"]["val"]["windows"] + run["found"]["test"]["windows"])
-                        for run in runs if (run["row"], run["bands"], run["sim"]) == (row, band, sim)]
-                gaps.append(float(np.mean(held)) - float(np.mean(v["train"][part])))
+            # held-out (val and test windows pooled) minus training, per simulator seed
+            gaps = [float(np.mean([r["found"]["held_out"][part] - r["found"]["train"][part] for r in by_run]))
+                    for by_run in runs_by_sim[(row, band)].values()]
             entry[f"gap_{part}"] = interval(gaps)
         table.append(entry)
 
@@ -142,9 +130,7 @@ def main(argv=None) -> int:
               f"shape {cell(*e['gap_shape_m'], signed=True):>26}")
     result = {"benchmark": "track_generalisation", "machine": platform.processor() or platform.machine(),
               "args": vars(args), "table": table, "runs": cache, "wall_s": round(time.perf_counter() - started, 1)}
-    tmp = cache_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, cache_path)   # atomic: an interrupted run keeps the previous file
+    atomic_write_text(cache_path, json.dumps(result, indent=1) + "\n")   # an interrupted run keeps the old file
     print(f"wrote {cache_path}")
     return 0
 

@@ -34,32 +34,12 @@ import numpy as np
 
 from wifisense.metrics.intervals import seed_interval_or_value as interval
 
-SPLITS = ("train", "val", "test")
 PARTS = ("mean_m", "centroid_m", "shape_m")
 
 
 def cell(found: tuple[float, float | None, float | None]) -> str:
     value, low, high = found
     return f"{value:.3f}" + (f" [{low:.3f}, {high:.3f}]" if low is not None else "")
-
-
-def measure(run_dir: Path) -> dict[str, dict[str, float]]:
-    """split -> {mean_m, centroid_m, shape_m, windows}; the held-out entry pools val and test windows."""
-    from wifisense.track.evaluate import split_errors
-
-    found, pooled = {}, {"errors": [], "centroid": [], "shape": []}
-    for split in SPLITS:
-        errors = split_errors(run_dir, split, device="cpu")
-        found[split] = {"mean_m": float(errors.errors.mean()), "centroid_m": float(errors.centroid.mean()),
-                        "shape_m": float(errors.shape.mean()), "windows": int(errors.centroid.size)}
-        if split != "train":
-            for name in pooled:
-                pooled[name].append(getattr(errors, name))
-    found["held_out"] = {"mean_m": float(np.concatenate(pooled["errors"]).mean()),
-                         "centroid_m": float(np.concatenate(pooled["centroid"]).mean()),
-                         "shape_m": float(np.concatenate(pooled["shape"]).mean()),
-                         "windows": int(sum(len(c) for c in pooled["centroid"]))}
-    return found
 
 
 def plot(curves: dict, path: Path) -> None:
@@ -107,9 +87,11 @@ def main(argv=None) -> int:
 
     import torch
 
+    from wifisense.io.atomic import atomic_write_text
     from wifisense.io.store import write_multiband_store
     from wifisense.runs import parse_seeds
     from wifisense.sim.trajectories import simulate_trajectories, trajectory_config
+    from wifisense.track.evaluate import split_error_summary
     from wifisense.track.train import find_cae, pretrain_cae, train_model
     from wifisense.training.checkpoint import finished_summary
 
@@ -126,31 +108,27 @@ def main(argv=None) -> int:
         for duration in durations:
             folder = out / f"s{sim}_d{duration:g}"
             store = folder / "store.h5"
-            if args.finished_only:
-                for method in methods:
-                    run = folder / method
-                    key = run.relative_to(out).as_posix()
-                    if finished_summary(run) is not None and cache.get(key, {}).get("stamp") != \
-                            (run / "model.safetensors").stat().st_mtime:
-                        cache[key] = {"stamp": (run / "model.safetensors").stat().st_mtime, **measure(run)}
-                continue
-            if not store.is_file():
+            if not args.finished_only and not store.is_file():
                 folder.mkdir(parents=True, exist_ok=True)
                 write_multiband_store(store, simulate_trajectories(
                     trajectory_config("default", [f"duration_s={duration}"]), seed=sim, progress=False))
             for method in methods:
                 run = folder / method
-                # one CAE per recording, shared by its runs (a run that pretrained its own keeps it)
-                if find_cae(run) is None:
-                    pretrain_cae(store, folder, preset=args.preset, device="cpu", quiet=True)
-                print(f"[lc {(time.perf_counter() - started) / 60:.0f} min] seed {sim}, {duration:g} s, {method}",
-                      file=sys.stderr, flush=True)
-                train_model(store, method, bands=("csi", "snr"), run_dir=run, preset=args.preset,
-                            epochs=args.epochs, seed=0, device="cpu", quiet=True)
+                if args.finished_only:
+                    if finished_summary(run) is None:
+                        continue
+                else:
+                    # one CAE per recording, shared by its runs (a run that pretrained its own keeps it)
+                    if find_cae(run) is None:
+                        pretrain_cae(store, folder, preset=args.preset, device="cpu", quiet=True)
+                    print(f"[lc {(time.perf_counter() - started) / 60:.0f} min] seed {sim}, {duration:g} s, "
+                          f"{method}", file=sys.stderr, flush=True)
+                    train_model(store, method, bands=("csi", "snr"), run_dir=run, preset=args.preset,
+                                epochs=args.epochs, seed=0, device="cpu", quiet=True)
                 key = run.relative_to(out).as_posix()
                 stamp = (run / "model.safetensors").stat().st_mtime
                 if cache.get(key, {}).get("stamp") != stamp:
-                    cache[key] = {"stamp": stamp, **measure(run)}
+                    cache[key] = {"stamp": stamp, **split_error_summary(run, device="cpu")}
 
     # method -> duration -> split -> part -> (value, low, high) over simulator seeds
     curves: dict[str, dict[float, dict[str, dict[str, tuple]]]] = {}
@@ -178,9 +156,7 @@ def main(argv=None) -> int:
     plot(curves, out / "learning_curve.png")
     result = {"benchmark": "track_learning_curve", "machine": platform.processor() or platform.machine(),
               "args": vars(args), "rows": rows, "runs": cache, "wall_s": round(time.perf_counter() - started, 1)}
-    tmp = cache_path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(result, indent=1) + "\n")
-    os.replace(tmp, cache_path)
+    atomic_write_text(cache_path, json.dumps(result, indent=1) + "\n")
     print(f"wrote {cache_path} and {out / 'learning_curve.png'}")
     return 0
 

@@ -243,6 +243,16 @@ def test_split_errors_write_nothing_and_match_the_evaluation(ndf_run):
     np.testing.assert_allclose(found["val"].errors, written.errors)
     np.testing.assert_allclose(found["val"].centroid.mean(), summary["centroid_mean"])
     np.testing.assert_allclose(found["val"].shape.mean(), summary["shape_mean"])
+    # the summary the study scripts use: per split, and the val and test windows pooled
+    from wifisense.track.evaluate import split_error_summary
+
+    parts = split_error_summary(ndf_run, device="cpu")
+    test = split_errors(ndf_run, "test", device="cpu")
+    assert parts["train"]["centroid_m"] == pytest.approx(found["train"].centroid.mean())
+    assert parts["held_out"]["windows"] == found["val"].centroid.size + test.centroid.size
+    assert parts["held_out"]["centroid_m"] == pytest.approx(np.concatenate([found["val"].centroid,
+                                                                              test.centroid]).mean())
+    assert parts["held_out"]["mean_m"] == pytest.approx(np.concatenate([found["val"].errors, test.errors]).mean())
 
 
 @pytest.mark.slow

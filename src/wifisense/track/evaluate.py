@@ -161,6 +161,26 @@ def split_errors(run_dir: str | os.PathLike, split: str = "test", device: str = 
     return point_errors(windows, pred)
 
 
+def split_error_summary(run_dir: str | os.PathLike, splits=("train", "val", "test"), device: str = "auto",
+                        batch_size: int = 64) -> dict[str, dict[str, float]]:
+    """Per split (and ``held_out``: the val and test windows pooled), the mean point error and
+    the mean centroid and shape parts in metres, with the number of scored windows; writes
+    nothing (the study scripts compare a run's training windows with its held-out ones)."""
+    found, held = {}, []
+    for split in splits:
+        errors = split_errors(run_dir, split, device, batch_size)
+        found[split] = {"mean_m": float(errors.errors.mean()), "centroid_m": float(errors.centroid.mean()),
+                        "shape_m": float(errors.shape.mean()), "windows": int(errors.centroid.size)}
+        if split in ("val", "test"):
+            held.append(errors)
+    if held:
+        found["held_out"] = {"mean_m": float(np.concatenate([e.errors for e in held]).mean()),
+                             "centroid_m": float(np.concatenate([e.centroid for e in held]).mean()),
+                             "shape_m": float(np.concatenate([e.shape for e in held]).mean()),
+                             "windows": int(sum(e.centroid.size for e in held))}
+    return found
+
+
 def evaluate_split(run_dir: str | os.PathLike, split: str = "test", device: str = "auto", batch_size: int = 64,
                    figures: bool = True) -> tuple[dict, PointErrors]:
     """:func:`evaluate_run`, also returning the errors of every query point and window (:class:`PointErrors`)."""
