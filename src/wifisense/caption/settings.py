@@ -63,7 +63,7 @@ DEFAULT_STAGE_STEPS = {stage: epochs * TUNED_STEPS_PER_EPOCH for stage, epochs i
 #     new best the learning rate drops to LR_DROP_FACTOR of the schedule's. Without the drop,
 #     S2-2 on the simulator's demo store (starting from a trained S2-1) sat on a noisy plateau
 #     at the still-high rate and stopped at step 264 of 960 with the weights of step 24
-#     (validation loss 2.87; the demo's fixed 300 steps, annealed, reach 2.77).
+#     (validation loss 2.87; the demo's fixed 300 steps then, annealed, reach 2.77).
 # Replayed on the recorded curves of those studies, this rule stopped within 0.01 of each
 # run's lowest validation loss, S3 and no-CSI after about half of their steps.
 # Given epochs (--epochs / --stage-epochs, the demo's budgets) keep the fixed plan; so does
