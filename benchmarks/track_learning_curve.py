@@ -6,8 +6,11 @@ autoencoder on it, trains each method on both bands (random split of back-to-bac
 8:1:1, the paper's protocol) and predicts the train, val and test windows again with the kept
 weights. Each window's error is split into centroid (where the window is) and shape (how it
 moves, ``metrics.localization.window_error_parts``). Prints, per length and method, the
-errors on training windows and on held-out (val + test) windows, averaged over simulator
-seeds with a 95 % t interval; writes ``OUT/learning_curve.json`` and ``OUT/learning_curve.png``.
+errors on training windows and on held-out (val + test) windows, averaged over training
+seeds per recording and then over simulator seeds with a 95 % t interval over them; writes
+``OUT/learning_curve.json`` (every run's train / val / test / held-out figures) and
+``OUT/learning_curve.png``. Runs of training seed 0 are ``OUT/s{S}_d{D}/{method}``, of
+training seed K ``OUT/s{S}_d{D}/{method}_t{K}``.
 
 Use development seeds (the default 100, 101), never the study's (10-12): this is a
 measurement for deciding what limits the models. Resumable: finished runs are kept and
@@ -24,6 +27,7 @@ for _name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
     os.environ.setdefault(_name, "1")
 
 import argparse
+import itertools
 import json
 import platform
 import sys
@@ -35,6 +39,17 @@ import numpy as np
 from wifisense.metrics.intervals import seed_interval_or_value as interval
 
 PARTS = ("mean_m", "centroid_m", "shape_m")
+
+
+def run_name(method: str, train_seed: int) -> str:
+    """Training seed 0 keeps the plain method name (the layout of the first studies)."""
+    return method if train_seed == 0 else f"{method}_t{train_seed}"
+
+
+def per_recording(runs: list[dict]) -> dict:
+    """The mean over one recording's training seeds of every split's figures."""
+    return {split: {key: float(np.mean([r[split][key] for r in runs])) for key in runs[0][split]}
+            for split in runs[0] if split != "stamp"}
 
 
 def cell(found: tuple[float, float | None, float | None]) -> str:
@@ -79,6 +94,8 @@ def main(argv=None) -> int:
     parser.add_argument("--methods", default="linear-int,rnn-decay,ndf", help="methods, each on both bands "
                         "(default: %(default)s)")
     parser.add_argument("--preset", default="tiny", help="track model preset (default: %(default)s)")
+    parser.add_argument("--train-seeds", default="0", help="training seeds of every model, averaged per "
+                        "recording (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=60, help="epochs of every model (default: %(default)s)")
     parser.add_argument("--out", default="runs/track-learning-curve", help="output folder (default: %(default)s)")
     parser.add_argument("--finished-only", action="store_true",
@@ -97,6 +114,7 @@ def main(argv=None) -> int:
 
     torch.set_num_threads(1)
     sim_seeds = parse_seeds(args.sim_seeds)
+    train_seeds = parse_seeds(args.train_seeds)
     durations = [float(d) for d in args.durations.split(",") if d.strip()]
     methods = [m.strip() for m in args.methods.split(",") if m.strip()]
     out = Path(args.out)
@@ -112,8 +130,8 @@ def main(argv=None) -> int:
                 folder.mkdir(parents=True, exist_ok=True)
                 write_multiband_store(store, simulate_trajectories(
                     trajectory_config("default", [f"duration_s={duration}"]), seed=sim, progress=False))
-            for method in methods:
-                run = folder / method
+            for method, train_seed in itertools.product(methods, train_seeds):
+                run = folder / run_name(method, train_seed)
                 if args.finished_only:
                     if finished_summary(run) is None:
                         continue
@@ -122,9 +140,9 @@ def main(argv=None) -> int:
                     if find_cae(run) is None:
                         pretrain_cae(store, folder, preset=args.preset, device="cpu", quiet=True)
                     print(f"[lc {(time.perf_counter() - started) / 60:.0f} min] seed {sim}, {duration:g} s, "
-                          f"{method}", file=sys.stderr, flush=True)
+                          f"{method}, training seed {train_seed}", file=sys.stderr, flush=True)
                     train_model(store, method, bands=("csi", "snr"), run_dir=run, preset=args.preset,
-                                epochs=args.epochs, seed=0, device="cpu", quiet=True)
+                                epochs=args.epochs, seed=train_seed, device="cpu", quiet=True)
                 key = run.relative_to(out).as_posix()
                 stamp = (run / "model.safetensors").stat().st_mtime
                 if cache.get(key, {}).get("stamp") != stamp:
@@ -135,7 +153,12 @@ def main(argv=None) -> int:
     rows = []
     for method in methods:
         for duration in durations:
-            found = [cache[key] for key in (f"s{sim}_d{duration:g}/{method}" for sim in sim_seeds) if key in cache]
+            found = []
+            for sim in sim_seeds:
+                runs = [cache[key] for key in (f"s{sim}_d{duration:g}/{run_name(method, k)}" for k in train_seeds)
+                        if key in cache]
+                if runs:
+                    found.append(per_recording(runs))
             if not found:
                 continue
             entry = {split: {part: interval([f[split][part] for f in found]) for part in PARTS}
@@ -144,8 +167,9 @@ def main(argv=None) -> int:
             rows.append({"method": method, "duration_s": duration,
                          "train_windows": [f["train"]["windows"] for f in found],
                          "held_out_windows": [f["held_out"]["windows"] for f in found], **entry})
-    print(f"\nTrack learning curve over recording length, both bands, simulator seeds {list(sim_seeds)}, preset "
-          f"{args.preset}, {args.epochs} epochs; metres [95 % t interval over simulator seeds]")
+    print(f"\nTrack learning curve over recording length, both bands, simulator seeds {list(sim_seeds)}, training "
+          f"seeds {list(train_seeds)} (averaged per recording), preset {args.preset}, {args.epochs} epochs; metres "
+          f"[95 % t interval over simulator seeds]")
     print(f"  {'method':11} {'minutes':>7} {'train windows':>13}  {'train centroid':>22} {'held-out centroid':>22} "
           f"{'train shape':>22} {'held-out shape':>22} {'held-out mean':>22}")
     for r in rows:
