@@ -12,8 +12,8 @@ seeds per recording and then over simulator seeds with a 95 % t interval over th
 ``OUT/learning_curve.png``. Runs of training seed 0 are ``OUT/s{S}_d{D}/{method}``, of
 training seed K ``OUT/s{S}_d{D}/{method}_t{K}``.
 
-Use development seeds (the default 100, 101), never the study's (10-12): this is a
-measurement for deciding what limits the models. Resumable: finished runs are kept and
+Decide on development seeds (the default 100, 101); run the study's seeds (10-12) only to
+confirm what was decided there (as ``docs/track_study.md`` did at 90 minutes). Resumable: finished runs are kept and
 their measurements are cached in the JSON file.
 
     python benchmarks/track_learning_curve.py --durations 600,1800,5400 --out runs/track-lc

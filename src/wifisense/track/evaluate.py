@@ -166,18 +166,17 @@ def split_error_summary(run_dir: str | os.PathLike, splits=("train", "val", "tes
     """Per split (and ``held_out``: the val and test windows pooled), the mean point error and
     the mean centroid and shape parts in metres, with the number of scored windows; writes
     nothing (the study scripts compare a run's training windows with its held-out ones)."""
-    found, held = {}, []
-    for split in splits:
-        errors = split_errors(run_dir, split, device, batch_size)
-        found[split] = {"mean_m": float(errors.errors.mean()), "centroid_m": float(errors.centroid.mean()),
-                        "shape_m": float(errors.shape.mean()), "windows": int(errors.centroid.size)}
-        if split in ("val", "test"):
-            held.append(errors)
+    def summary(parts: list[PointErrors]) -> dict[str, float]:
+        def pooled(name: str) -> np.ndarray:
+            return np.concatenate([getattr(e, name) for e in parts])
+        return {"mean_m": float(pooled("errors").mean()), "centroid_m": float(pooled("centroid").mean()),
+                "shape_m": float(pooled("shape").mean()), "windows": int(pooled("centroid").size)}
+
+    by_split = {split: split_errors(run_dir, split, device, batch_size) for split in splits}
+    found = {split: summary([errors]) for split, errors in by_split.items()}
+    held = [errors for split, errors in by_split.items() if split in ("val", "test")]
     if held:
-        found["held_out"] = {"mean_m": float(np.concatenate([e.errors for e in held]).mean()),
-                             "centroid_m": float(np.concatenate([e.centroid for e in held]).mean()),
-                             "shape_m": float(np.concatenate([e.shape for e in held]).mean()),
-                             "windows": int(sum(e.centroid.size for e in held))}
+        found["held_out"] = summary(held)
     return found
 
 
