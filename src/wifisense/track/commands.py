@@ -104,7 +104,7 @@ def register(sub) -> None:
                         "beam SNR / both), Table II (windows 2, 5, 8 s), Table III (fusions), Table IV (temporal "
                         "ratios 0.2-0.8) and the coordinate split on one store, each with a 'training mean' reference row, "
                         "for every seed; one CAE per seed is shared. Writes OUT/results.csv and results.json (per "
-                        "seed and mean over seeds with 95 %% intervals), OUT/compare.md and OUT/figures/. Rerunning "
+                        "seed and mean over seeds with 95 % intervals), OUT/compare.md and OUT/figures/. Rerunning "
                         "skips finished runs; more seeds can be added later into the same OUT.")
     m.add_argument("--data", required=True, help="multi-band store (.h5)")
     m.add_argument("--tables", default="I,II,III,IV,coordinate", help="comma list of I, II, III, IV, coordinate")
