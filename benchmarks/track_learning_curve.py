@@ -6,8 +6,10 @@ autoencoder on it, trains each method on both bands (random split of back-to-bac
 8:1:1, the paper's protocol) and predicts the train, val and test windows again with the kept
 weights. Each window's error is split into centroid (where the window is) and shape (how it
 moves, ``metrics.localization.window_error_parts``). Prints, per length and method, the
-errors on training windows and on held-out (val + test) windows, averaged over training
-seeds per recording and then over simulator seeds with a 95 % t interval over them; writes
+errors on training windows and on held-out (val + test) windows and the test split's mean error,
+averaged over training seeds per recording and then over simulator seeds with a 95 % t interval
+over them, below the trivial reference row ``training-mean`` (every point at the mean training
+position, on the windows each training seed's runs are scored on); writes
 ``OUT/learning_curve.json`` (every run's train / val / test / held-out figures) and
 ``OUT/learning_curve.png``. Runs of training seed 0 are ``OUT/s{S}_d{D}/{method}``, of
 training seed K ``OUT/s{S}_d{D}/{method}_t{K}``.
@@ -39,6 +41,7 @@ import numpy as np
 from wifisense.metrics.intervals import seed_interval_or_value as interval
 
 PARTS = ("mean_m", "centroid_m", "shape_m")
+REFERENCE = "training-mean"   # the trivial reference row: every point at the training windows' mean position
 
 
 def run_name(method: str, train_seed: int) -> str:
@@ -108,7 +111,7 @@ def main(argv=None) -> int:
     from wifisense.io.store import write_multiband_store
     from wifisense.runs import parse_seeds
     from wifisense.sim.trajectories import simulate_trajectories, trajectory_config
-    from wifisense.track.evaluate import split_error_summary
+    from wifisense.track.evaluate import split_error_summary, training_mean_error_summary
     from wifisense.track.train import find_cae, pretrain_cae, train_model
     from wifisense.training.checkpoint import finished_summary
 
@@ -147,11 +150,17 @@ def main(argv=None) -> int:
                 stamp = (run / "model.safetensors").stat().st_mtime
                 if cache.get(key, {}).get("stamp") != stamp:
                     cache[key] = {"stamp": stamp, **split_error_summary(run, device="cpu")}
+            # the reference row on the windows each training seed's runs are scored on (the seed draws the split)
+            for train_seed in train_seeds:
+                key = f"{folder.name}/{run_name(REFERENCE, train_seed)}"
+                if store.is_file() and cache.get(key, {}).get("stamp") != store.stat().st_mtime:
+                    cache[key] = {"stamp": store.stat().st_mtime,
+                                  **training_mean_error_summary(store, seed=train_seed)}
 
     # method -> duration -> split -> part -> (value, low, high) over simulator seeds
     curves: dict[str, dict[float, dict[str, dict[str, tuple]]]] = {}
     rows = []
-    for method in methods:
+    for method in [REFERENCE, *methods]:
         for duration in durations:
             found = []
             for sim in sim_seeds:
@@ -162,21 +171,22 @@ def main(argv=None) -> int:
             if not found:
                 continue
             entry = {split: {part: interval([f[split][part] for f in found]) for part in PARTS}
-                     for split in ("train", "held_out")}
-            curves.setdefault(method, {})[duration] = entry
+                     for split in ("train", "held_out", "test")}
+            if method != REFERENCE:
+                curves.setdefault(method, {})[duration] = entry
             rows.append({"method": method, "duration_s": duration,
                          "train_windows": [f["train"]["windows"] for f in found],
                          "held_out_windows": [f["held_out"]["windows"] for f in found], **entry})
     print(f"\nTrack learning curve over recording length, both bands, simulator seeds {list(sim_seeds)}, training "
           f"seeds {list(train_seeds)} (averaged per recording), preset {args.preset}, {args.epochs} epochs; metres "
           f"[95 % t interval over simulator seeds]")
-    print(f"  {'method':11} {'minutes':>7} {'train windows':>13}  {'train centroid':>22} {'held-out centroid':>22} "
-          f"{'train shape':>22} {'held-out shape':>22} {'held-out mean':>22}")
+    print(f"  {'method':13} {'minutes':>7} {'train windows':>13}  {'train centroid':>22} {'held-out centroid':>22} "
+          f"{'train shape':>22} {'held-out shape':>22} {'held-out mean':>22} {'test mean':>22}")
     for r in rows:
-        print(f"  {r['method']:11} {r['duration_s'] / 60:7.0f} {int(np.mean(r['train_windows'])):13d}  "
+        print(f"  {r['method']:13} {r['duration_s'] / 60:7.0f} {int(np.mean(r['train_windows'])):13d}  "
               f"{cell(r['train']['centroid_m']):>22} {cell(r['held_out']['centroid_m']):>22} "
               f"{cell(r['train']['shape_m']):>22} {cell(r['held_out']['shape_m']):>22} "
-              f"{cell(r['held_out']['mean_m']):>22}")
+              f"{cell(r['held_out']['mean_m']):>22} {cell(r['test']['mean_m']):>22}")
     plot(curves, out / "learning_curve.png")
     result = {"benchmark": "track_learning_curve", "machine": platform.processor() or platform.machine(),
               "args": vars(args), "rows": rows, "runs": cache, "wall_s": round(time.perf_counter() - started, 1)}

@@ -292,3 +292,26 @@ def test_predict_names_a_capture_that_does_not_fit(ndf_run, streams, tmp_path):
     snr = BeamSNRLog(t=streams.snr_t[:10], snr=streams.snr_x[:10])
     with pytest.raises(CaptureError, match="3 receive"):
         predict_trajectory(ndf_run, wrong, snr, csi_path="other.dat")
+
+
+def test_training_mean_summary_scores_the_reference_on_the_seed_s_windows(store):
+    from wifisense.track.evaluate import training_mean_error_summary
+    from wifisense.track.train import store_windows
+
+    for seed in (0, 1):
+        found = training_mean_error_summary(store, seed=seed)
+        windows = store_windows(store, "random", 5.0, seed=seed)
+        train = windows["train"]
+        mean_xy = train.target_xy[train.query_mask > 0].mean(axis=0)
+        for split in ("train", "val", "test"):
+            w = windows[split]
+            mask = w.query_mask > 0
+            assert found[split]["mean_m"] == pytest.approx(np.linalg.norm(w.target_xy[mask] - mean_xy, axis=-1).mean())
+            assert found[split]["windows"] == int(mask.any(axis=1).sum())
+            # a constant prediction draws no motion: its shape error is the path's own spread
+            centre = (w.target_xy * mask[..., None]).sum(1) / mask.sum(1)[:, None]
+            spread = (np.linalg.norm(w.target_xy - centre[:, None], axis=-1) * mask).sum(1) / mask.sum(1)
+            assert found[split]["shape_m"] == pytest.approx(spread.mean())
+        assert found["held_out"]["windows"] == found["val"]["windows"] + found["test"]["windows"]
+    # the seed draws the split, so the two seeds score different test windows
+    assert training_mean_error_summary(store, seed=0)["test"] != training_mean_error_summary(store, seed=1)["test"]

@@ -324,14 +324,12 @@ def error_measurements(point_errors, seed: int = 0) -> list:
 
 def evaluate_training_mean(store, split_text: str, window_s: float, seed: int, split: str, out_csv: Path):
     """The trivial reference: every query point predicted at the mean training position; writes the predictions CSV."""
-    from wifisense.track.evaluate import write_predictions
+    from wifisense.track.evaluate import training_mean_prediction, write_predictions
     from wifisense.track.train import store_windows
 
     split_windows = store_windows(store, split_text, window_s, seed=seed)
-    train = split_windows["train"]
-    mean_xy = train.target_xy[train.query_mask > 0].mean(axis=0)
-    windows = split_windows[split]
-    return write_predictions(out_csv, windows, train.query_t, np.broadcast_to(mean_xy, windows.target_xy.shape))
+    train, windows = split_windows["train"], split_windows[split]
+    return write_predictions(out_csv, windows, train.query_t, training_mean_prediction(train, windows))
 
 
 # --------------------------------------------------------------------------- running

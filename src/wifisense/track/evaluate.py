@@ -26,7 +26,7 @@ import numpy as np
 
 from wifisense.errors import CaptureError, ConfigError
 import wifisense.track.data as track_data
-from wifisense.track.train import build_model, prepare_data, read_task
+from wifisense.track.train import build_model, prepare_data, read_task, store_windows
 
 log = logging.getLogger(__name__)
 
@@ -161,23 +161,44 @@ def split_errors(run_dir: str | os.PathLike, split: str = "test", device: str = 
     return point_errors(windows, pred)
 
 
-def split_error_summary(run_dir: str | os.PathLike, splits=("train", "val", "test"), device: str = "auto",
-                        batch_size: int = 64) -> dict[str, dict[str, float]]:
-    """Per split (and ``held_out``: the val and test windows pooled), the mean point error and
-    the mean centroid and shape parts in metres, with the number of scored windows; writes
-    nothing (the study scripts compare a run's training windows with its held-out ones)."""
+def _summarise(by_split: dict[str, PointErrors]) -> dict[str, dict[str, float]]:
+    """Per split (and ``held_out``: val and test pooled) the mean point error, the mean centroid
+    and shape parts in metres and the number of scored windows."""
     def summary(parts: list[PointErrors]) -> dict[str, float]:
         def pooled(name: str) -> np.ndarray:
             return np.concatenate([getattr(e, name) for e in parts])
         return {"mean_m": float(pooled("errors").mean()), "centroid_m": float(pooled("centroid").mean()),
                 "shape_m": float(pooled("shape").mean()), "windows": int(pooled("centroid").size)}
 
-    by_split = {split: split_errors(run_dir, split, device, batch_size) for split in splits}
     found = {split: summary([errors]) for split, errors in by_split.items()}
     held = [errors for split, errors in by_split.items() if split in ("val", "test")]
     if held:
         found["held_out"] = summary(held)
     return found
+
+
+def split_error_summary(run_dir: str | os.PathLike, splits=("train", "val", "test"), device: str = "auto",
+                        batch_size: int = 64) -> dict[str, dict[str, float]]:
+    """Per split (and ``held_out``: the val and test windows pooled), the mean point error and
+    the mean centroid and shape parts in metres, with the number of scored windows; writes
+    nothing (the study scripts compare a run's training windows with its held-out ones)."""
+    return _summarise({split: split_errors(run_dir, split, device, batch_size) for split in splits})
+
+
+def training_mean_prediction(train, windows) -> np.ndarray:
+    """The trivial reference: every query point of ``windows`` at the mean true position of the
+    ``train`` windows' real query points (``[W, Tq, 2]``, metres)."""
+    mean_xy = train.target_xy[train.query_mask > 0].mean(axis=0)
+    return np.broadcast_to(mean_xy, windows.target_xy.shape)
+
+
+def training_mean_error_summary(store: str | os.PathLike, split: str = "random", window_s: float = 5.0,
+                                seed: int = 0, splits=("train", "val", "test")) -> dict[str, dict[str, float]]:
+    """:func:`split_error_summary` of the trivial reference row on the windows a run with this
+    split, window and seed is scored on (the split is drawn by the seed)."""
+    windows = store_windows(store, split, window_s, seed=seed)
+    return _summarise({name: point_errors(windows[name], training_mean_prediction(windows["train"], windows[name]))
+                       for name in splits})
 
 
 def evaluate_split(run_dir: str | os.PathLike, split: str = "test", device: str = "auto", batch_size: int = 64,
