@@ -151,11 +151,11 @@ def main(argv=None) -> int:
                 if cache.get(key, {}).get("stamp") != stamp:
                     cache[key] = {"stamp": stamp, **split_error_summary(run, device="cpu")}
             # the reference row on the windows each training seed's runs are scored on (the seed draws the split)
+            stamp = store.stat().st_mtime if store.is_file() else None
             for train_seed in train_seeds:
                 key = f"{folder.name}/{run_name(REFERENCE, train_seed)}"
-                if store.is_file() and cache.get(key, {}).get("stamp") != store.stat().st_mtime:
-                    cache[key] = {"stamp": store.stat().st_mtime,
-                                  **training_mean_error_summary(store, seed=train_seed)}
+                if stamp is not None and cache.get(key, {}).get("stamp") != stamp:
+                    cache[key] = {"stamp": stamp, **training_mean_error_summary(store, seed=train_seed)}
 
     # method -> duration -> split -> part -> (value, low, high) over simulator seeds
     curves: dict[str, dict[float, dict[str, dict[str, tuple]]]] = {}

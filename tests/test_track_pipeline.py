@@ -298,8 +298,8 @@ def test_training_mean_summary_scores_the_reference_on_the_seed_s_windows(store)
     from wifisense.track.evaluate import training_mean_error_summary
     from wifisense.track.train import store_windows
 
-    for seed in (0, 1):
-        found = training_mean_error_summary(store, seed=seed)
+    by_seed = {seed: training_mean_error_summary(store, seed=seed) for seed in (0, 1)}
+    for seed, found in by_seed.items():
         windows = store_windows(store, "random", 5.0, seed=seed)
         train = windows["train"]
         mean_xy = train.target_xy[train.query_mask > 0].mean(axis=0)
@@ -314,4 +314,4 @@ def test_training_mean_summary_scores_the_reference_on_the_seed_s_windows(store)
             assert found[split]["shape_m"] == pytest.approx(spread.mean())
         assert found["held_out"]["windows"] == found["val"]["windows"] + found["test"]["windows"]
     # the seed draws the split, so the two seeds score different test windows
-    assert training_mean_error_summary(store, seed=0)["test"] != training_mean_error_summary(store, seed=1)["test"]
+    assert by_seed[0]["test"] != by_seed[1]["test"]
