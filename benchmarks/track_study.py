@@ -53,6 +53,8 @@ def main(argv=None) -> int:
     parser.add_argument("--preset", default="tiny", help="track model preset (default: %(default)s)")
     parser.add_argument("--epochs", type=int, default=100, help="epochs of every model (default: %(default)s)")
     parser.add_argument("--methods", default=None, help="Table I methods (default: all)")
+    parser.add_argument("--bands", default=None,
+                        help="Table I band sets, comma list of csi, snr, csi+snr (default: all three)")
     parser.add_argument("--tables", default="I",
                         help="comma list of I, II, III, IV, coordinate (default: %(default)s); every table is "
                         "aggregated over the seeds the same way")
@@ -81,7 +83,7 @@ def main(argv=None) -> int:
             cfg = trajectory_config(args.sim_preset, list(args.set) + [f"duration_s={args.duration}"])
             write_multiband_store(store, simulate_trajectories(cfg, seed=sim, progress=False))
         summary = run_compare(store, out / f"sim{sim}", tables=tables, methods=args.methods, preset=args.preset,
-                              epochs=args.epochs, seeds=train_seeds, quiet=False)
+                              epochs=args.epochs, seeds=train_seeds, quiet=False, bands=args.bands)
         for r in select(summary["results"], split="test"):
             if r.seed == "all" or r.metric not in METRICS or r.value is None or r.study not in tables:
                 continue

@@ -65,6 +65,19 @@ def test_parsers_reject_bad_input():
         compare.parse_methods("kalman")
     with pytest.raises(ConfigError, match="X1 > X0"):
         compare.parse_region("3,0,1,1")
+    assert compare.parse_bands(None) == compare.BAND_SETS
+    assert compare.parse_bands("snr+csi, csi") == (("csi",), ("csi", "snr"))   # the paper's order, either spelling
+    with pytest.raises(ConfigError, match="unknown band set 'wifi'"):
+        compare.parse_bands("csi,wifi")
+
+
+def test_band_sets_choose_table1_rows():
+    single = compare.table1_specs(compare.METHODS, compare.parse_bands("csi,snr"))
+    assert {s.band_label for s in single} == {"csi", "snr"}
+    # the same rows as in the full plan, so their run folders do not depend on the band sets asked for
+    full = {(s.name, s.key()) for s in compare.table1_specs(compare.METHODS)}
+    assert {(s.name, s.key()) for s in single} <= full
+    assert {s.method for s in single} == {"ddnd", "linear-int", "nearest-int", "rnn-decay", "rnn-dt"}
 
 
 def test_default_region_is_a_corner_holding_out_a_minority_of_windows(store):

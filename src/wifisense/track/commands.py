@@ -110,6 +110,9 @@ def register(sub) -> None:
     m.add_argument("--tables", default="I,II,III,IV,coordinate", help="comma list of I, II, III, IV, coordinate")
     m.add_argument("--methods", default=None,
                    help=f"comma list of Table I / coordinate methods (default: all of {','.join(CLI_MODELS)})")
+    m.add_argument("--bands", default=None, metavar="SET,SET,...",
+                   help="Table I's band sets: comma list of csi, snr, csi+snr, e.g. csi,snr for the single-band "
+                   "rows only (default: every set the store carries)")
     m.add_argument("--out", default="runs/track_compare", metavar="DIR", help="output directory")
     m.add_argument("--preset", default="tiny", help="track preset (tiny, paper) or a JSON config path")
     m.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
@@ -222,7 +225,8 @@ def run_compare(args) -> int:
     summary = compare(args.data, args.out, tables=args.tables, methods=args.methods, preset=args.preset,
                       epochs=args.epochs, seed=args.seed, seeds=args.seeds, overrides=args.overrides or None,
                       device=args.device, quiet=getattr(args, "quiet", False), region=args.region,
-                      cae_epochs=args.cae_epochs, split=getattr(args, "split", "random"))
+                      cae_epochs=args.cae_epochs, split=getattr(args, "split", "random"),
+                      bands=getattr(args, "bands", None))
     out = Path(args.out)
     print((out / "compare.md").read_text(), end="")
     print(f"{len(summary['tables'])} table(s), seeds {','.join(map(str, summary['seeds']))}, "

@@ -149,6 +149,24 @@ def parse_methods(methods) -> tuple[str, ...]:
     return tuple(dict.fromkeys(methods))
 
 
+def parse_bands(bands) -> tuple[tuple[str, ...], ...]:
+    """Table I band sets from ``"csi,snr,csi+snr"`` (or a sequence of such labels); None: all of BAND_SETS."""
+    if bands is None:
+        return BAND_SETS
+    if isinstance(bands, str):
+        bands = [b.strip() for b in bands.split(",") if b.strip()]
+    labels = {"+".join(b): b for b in BAND_SETS}
+    chosen = []
+    for label in bands:
+        key = "+".join(sorted(str(label).lower().replace(" ", "").split("+")))   # snr+csi is csi+snr
+        if key not in labels:
+            raise ConfigError(f"unknown band set {label!r}; choose from {', '.join(labels)}")
+        chosen.append(labels[key])
+    if not chosen:
+        raise ConfigError(f"no band sets given; choose from {', '.join(labels)}")
+    return tuple(b for b in BAND_SETS if b in chosen)       # the paper's order
+
+
 def parse_region(text) -> tuple[float, float, float, float] | None:
     if text is None:
         return None
@@ -357,7 +375,8 @@ def _coordinate_methods(results, methods: Sequence[str], bands: tuple[str, ...] 
 
 
 def run_compare(store, out_dir, tables=TABLES, methods=None, preset="tiny", epochs=None, seed=0, seeds=None,
-                overrides=None, device="auto", quiet=False, region=None, cae_epochs=5, split="random") -> dict:
+                overrides=None, device="auto", quiet=False, region=None, cae_epochs=5, split="random",
+                bands=None) -> dict:
     """Train and evaluate every run of ``tables`` for every seed; write results.csv/json, compare.md, figures.
 
     Args:
@@ -377,6 +396,9 @@ def run_compare(store, out_dir, tables=TABLES, methods=None, preset="tiny", epoc
             store's own splits, e.g. a public data set's reference and test recordings; any
             ``--split`` of ``track train``). On a CSI-only store (no ``/snr``) Table I has the CSI
             rows, the coordinate table DDND and the best CSI baseline; Tables II-IV are refused.
+        bands: Table I's band sets, e.g. ``"csi,snr"`` for the single-band rows only (default: every
+            set the store carries: csi, snr, csi+snr). Like ``methods`` it only chooses rows, so a
+            later call with more band sets adds their runs to the same ``out_dir``.
 
     Returns ``{"results": [Result, ...], "figures": {...}, "wall_s": ..., "tables": [...]}``.
     """
@@ -407,7 +429,9 @@ def run_compare(store, out_dir, tables=TABLES, methods=None, preset="tiny", epoc
         if two_band:
             raise ConfigError(f"{store}: table(s) {', '.join(two_band)} study two-band NDF, and this store carries "
                               "CSI only; choose --tables I,coordinate")
-    band_sets = [b for b in BAND_SETS if set(b) <= set(bands_here)]
+    band_sets = [b for b in parse_bands(bands) if set(b) <= set(bands_here)]
+    if "I" in tables and not band_sets:
+        raise ConfigError(f"{store}: carries {'+'.join(bands_here)} only; none of the band sets {bands!r} can run")
     plan = {"I": table1_specs(methods, band_sets, split) if "I" in tables else []}
     for table in ("II", "III", "IV"):
         plan[table] = ndf_study_specs(table) if table in tables else []
