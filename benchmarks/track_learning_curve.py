@@ -107,7 +107,7 @@ def main(argv=None) -> int:
 
     import torch
 
-    from wifisense.io.atomic import atomic_write_text
+    from wifisense.io.atomic import atomic_write_text, writer_lock
     from wifisense.io.store import write_multiband_store
     from wifisense.runs import parse_seeds
     from wifisense.sim.trajectories import simulate_trajectories, trajectory_config
@@ -188,9 +188,17 @@ def main(argv=None) -> int:
               f"{cell(r['train']['shape_m']):>22} {cell(r['held_out']['shape_m']):>22} "
               f"{cell(r['held_out']['mean_m']):>22} {cell(r['test']['mean_m']):>22}")
     plot(curves, out / "learning_curve.png")
-    result = {"benchmark": "track_learning_curve", "machine": platform.processor() or platform.machine(),
-              "args": vars(args), "rows": rows, "runs": cache, "wall_s": round(time.perf_counter() - started, 1)}
-    atomic_write_text(cache_path, json.dumps(result, indent=1) + "\n")
+    with writer_lock(cache_path):
+        # another process (say, one per simulator seed into the same --out) may have measured runs
+        # since this one read the file: keep those too, and the newer measurement of a run both have
+        on_disk = json.loads(cache_path.read_text()).get("runs", {}) if cache_path.is_file() else {}
+        for key, entry in on_disk.items():
+            if key not in cache or (entry.get("stamp") or 0) > (cache[key].get("stamp") or 0):
+                cache[key] = entry
+        result = {"benchmark": "track_learning_curve", "machine": platform.processor() or platform.machine(),
+                  "args": vars(args), "rows": rows, "runs": dict(sorted(cache.items())),
+                  "wall_s": round(time.perf_counter() - started, 1)}
+        atomic_write_text(cache_path, json.dumps(result, indent=1) + "\n")
     print(f"wrote {cache_path} and {out / 'learning_curve.png'}")
     return 0
 
