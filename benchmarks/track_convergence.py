@@ -20,6 +20,7 @@ import csv
 import json
 import math
 import platform
+import re
 import sys
 from pathlib import Path
 
@@ -49,11 +50,15 @@ def convergence(epochs: np.ndarray, values: np.ndarray, tail: float) -> dict:
             "first_m": float(values[0])}
 
 
+RECORDING_OR_SEED = re.compile(r"^(runs|sim\d+|seed\d+|s\d+_d\d+)$")   # track_study / track_learning_curve folders
+
+
 def run_label(run: Path, root: Path) -> tuple[str, str]:
-    """(group, run name): the group is the run's path without the recording and seed folders,
-    e.g. ``IV/ndf_share0.8`` for ``sim10/runs/IV/ndf_share0.8/seed2``."""
+    """(group, run name): the group is the run's path without its recording and seed folders,
+    e.g. ``IV/ndf_temporal0.8`` for ``sim10/runs/IV/ndf_temporal0.8/seed2`` and ``ndf`` for
+    ``s10_d1800/ndf_t2`` (a ``track_learning_curve.py`` run of training seed 2)."""
     parts = run.relative_to(root).parts
-    kept = [p for p in parts if p != "runs" and not p.startswith("sim") and not p.startswith("seed")]
+    kept = [re.sub(r"_t\d+$", "", p) for p in parts if not RECORDING_OR_SEED.match(p)]
     return "/".join(kept) or run.name, "/".join(parts)
 
 

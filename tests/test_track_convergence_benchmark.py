@@ -63,3 +63,10 @@ def test_clear_errors(convergence, tmp_path, capsys):
     assert "no run with a 'val_error_m' column" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         convergence.main([str(tmp_path), "--out", str(tmp_path / "c"), "--tail", "1.5"])
+
+
+def test_groups_runs_over_recordings_and_seeds(convergence, tmp_path):
+    assert convergence.run_label(tmp_path / "sim12/runs/II/ndf_w2/seed1", tmp_path) == \
+        ("II/ndf_w2", "sim12/runs/II/ndf_w2/seed1")
+    assert convergence.run_label(tmp_path / "s10_d1800/ndf_t2", tmp_path) == ("ndf", "s10_d1800/ndf_t2")
+    assert convergence.run_label(tmp_path / "s10_d5400/rnn-decay", tmp_path)[0] == "rnn-decay"
