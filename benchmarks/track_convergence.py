@@ -74,7 +74,7 @@ def find_runs(roots: list[Path]) -> list[dict]:
     return runs
 
 
-def plot(runs: list[dict], groups: list[str], path: Path, tail: float) -> None:
+def plot(runs: list[dict], groups: list[str], path: Path, tail: float, dpi: int) -> None:
     from matplotlib.figure import Figure
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
@@ -107,7 +107,7 @@ def plot(runs: list[dict], groups: list[str], path: Path, tail: float) -> None:
         ax.set_visible(False)
     fig.suptitle(f"Validation learning curves (dot: kept weights; grey: last {tail:.0%} of training)", fontsize=10)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=dpi)
 
 
 def main(argv=None) -> int:
@@ -116,6 +116,7 @@ def main(argv=None) -> int:
     parser.add_argument("--out", required=True, help="writes OUT.json and OUT.png")
     parser.add_argument("--tail", type=float, default=0.1,
                         help="the final share of training whose movement is reported (default: %(default)s)")
+    parser.add_argument("--dpi", type=int, default=110, help="the figure's resolution (default: %(default)s)")
     args = parser.parse_args(argv)
     if not 0 < args.tail < 1:
         parser.error(f"--tail {args.tail}: expected a share between 0 and 1")
@@ -154,7 +155,7 @@ def main(argv=None) -> int:
           f"{min(r['kept_fraction'] for r in runs):.0%}-{max(r['kept_fraction'] for r in runs):.0%} of the way")
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    plot(runs, groups, out.with_suffix(".png"), args.tail)
+    plot(runs, groups, out.with_suffix(".png"), args.tail, args.dpi)
     from wifisense.io.atomic import atomic_write_text
 
     result = {"benchmark": "track_convergence", "machine": platform.processor() or platform.machine(),
