@@ -30,7 +30,11 @@ MONITOR = "val_error_m"
 
 
 def read_curve(metrics_csv: Path) -> tuple[np.ndarray, np.ndarray]:
-    """(epochs, validation error) of one run; a resumed run's repeated epochs keep their last value."""
+    """(epochs, validation error) of one run, in epoch order.
+
+    The shared logger already drops a crashed run's rows after its resume point, so an epoch
+    normally appears once; a log that repeats one (written by other tools) keeps its last value.
+    """
     by_epoch: dict[float, float] = {}
     with open(metrics_csv, newline="") as handle:
         for row in csv.DictReader(handle):

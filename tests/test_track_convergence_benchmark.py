@@ -24,7 +24,7 @@ def write_run(folder: Path, curve: dict[int, float], repeated: dict[int, float] 
     for epoch, value in curve.items():
         lines.append(f"{epoch * 10},{epoch}.0,0.001,1.0,,")
         lines.append(f"{epoch * 10},{epoch}.0,,,0.5,{value}")
-    for epoch, value in (repeated or {}).items():      # a resumed run writes an epoch again
+    for epoch, value in (repeated or {}).items():      # a log that repeats an epoch
         lines.append(f"{epoch * 10},{epoch}.0,,,0.5,{value}")
     (folder / "metrics.csv").write_text("\n".join(lines) + "\n")
 
